@@ -1,0 +1,51 @@
+"""Turning raw Kafka values into validated events, or into a reason that names the field."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.exceptions import InvalidEvent
+
+MAX_EVENT_BYTES = 64 * 1024
+
+T = TypeVar("T")
+
+
+def _describe(error: ValidationError, tagged: bool) -> str:
+    first = error.errors(include_url=False)[0]
+    loc = first["loc"][1:] if tagged and len(first["loc"]) > 1 else first["loc"]
+    path = ".".join(str(part) for part in loc)
+    context = first.get("ctx", {})
+    if first["type"] == "union_tag_invalid":
+        tag = context.get("discriminator", "kind").strip("'")
+        return f"{tag}: unknown value {context.get('tag')!r}, expected one of {context.get('expected_tags')}"
+    if first["type"] == "union_tag_not_found":
+        return f"{context.get('discriminator', 'kind').strip(chr(39))}: field required"
+    if first["type"] == "json_invalid":
+        return f"payload: invalid JSON ({first['msg']})"
+    if first["type"] == "model_type":
+        return "payload: must be a JSON object"
+    shown = repr(first["input"])
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    value = "" if first["type"] == "missing" else f" (got {shown})"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path or 'payload'}: {message}{value}"
+
+
+def decode(adapter: TypeAdapter[T], raw: bytes | None, *, tagged: bool = False) -> T:
+    """Validate one message value; raise InvalidEvent naming the offending field.
+
+    `tagged` says the adapter is a union discriminated by a field, whose tag pydantic puts
+    first in an error's path; the reason leaves it out so that it names the field alone.
+    """
+    if raw is None:
+        raise InvalidEvent("payload: empty message")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"payload: {len(raw)} bytes is over the 64 KiB limit")
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as error:
+        raise InvalidEvent(_describe(error, tagged)) from None

@@ -1,0 +1,52 @@
+"""One way to reach ClickHouse: the embedded chDB engine, or an HTTP server when configured.
+
+Both are clickhouse-connect clients, so every sink and query runs the same code against both.
+"""
+
+from __future__ import annotations
+
+from clickhouse_connect import get_client
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import (
+    DatabaseError,
+    OperationalError,
+    ProgrammingError,
+)
+
+from sinks.exceptions import SinkError, StoreInUseError, TransientSinkError
+from vtops.settings import StorageSettings
+
+
+def connect(storage: StorageSettings) -> Client:
+    """A client for the configured store; the database itself is made by the migrations."""
+    if storage.clickhouse_url is not None:
+        try:
+            return get_client(dsn=storage.clickhouse_url.get_secret_value(), database="default")
+        except (OperationalError, DatabaseError) as error:
+            # The DSN holds the password: say where, never how.
+            raise TransientSinkError(f"ClickHouse server unreachable: {type(error).__name__}") from None
+    path = storage.clickhouse_path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return get_client(interface="chdb", path=str(path))
+    except ProgrammingError as error:
+        if "EmbeddedServer" in str(error):
+            raise StoreInUseError(
+                f"the embedded ClickHouse store at {path} is in use by another process "
+                "(a running `vtops worker`?); stop it first, or set VTOPS_CLICKHOUSE_URL"
+            ) from None
+        raise SinkError(f"cannot open the embedded ClickHouse store at {path}: {error}") from None
+
+
+def classify(error: Exception) -> SinkError:
+    """Sort a driver error into transient (retry the batch) and terminal (stop and say why)."""
+    if isinstance(error, SinkError):
+        return error
+    if isinstance(error, OperationalError | OSError | TimeoutError):
+        return TransientSinkError(f"{type(error).__name__}: {error}")
+    if isinstance(error, DatabaseError) and not isinstance(error, ProgrammingError):
+        text = str(error)
+        # Server-side overload and memory limits pass; schema and type errors do not.
+        if any(code in text for code in ("TOO_MANY_PARTS", "MEMORY_LIMIT", "TIMEOUT", "NETWORK")):
+            return TransientSinkError(text)
+    return SinkError(f"{type(error).__name__}: {error}")

@@ -1,0 +1,131 @@
+"""The Faust worker: every domain stream's agent, its checkpoint timer and its sinks, wired once.
+
+Agents and timers are registered explicitly here, not by import side effects.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from mode.utils.times import Seconds
+
+from sinks.base import BatchSink
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import TABLES, migrate
+from sinks.clickhouse.table import ClickHouseTable
+from sinks.kafka_topic import KafkaTopic
+from streams.definition import WindowedStream
+from streams.runtime import Sinks, StreamRunner
+from streams.state_store import StateStore
+from streams.traffic import TrafficFlow
+from vtops import topics
+from vtops.city import CityProfile
+from vtops.settings import KafkaSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+def aiokafka_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection keywords for the plain aiokafka clients the worker uses beside Faust."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.kafka_bootstrap,
+        "security_protocol": kafka.kafka_security_protocol,
+    }
+    if kafka.kafka_security_protocol.startswith("SASL_"):
+        password = kafka.kafka_sasl_password
+        config.update(
+            sasl_mechanism=kafka.kafka_sasl_mechanism,
+            sasl_plain_username=kafka.kafka_sasl_username,
+            sasl_plain_password=password.get_secret_value() if password else None,
+        )
+    return config
+
+
+def _broker_credentials(kafka: KafkaSettings) -> Any:
+    if not kafka.kafka_security_protocol.startswith("SASL_"):
+        return None
+    password = kafka.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=kafka.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        mechanism=kafka.kafka_sasl_mechanism,
+        ssl_context=None,
+    )
+
+
+def domain_streams(settings: Settings, profile: CityProfile) -> list[WindowedStream[Any]]:
+    return [TrafficFlow(profile, settings.stream.traffic_grace_s)]
+
+
+def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, list[StreamRunner[Any]]]:
+    kafka = settings.kafka
+    app = faust.App(
+        kafka.app_id,
+        broker=[f"kafka://{host.strip()}" for host in kafka.kafka_bootstrap.split(",")],
+        broker_credentials=_broker_credentials(kafka),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        # Our acks follow checkpoints; Faust must not wait for them while stopping or rebalancing.
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.stream.checkpoint_interval_s,
+        producer_acks=-1,
+    )
+    storage = settings.storage
+    client = connect(storage)
+    migrate(client, storage.clickhouse_database)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    tables: dict[str, BatchSink] = {
+        name: ClickHouseTable(client, storage.clickhouse_database, name, executor) for name in TABLES
+    }
+
+    def raw_topic(name: str) -> Any:
+        return app.topic(kafka.topic(name), key_serializer="raw", value_serializer="raw")
+
+    def highwater(topic: str, partition: int) -> int:
+        return int(app.consumer.highwater(faust.types.TP(topic, partition)) or 0)
+
+    runners: list[StreamRunner[Any]] = []
+    for stream in domain_streams(settings, profile):
+        source = kafka.topic(stream.source_topic)
+        sinks = Sinks(
+            tables=tables,
+            output_topic=KafkaTopic(raw_topic(stream.output_topic), app, stream.output_key),
+            dead_letter_topic=KafkaTopic(raw_topic(topics.dead_letters_of(stream.source_topic)), app, "source_topic"),
+        )
+        store = StateStore(client, storage.clickhouse_database, executor, stream, source)
+        runner = StreamRunner(stream, source, store, sinks, aiokafka_config(kafka),
+                              settings.stream.max_pending_events, highwater)
+        _register(app, runner, raw_topic(stream.source_topic), settings.stream.checkpoint_interval_s)
+        runners.append(runner)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        for runner in runners:
+            await runner.on_revoked(tp.partition for tp in revoked if tp.topic == runner.topic)
+
+    @app.on_before_shutdown.connect
+    async def final_checkpoint(sender: Any, **_: Any) -> None:
+        for runner in runners:
+            await runner.checkpoint()
+        executor.shutdown(wait=True)
+        log.info("shutdown checkpoints written")
+
+    return app, runners
+
+
+def _register(app: faust.App, runner: StreamRunner[Any], source: Any, interval: Seconds) -> None:
+    async def consume(events: faust.StreamT[bytes]) -> None:
+        async for event in events.noack().events():
+            await runner.on_event(event)
+
+    async def checkpoint() -> None:
+        await runner.checkpoint()
+
+    app.agent(source, name=f"vtops.{runner.stream.name}")(consume)
+    app.timer(interval, name=f"vtops.{runner.stream.name}.checkpoint")(checkpoint)

@@ -1,0 +1,63 @@
+"""Re-learning which event ids the open windows hold, after a restart or a rebalance.
+
+The state store keeps window aggregates but not their ids. Every id folded into a window that
+is still open sits in the source partition between that window's first and last offsets, so
+re-reading that stretch once, with a plain consumer outside the group, restores dedup exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.definition import WindowedStream
+from streams.windows import PartitionWindows
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A")
+
+# The stretch to re-read was already in the topic when the state was saved; a long silence
+# means it is gone (retention), and dedup falls back to what was found.
+_GIVE_UP_AFTER_IDLE_POLLS = 10
+
+
+async def relearn_ids(
+    stream: WindowedStream[A], state: PartitionWindows[A], topic: str, partition: int,
+    client_config: dict[str, Any],
+) -> int:
+    """Re-read the source from the oldest open window's first offset up to the state's offset."""
+    if not state.windows:
+        return 0
+    start = min(window.first_offset for window in state.windows.values())
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **client_config)
+    await consumer.start()
+    relearned = 0
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        done, idle_polls = False, 0
+        while not done:
+            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+            messages = batches.get(tp, [])
+            idle_polls = 0 if messages else idle_polls + 1
+            if idle_polls >= _GIVE_UP_AFTER_IDLE_POLLS:
+                log.warning("restore topic=%s partition=%d stopped early at position=%d",
+                            topic, partition, await consumer.position(tp))
+                break
+            for message in messages:
+                if message.offset > state.offset:
+                    done = True
+                    break
+                found = stream.window_of(message.value)
+                if found is not None:
+                    state.remember(*found, message.offset)
+                    relearned += 1
+    finally:
+        await consumer.stop()
+    log.info("restore topic=%s partition=%d from_offset=%d to_offset=%d ids=%d",
+             topic, partition, start, state.offset, relearned)
+    return relearned

@@ -1,0 +1,29 @@
+"""`vtops worker`: every stream agent and sink in one process, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import faust
+import typer
+
+from streams.app import create_app
+from vtops.city import load_city_profile
+from vtops.cli.output import exit_with_error
+from vtops.exceptions import VtopsError
+from vtops.kafka.topics import ensure_topics
+from vtops.settings import get_settings
+
+
+def worker(
+    loglevel: str = typer.Option("warning", help="Faust and pipeline log level"),
+) -> None:
+    """Run the pipeline: consume the input topics, write windows to ClickHouse and Kafka."""
+    settings = get_settings()
+    try:
+        profile = load_city_profile(settings.stream.city_profile)
+        ensure_topics(settings.kafka)
+        app, _ = create_app(settings, profile)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook
+    # writes a last checkpoint before the producer is flushed and the process exits.
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
