@@ -1,0 +1,76 @@
+"""`vtops kafka start|stop|status`: the local single-node broker (contract section 2)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+
+from vtops.cli.output import console, exit_with_error
+from vtops.exceptions import VtopsError
+from vtops.kafka import LocalBroker
+from vtops.settings import get_settings
+
+app = typer.Typer(help="Run a local single-node Kafka broker (KRaft).", no_args_is_help=True)
+
+
+def _broker() -> LocalBroker:
+    settings = get_settings()
+    return LocalBroker(settings.kafka, settings.storage)
+
+
+@app.command("start")
+def start(
+    timeout: float = typer.Option(60.0, help="seconds to wait for the broker to answer"),
+) -> None:
+    """Start the broker (idempotent); fetches its jars with Maven on first use."""
+    broker = _broker()
+    try:
+        if not broker.jars_ready():
+            console.print(
+                "Fetching the Kafka broker's jars with Maven (first use; may take minutes)…"
+            )
+        began = time.monotonic()
+        outcome = broker.start(timeout_s=timeout)
+    except VtopsError as exc:
+        exit_with_error(str(exc))
+    bootstrap = broker.kafka.kafka_bootstrap
+    if outcome == "already running":
+        console.print(f"Kafka is already running at {bootstrap}.")
+    else:
+        elapsed = time.monotonic() - began
+        console.print(
+            f"Kafka started at {bootstrap} in {elapsed:.1f} s (logs: {broker.log_file}).",
+            soft_wrap=True,
+        )
+
+
+@app.command("stop")
+def stop() -> None:
+    """Stop the broker this data dir started (SIGTERM, then SIGKILL after 30 s)."""
+    try:
+        stopped = _broker().stop()
+    except (VtopsError, OSError) as exc:
+        exit_with_error(str(exc))
+    console.print("Kafka stopped." if stopped else "Kafka was not running.")
+
+
+@app.command("status")
+def status(output: str = typer.Option("table", help="table or json")) -> None:
+    """Whether the broker answers, its pid, bootstrap address and data dir."""
+    report = _broker().status()
+    fields = {
+        "state": report.state,
+        "pid": report.pid,
+        "bootstrap": report.bootstrap,
+        "data_dir": str(report.data_dir),
+        "log_file": str(report.log_file),
+    }
+    if output == "json":
+        console.print_json(json.dumps(fields))
+    else:
+        for key, value in fields.items():
+            console.print(f"{key:>10}: {value if value is not None else '-'}")
+    if report.state != "running":
+        raise typer.Exit(3)

@@ -1,0 +1,158 @@
+"""Contract topics on the broker, and the kafka-python client configuration every tool shares.
+
+`kafka_python_config` is the one place that turns KafkaSettings into client keywords (SASL,
+TLS), so the admin client here and the simulator's producer connect the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from vtops import topics
+from vtops.exceptions import BrokerError
+from vtops.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP_TIMEOUT_MS = 10_000
+
+
+def kafka_python_config(settings: KafkaSettings) -> dict[str, object]:
+    """Connection keywords for any kafka-python client (admin, producer, consumer)."""
+    config: dict[str, object] = {
+        "bootstrap_servers": _bootstrap_servers(settings),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        password = settings.kafka_sasl_password
+        config["sasl_plain_password"] = password.get_secret_value() if password else None
+    if settings.kafka_ssl_cafile is not None:
+        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    return config
+
+
+def _bootstrap_servers(settings: KafkaSettings) -> list[str]:
+    return [server.strip() for server in settings.kafka_bootstrap.split(",") if server.strip()]
+
+
+def admin_client(
+    settings: KafkaSettings, bootstrap_timeout_ms: int = BOOTSTRAP_TIMEOUT_MS
+) -> KafkaAdminClient:
+    """A connected admin client; BrokerError (naming the bootstrap, never a secret) if none."""
+    if not _any_listening(settings):
+        raise BrokerError(
+            f"nothing listens at {settings.kafka_bootstrap}; "
+            "start the local broker with `vtops kafka start`"
+        )
+    try:
+        return KafkaAdminClient(
+            **kafka_python_config(settings),
+            client_id="vtops-admin",
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
+        )
+    except KafkaError as exc:
+        raise BrokerError(
+            f"no Kafka broker answers at {settings.kafka_bootstrap} ({type(exc).__name__}); "
+            "start the local one with `vtops kafka start`"
+        ) from exc
+
+
+def _any_listening(settings: KafkaSettings) -> bool:
+    """Fail fast (not after the client's bootstrap timeout) when no server accepts TCP."""
+    for server in _bootstrap_servers(settings):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2.0):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+@contextmanager
+def _admin(settings: KafkaSettings) -> Iterator[KafkaAdminClient]:
+    client = admin_client(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def contract_topic_names(settings: KafkaSettings) -> list[str]:
+    """Every topic of the contract (section 3), with the run's prefix."""
+    return [settings.topic(name) for name in topics.ALL]
+
+
+def ensure_topics(settings: KafkaSettings) -> list[str]:
+    """Create the contract topics that are missing; return the names created (maybe none).
+
+    Idempotent: existing topics are left as they are (their partition count is not changed),
+    and a topic created concurrently by another process counts as present.
+    """
+    wanted = contract_topic_names(settings)
+    with _admin(settings) as admin:
+        try:
+            existing = set(admin.list_topics())
+            missing = [name for name in wanted if name not in existing]
+            if not missing:
+                return []
+            spec = {
+                name: {
+                    "num_partitions": settings.partitions,
+                    "replication_factor": settings.replication_factor,
+                }
+                for name in missing
+            }
+            response = admin.create_topics(spec, raise_errors=False)
+        except KafkaError as exc:
+            raise BrokerError(
+                f"creating topics on {settings.kafka_bootstrap} failed: {exc!r}"
+            ) from exc
+        created: list[str] = []
+        for result in response["topics"]:
+            error = for_code(result["error_code"])
+            if result["error_code"] == 0:
+                created.append(result["name"])
+            elif error is not TopicAlreadyExistsError:
+                message = result.get("error_message") or error.__name__
+                raise BrokerError(f"cannot create topic {result['name']!r}: {message}")
+        try:
+            # Producers started right after this call must find a leader for every partition.
+            admin.wait_for_topics(created, timeout_ms=30_000)
+        except KafkaError as exc:
+            raise BrokerError(f"topics created but not ready: {exc}") from exc
+    for name in created:
+        logger.info("topic created topic=%s partitions=%d", name, settings.partitions)
+    return created
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    exists: bool
+    partitions: int | None
+
+
+def describe_contract_topics(settings: KafkaSettings) -> list[TopicState]:
+    """Whether each contract topic exists on the broker, and with how many partitions."""
+    wanted = contract_topic_names(settings)
+    with _admin(settings) as admin:
+        try:
+            existing = set(admin.list_topics())
+            present = [name for name in wanted if name in existing]
+            described = admin.describe_topics(present) if present else []
+        except KafkaError as exc:
+            raise BrokerError(
+                f"listing topics on {settings.kafka_bootstrap} failed: {exc!r}"
+            ) from exc
+    partitions = {t["name"]: len(t.get("partitions") or []) for t in described}
+    return [TopicState(name, name in existing, partitions.get(name)) for name in wanted]
