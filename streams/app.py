@@ -75,6 +75,10 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.stream.checkpoint_interval_s,
         producer_acks=-1,
+        # A worker killed with SIGKILL holds its partitions until its session expires; keep
+        # that short so a restarted or surviving worker takes over within seconds.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
     )
     storage = settings.storage
     client = connect(storage)

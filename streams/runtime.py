@@ -113,8 +113,8 @@ class StreamRunner(Generic[A]):
             keyed_changed, keyed_dropped = state.take_keyed_changes()
             if held.pending or changed or closed or keyed_changed or keyed_dropped:
                 cuts.append(PartitionCut(partition, state.offset, state.stream_time_ms,
-                                         state.counters.as_dict(), changed, closed,
-                                         keyed_changed, keyed_dropped))
+                                         state.counters.as_dict(), len(state.windows), changed,
+                                         closed, keyed_changed, keyed_dropped))
             acks.extend(held.pending)
             held.pending = []
         self._pending_total = 0
@@ -140,7 +140,7 @@ class StreamRunner(Generic[A]):
                 "source_topic": self.topic, "partition": cut.partition, "offset": cut.offset,
                 "recorded_at": local_time(int(time.time() * 1000)),
                 "stream_time": None if cut.stream_time_ms is None else local_time(cut.stream_time_ms),
-                **cut.counters, "open_windows": len(self._partitions[cut.partition].state.windows),
+                **cut.counters, "open_windows": cut.open_windows,
                 "lag": lag, "sink_ms": sink_ms,
             })
         return rows
@@ -149,12 +149,14 @@ class StreamRunner(Generic[A]):
         """Write what changed since the last checkpoint, then ack the events behind it."""
         async with self._lock:
             cuts, acks = self._cut()
+            # Rows are made now, from the cut; the agent goes on folding while they are written.
+            window_rows = self._window_rows(cuts)
+            state_rows = [row for cut in cuts for row in self._store.rows(cut)]
             records = self._records.drain()
             dead_letters, self._dead_letters = self._dead_letters, []
             if not cuts and not records and not dead_letters:
                 return
             started = time.perf_counter()
-            window_rows = self._window_rows(cuts)
             tables = self._sinks.tables
             await tables[self.stream.window_table].flush(window_rows)
             for table, rows in records.items():
@@ -165,7 +167,7 @@ class StreamRunner(Generic[A]):
             sink_ms = (time.perf_counter() - started) * 1000
             await tables["pipeline_progress"].flush(self._progress_rows(cuts, sink_ms))
             # The commit point: after this insert a restart resumes from these offsets.
-            await self._store.save(cuts)
+            await self._store.save(state_rows)
             for event in acks:
                 event.ack()
             log.debug("checkpoint topic=%s partitions=%d rows=%d acks=%d sink_ms=%.1f",

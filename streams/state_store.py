@@ -45,6 +45,7 @@ class PartitionCut(Generic[A]):
     offset: int
     stream_time_ms: int | None
     counters: dict[str, int]
+    open_windows: int
     changed: list[Window[A]]
     closed: list[Window[A]]
     keyed_changed: dict[str, Any]
@@ -70,7 +71,9 @@ class StateStore(Generic[A]):
             "acc": self._stream.acc_to_state(window.acc),
         })
 
-    def _rows(self, cut: PartitionCut[A]) -> list[list[Any]]:
+    def rows(self, cut: PartitionCut[A]) -> list[list[Any]]:
+        """The cut as stream_state rows. Call it when the cut is taken: windows are live
+        objects that the agent keeps folding into while the checkpoint's writes are under way."""
         self._checkpoint += 1
         base = [self._source_topic, cut.partition]
         rows = [[*base, window_state_key(w.key), self._checkpoint, 0, self._window_state(w)]
@@ -83,15 +86,15 @@ class StateStore(Generic[A]):
         rows.append([*base, META_KEY, self._checkpoint, 0, orjson.dumps(meta)])
         return rows
 
-    def _save(self, cuts: list[PartitionCut[A]]) -> None:
+    def _save(self, rows: list[list[Any]]) -> None:
         try:
-            for cut in cuts:
-                self._client.insert(self._table, self._rows(cut), column_names=COLUMNS)
+            # One insert for every partition: all land together or none does.
+            self._client.insert(self._table, rows, column_names=COLUMNS)
         except Exception as error:
             raise classify(error) from error
 
-    async def save(self, cuts: list[PartitionCut[A]]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._save, cuts)
+    async def save(self, rows: list[list[Any]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._save, rows)
 
     def _load(self, partition: int) -> PartitionWindows[A] | None:
         result = self._client.query(

@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Everything they need is
+# installed here: a Python 3.11 virtualenv in .venv, Java 17 and Maven if missing, Kafka's jars.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install java demo test test-unit check bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "vungtau-ops needs Python 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+java:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+		echo "installing Java 17 and Maven (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven; }
+
+install: $(STAMP) java
+
+demo: install
+	$(BIN)/vtops demo
+
+test: install
+	$(BIN)/vtops kafka start
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q -m "not integration"
+
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: install
+	$(BIN)/vtops kafka start
+	$(BIN)/python -m benchmarks.throughput
+
+clean:
+	-$(BIN)/vtops kafka stop
+	rm -rf var

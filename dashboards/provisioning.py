@@ -1,0 +1,252 @@
+"""Grafana provisioning as data: the datasource, the dashboards provider and the alert rules.
+
+The same definitions feed the YAML files Grafana reads at start-up (`infra/grafana/
+provisioning/`, written by `vtops dashboards build`) and the HTTP API payloads of
+`vtops dashboards push`, so each alert's SQL lives here once and the tests execute it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID, JSON, Format, sql_target
+from dashboards.pipeline import DLQ_SURGE_THRESHOLD
+
+FOLDER_TITLE: Final = "Vũng Tàu Operations"
+FOLDER_UID: Final = "vtops-operations"
+DATASOURCE_NAME: Final = "Vũng Tàu ClickHouse"
+DATABASE: Final = "vtops"
+GRAFANA_USER: Final = "vtops_grafana"
+PASSWORD_ENV: Final = "VTOPS_GRAFANA_CLICKHOUSE_PASSWORD"
+# Where the compose file mounts dashboards/json inside the Grafana container.
+DASHBOARDS_PATH: Final = "/var/lib/grafana/dashboards/vtops"
+EXPRESSIONS: Final[JSON] = {"type": "__expr__", "uid": "__expr__"}
+
+
+def open_traffic_alerts_sql(severity: str) -> str:
+    return f"""
+    SELECT ward, kind, count() AS open_alerts
+    FROM vtops.traffic_alerts FINAL
+    WHERE status = 'open' AND severity = '{severity}'
+    GROUP BY ward, kind
+    """
+
+
+# The rule's relative time range (5 minutes) is what $__timeFilter covers.
+DLQ_SURGE_SQL: Final = """
+    SELECT source_topic, count() AS dlq_messages
+    FROM vtops.dlq_events FINAL
+    WHERE $__timeFilter(received_at)
+    GROUP BY source_topic
+"""
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One rule: a table query (one alert instance per label row), reduced, thresholded."""
+
+    uid: str
+    title: str
+    group: str
+    sql: str
+    above: float
+    severity: str
+    summary: str
+    description: str
+    window_s: int = 600
+    pending: str = "0s"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def data(self) -> list[JSON]:
+        query = sql_target(self.sql, Format.TABLE, "A")
+        reduce = {
+            "datasource": EXPRESSIONS,
+            "refId": "B",
+            "type": "reduce",
+            "expression": "A",
+            "reducer": "last",
+            "settings": {"mode": "dropNN"},
+        }
+        threshold = {
+            "datasource": EXPRESSIONS,
+            "refId": "C",
+            "type": "threshold",
+            "expression": "B",
+            "conditions": [{"evaluator": {"type": "gt", "params": [self.above]}}],
+        }
+        return [
+            {
+                "refId": "A",
+                "datasourceUid": DATASOURCE_UID,
+                "queryType": "",
+                "relativeTimeRange": {"from": self.window_s, "to": 0},
+                "model": query,
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "queryType": "",
+                "relativeTimeRange": {"from": 0, "to": 0},
+                "model": reduce,
+            },
+            {
+                "refId": "C",
+                "datasourceUid": "__expr__",
+                "queryType": "",
+                "relativeTimeRange": {"from": 0, "to": 0},
+                "model": threshold,
+            },
+        ]
+
+    def common(self) -> JSON:
+        return {
+            "uid": self.uid,
+            "title": self.title,
+            "condition": "C",
+            "data": self.data(),
+            "noDataState": "OK",
+            "execErrState": "Error",
+            "for": self.pending,
+            # Go templates: file provisioning leaves annotations uninterpolated.
+            "annotations": {"summary": self.summary, "description": self.description},
+            "labels": {"service": "vtops", "severity": self.severity, **self.labels},
+            "isPaused": False,
+        }
+
+
+TRAFFIC_GROUP: Final = "vtops-traffic"
+PIPELINE_GROUP: Final = "vtops-pipeline"
+GROUP_INTERVAL_S: Final = 60
+
+ALERT_RULES: Final[tuple[AlertRule, ...]] = (
+    AlertRule(
+        uid="vtops-traffic-critical",
+        title="Critical traffic anomaly open",
+        group=TRAFFIC_GROUP,
+        sql=open_traffic_alerts_sql("critical"),
+        above=0,
+        severity="critical",
+        labels={"team": "traffic"},
+        summary="{{ $values.B }} critical {{ $labels.kind }} alert(s) open in {{ $labels.ward }}",
+        description="The anomaly detector has open critical alerts; see the Traffic "
+        "operations dashboard, panel Open alerts.",
+    ),
+    AlertRule(
+        uid="vtops-traffic-warning",
+        title="Traffic anomaly warning persists",
+        group=TRAFFIC_GROUP,
+        sql=open_traffic_alerts_sql("warning"),
+        above=0,
+        severity="warning",
+        pending="5m",
+        labels={"team": "traffic"},
+        summary="{{ $values.B }} {{ $labels.kind }} warning(s) open in {{ $labels.ward }} "
+        "for 5 minutes",
+        description="Warnings that stay open for five minutes deserve a look at the map.",
+    ),
+    AlertRule(
+        uid="vtops-dlq-surge",
+        title="Dead-letter surge",
+        group=PIPELINE_GROUP,
+        sql=DLQ_SURGE_SQL,
+        above=DLQ_SURGE_THRESHOLD,
+        severity="warning",
+        window_s=300,
+        labels={"team": "platform"},
+        summary="{{ $values.B }} messages from {{ $labels.source_topic }} dead-lettered in 5 min",
+        description=f"More than {DLQ_SURGE_THRESHOLD} invalid messages in five minutes: a "
+        "producer is sending a broken schema. See Pipeline health, panel DLQ reasons.",
+    ),
+)
+
+
+def alert_rules_file() -> JSON:
+    """`provisioning/alerting/vtops-alerts.yaml`: unified alerting, apiVersion 1."""
+    groups: dict[str, list[JSON]] = {}
+    for rule in ALERT_RULES:
+        groups.setdefault(rule.group, []).append(rule.common())
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": name,
+                "folder": FOLDER_TITLE,
+                "interval": f"{GROUP_INTERVAL_S}s",
+                "rules": rules,
+            }
+            for name, rules in groups.items()
+        ],
+    }
+
+
+def alert_rule_payload(rule: AlertRule, folder_uid: str = FOLDER_UID) -> JSON:
+    """The body of POST/PUT /api/v1/provisioning/alert-rules."""
+    return {**rule.common(), "folderUID": folder_uid, "ruleGroup": rule.group, "orgID": 1}
+
+
+def _json_data(host: str, port: int) -> JSON:
+    return {
+        "host": host,
+        "port": port,
+        "protocol": "http",
+        "secure": False,
+        "username": GRAFANA_USER,
+        "defaultDatabase": DATABASE,
+        "dialTimeout": "10",
+        "queryTimeout": "60",
+    }
+
+
+def datasource_file(host: str = "clickhouse", port: int = 8123) -> JSON:
+    """`provisioning/datasources/clickhouse.yaml`; Grafana reads the password from the env."""
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": DATASOURCE_NAME,
+                "type": DATASOURCE_TYPE,
+                "uid": DATASOURCE_UID,
+                "access": "proxy",
+                "isDefault": True,
+                "editable": False,
+                "jsonData": _json_data(host, port),
+                "secureJsonData": {"password": f"${PASSWORD_ENV}"},
+            }
+        ],
+    }
+
+
+def datasource_payload(host: str, port: int, password: str | None) -> JSON:
+    """The body of POST /api/datasources (or PUT by uid); no password keeps the stored one."""
+    payload: dict[str, Any] = {
+        "name": DATASOURCE_NAME,
+        "type": DATASOURCE_TYPE,
+        "uid": DATASOURCE_UID,
+        "access": "proxy",
+        "jsonData": _json_data(host, port),
+    }
+    if password is not None:
+        payload["secureJsonData"] = {"password": password}
+    return payload
+
+
+def dashboards_provider_file(path: str = DASHBOARDS_PATH) -> JSON:
+    """`provisioning/dashboards/vtops.yaml`: a file provider over the mounted JSON folder."""
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "vtops",
+                "orgId": 1,
+                "folder": FOLDER_TITLE,
+                "folderUid": FOLDER_UID,
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": path, "foldersFromFilesStructure": False},
+            }
+        ],
+    }

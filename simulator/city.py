@@ -1,0 +1,18 @@
+"""The city's event sources: the one list to extend when payments and portal join.
+
+Each source gets its own random stream of the run's seed (sources.source_rng), so adding one
+does not change the events the others produce for a seed.
+"""
+
+from __future__ import annotations
+
+from simulator.sources import EventSource, source_rng
+from simulator.traffic import CameraTraffic
+from vtops.city import CityProfile
+
+
+def city_sources(profile: CityProfile, seed: int, *, holiday: bool = False) -> list[EventSource]:
+    """Every input stream the simulator produces, in the order its events are merged."""
+    return [
+        CameraTraffic(profile, source_rng(seed, CameraTraffic.topic), holiday=holiday),
+    ]

@@ -1,0 +1,45 @@
+"""The store the dashboard queries run against: the embedded ClickHouse with a city's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from dashboards.dimensions import load_dimensions
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
+from tests.dashboards.city_rows import Expected, insert_city, utc_minute
+from vtops.city import CityProfile, load_city_profile
+from vtops.settings import StorageSettings
+
+DATABASE = "vtops"
+
+
+@dataclass(frozen=True)
+class Store:
+    client: Client
+    database: str
+    profile: CityProfile
+    expected: Expected
+
+
+@pytest.fixture(scope="package")
+def populated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """Migrated store, dimension tables and three hours of city rows ending now.
+
+    The one place to swap for a real run (events through Kafka and `vtops worker`): the tests
+    only need the client, the profile and the few independent numbers in `expected`.
+    """
+    profile = load_city_profile()
+    storage = StorageSettings(data_dir=tmp_path_factory.mktemp("store"), clickhouse_url=None)
+    client = connect(storage)
+    try:
+        migrate(client, DATABASE)
+        load_dimensions(client, DATABASE, profile)
+        expected = insert_city(client, DATABASE, profile, utc_minute())
+        yield Store(client, DATABASE, profile, expected)
+    finally:
+        client.close()

@@ -1,0 +1,116 @@
+"""Drives the real pipeline for integration tests: a real broker, `vtops worker` as a process,
+and the embedded ClickHouse it wrote, read once the worker has stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
+
+from sinks.clickhouse.client import connect
+from vtops.kafka.offsets import remaining, wait_until_consumed
+from vtops.settings import KafkaSettings, StorageSettings
+
+BOOTSTRAP = os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+VTOPS = str(Path(sys.executable).parent / "vtops")
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key, as producers will."""
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
+
+
+@dataclass
+class PipelineRun:
+    """One isolated run: its own topic prefix, consumer group and data directory."""
+
+    data_dir: Path
+    partitions: int = 3
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def app_id(self) -> str:
+        return self.prefix.rstrip(".")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "VTOPS_KAFKA_BOOTSTRAP": BOOTSTRAP, "VTOPS_TOPIC_PREFIX": self.prefix,
+                "VTOPS_APP_ID": self.app_id, "VTOPS_PARTITIONS": str(self.partitions),
+                "VTOPS_DATA_DIR": str(self.data_dir), **self.extra_env}
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def vtops(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([VTOPS, *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def create_topics(self) -> None:
+        done = self.vtops("topics", "create")
+        assert done.returncode == 0, done.stderr
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+        return subprocess.Popen([VTOPS, "worker", "--loglevel", "info"], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
+        """Send (key, raw value) pairs in order, keyed as the contract says."""
+        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
+        for key, value in messages:
+            producer.send(self.topic(topic), key=key.encode(), value=value)
+        producer.flush()
+        producer.close()
+
+    def produce_events(self, topic: str, key_field: str, events: Iterable[dict[str, Any]]) -> None:
+        self.produce(topic, ((str(e[key_field]), orjson.dumps(e)) for e in events))
+
+    @property
+    def kafka_settings(self) -> KafkaSettings:
+        return KafkaSettings(kafka_bootstrap=BOOTSTRAP, topic_prefix=self.prefix,
+                             app_id=self.app_id, partitions=self.partitions)
+
+    def wait_until_checkpointed(self, topic: str, timeout: float = 90) -> None:
+        """Until the worker has committed every message of `topic`: offsets are committed only
+        after a checkpoint, so then every message is in ClickHouse and in the state store."""
+        wait_until_consumed(self.kafka_settings, [self.topic(topic)], timeout)
+
+    def wait_for_progress(self, topic: str, timeout: float = 60) -> None:
+        """Until the worker has checkpointed some of what is waiting in `topic`."""
+        waiting = remaining(self.kafka_settings, self.topic(topic))
+        deadline = time.monotonic() + timeout
+        while remaining(self.kafka_settings, self.topic(topic)) >= waiting:
+            assert time.monotonic() < deadline, f"worker made no progress within {timeout}s"
+            time.sleep(0.2)
+
+    @staticmethod
+    def stop_worker(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+        worker.send_signal(sig)
+        return worker.wait(timeout=45)
+
+    @contextmanager
+    def store(self) -> Iterator[Client]:
+        """The embedded ClickHouse the worker wrote; only once the worker has stopped."""
+        client = connect(StorageSettings(data_dir=self.data_dir))
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.store() as client:
+            return [tuple(row) for row in client.query(sql).result_rows]

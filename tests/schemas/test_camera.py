@@ -1,0 +1,97 @@
+"""camera.events validation: the contract's rules, and reasons that name the field."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from schemas.camera import CAMERA_EVENT, Passage, StatusReport, Violation
+from schemas.decoding import MAX_EVENT_BYTES, decode
+from schemas.exceptions import InvalidEvent
+
+PASSAGE = {"event_id": "e1", "camera_id": "VT-CAM-001", "ts": "2024-09-14T07:31:05.120+07:00",
+           "kind": "passage", "vehicle_class": "motorbike"}
+
+
+def _decode(event: object) -> object:
+    return decode(CAMERA_EVENT, orjson.dumps(event), tagged=True)
+
+
+def test_both_time_encodings_give_the_same_instant() -> None:
+    as_text = _decode(PASSAGE)
+    as_millis = _decode({**PASSAGE, "ts": 1726273865120})
+    as_utc = _decode({**PASSAGE, "ts": "2024-09-14T00:31:05.120Z"})
+    assert isinstance(as_text, Passage)
+    assert as_text.ts == 1726273865120
+    assert as_millis == as_text == as_utc
+
+
+def test_kinds_are_told_apart_and_unknown_fields_ignored() -> None:
+    violation = _decode({**PASSAGE, "kind": "violation", "violation_type": "no_helmet",
+                         "plate": "72-B1 123.45", "colour": "red"})
+    status = _decode({"event_id": "s", "camera_id": "VT-CAM-002", "ts": 1726273865120,
+                      "kind": "status", "status": "degraded"})
+    assert isinstance(violation, Violation) and violation.violation_type == "no_helmet"
+    assert isinstance(status, StatusReport) and status.status == "degraded"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ts": True}, "ts"),
+        ({"ts": "2024-09-14T07:31:05"}, "ts"),
+        ({"ts": "2024-09-14"}, "ts"),
+        ({"ts": 17262738651.5}, "ts"),
+        ({"ts": 12}, "ts"),
+        ({"event_id": ""}, "event_id"),
+        ({"event_id": "x" * 65}, "event_id"),
+        ({"event_id": 7}, "event_id"),
+        ({"kind": "boat"}, "kind"),
+        ({"kind": None}, "kind"),
+        ({"vehicle_class": "Car"}, "vehicle_class"),
+        ({"lane": 0}, "lane"),
+        ({"lane": 17}, "lane"),
+        ({"lane": "3"}, "lane"),
+        ({"speed_kmh": 251}, "speed_kmh"),
+        ({"speed_kmh": -1}, "speed_kmh"),
+        ({"speed_kmh": "fast"}, "speed_kmh"),
+        ({"direction": "north"}, "direction"),
+        ({"plate": "72A-123.45-EXTRA-LONG"}, "plate"),
+        ({"camera_id": None}, "camera_id"),
+    ],
+)
+def test_invalid_field_is_named(change: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        _decode({**PASSAGE, **change})
+    assert caught.value.reason.startswith(f"{field}:"), caught.value.reason
+
+
+@pytest.mark.parametrize("missing", ["event_id", "camera_id", "ts", "vehicle_class"])
+def test_missing_required_field_is_named(missing: str) -> None:
+    event = {k: v for k, v in PASSAGE.items() if k != missing}
+    with pytest.raises(InvalidEvent, match=f"^{missing}: Field required"):
+        _decode(event)
+
+
+def test_violation_needs_its_type_and_status_its_status() -> None:
+    with pytest.raises(InvalidEvent, match="^violation_type:"):
+        _decode({**PASSAGE, "kind": "violation"})
+    with pytest.raises(InvalidEvent, match="^status:"):
+        _decode({**PASSAGE, "kind": "status"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "payload: invalid JSON"),
+        (b"\xff\xfe\x00", "payload: invalid JSON"),
+        (b"[1, 2]", "payload:"),
+        (b"", "payload:"),
+        (None, "payload: empty message"),
+        (b'{"a": "' + b"x" * MAX_EVENT_BYTES + b'"}', "payload: "),
+    ],
+)
+def test_unreadable_payloads(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        decode(CAMERA_EVENT, raw, tagged=True)
+    assert caught.value.reason.startswith(reason)

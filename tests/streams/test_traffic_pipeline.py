@@ -1,0 +1,162 @@
+"""camera.events through the real broker and worker into the embedded ClickHouse, exactly."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.factories import (
+    MINUTE_MS,
+    T0,
+    expected_from,
+    passage,
+    random_traffic,
+    status,
+    violation,
+)
+from tests.pipeline import PipelineRun
+from vtops import topics
+
+pytestmark = pytest.mark.integration
+
+FLOW_SQL = """
+    SELECT camera_id, toUnixTimestamp(window_start), vehicles, motorbike, car, bus, truck,
+           bicycle, other, pcu, avg_speed_kmh, violations, final
+    FROM vtops.traffic_flow_1m FINAL"""
+
+CAMERAS = [f"VT-CAM-{n:03d}" for n in (1, 2, 7, 40, 99, 150, 196)]
+
+# (raw message, the field its dead letter must name)
+INVALID: list[tuple[bytes, str]] = [
+    (b"{not json", "payload"),
+    (b"\xff\xfe\xfa", "payload"),
+    (b"[1, 2, 3]", "payload"),
+    (b'"just a string"', "payload"),
+    (b"", "payload"),
+    (b'{"event_id": "x" ' + b" " * 70_000 + b"}", "payload"),
+    (orjson.dumps({**passage("bad-1", "VT-CAM-001", T0), "camera_id": "VT-CAM-197"}), "camera_id"),
+    (orjson.dumps({**passage("bad-2", "VT-CAM-001", T0), "ts": "2024-09-14T07:00:00"}), "ts"),
+    (orjson.dumps({**passage("bad-3", "VT-CAM-001", T0), "ts": True}), "ts"),
+    (orjson.dumps({**passage("bad-4", "VT-CAM-001", T0), "ts": "yesterday"}), "ts"),
+    (orjson.dumps({**passage("bad-5", "VT-CAM-001", T0), "kind": "drone"}), "kind"),
+    (orjson.dumps({**passage("bad-6", "VT-CAM-001", T0), "vehicle_class": "tank"}), "vehicle_class"),
+    (orjson.dumps({**passage("bad-7", "VT-CAM-001", T0), "lane": 17}), "lane"),
+    (orjson.dumps({**passage("bad-8", "VT-CAM-001", T0), "speed_kmh": 400}), "speed_kmh"),
+    (orjson.dumps({**passage("bad-9", "VT-CAM-001", T0), "speed_kmh": "fast"}), "speed_kmh"),
+    (orjson.dumps({**passage("bad-10", "VT-CAM-001", T0), "direction": "up"}), "direction"),
+    (orjson.dumps({**passage("bad-11", "VT-CAM-001", T0), "plate": "7" * 17}), "plate"),
+    (orjson.dumps({**passage("", "VT-CAM-001", T0)}), "event_id"),
+    (orjson.dumps({k: v for k, v in passage("bad-13", "VT-CAM-001", T0).items() if k != "ts"}), "ts"),
+    (orjson.dumps({**violation("bad-14", "VT-CAM-001", T0), "violation_type": "jaywalking"}), "violation_type"),
+    (orjson.dumps({**status("bad-15", "VT-CAM-001", T0), "status": "asleep"}), "status"),
+    (orjson.dumps({**passage("bad-16", "VT-CAM-001", T0), "vehicle_class": None}), "vehicle_class"),
+]
+
+
+def _flow_rows(run: PipelineRun) -> dict[tuple[str, int], tuple[Any, ...]]:
+    """Rows by (camera, minute), PCU and speed rounded as the expectations are (in Python:
+    ClickHouse's round() breaks ties differently)."""
+    return {(row[0], row[1]): (*row[2:9], round(row[9], 6),
+                               None if row[10] is None else round(row[10], 6), *row[11:])
+            for row in run.rows(FLOW_SQL)}
+
+
+def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: PipelineRun) -> None:
+    cam = "VT-CAM-001"
+    events = [
+        passage("a1", cam, T0 + 1_000, "motorbike", 30.0),
+        passage("a2", cam, T0 + 2_000, "car", 50.0),
+        passage("a3", cam, T0 + 3_000, "bus"),
+        violation("a4", cam, T0 + 4_000, "red_light"),
+        passage("a1", cam, T0 + 1_000, "motorbike", 30.0),  # duplicate
+        violation("a4", cam, T0 + 4_000, "red_light"),  # duplicate violation
+        status("s1", cam, T0 + 5_000, "degraded"),
+        passage("b1", cam, T0 + MINUTE_MS + 10_000, "truck", 20.0),
+        passage("c1", cam, T0 + 2 * MINUTE_MS + 30_000, "bicycle"),  # stream time 07:02:30
+        passage("a5", cam, T0 + 59_000, "other", 40.0),  # late within grace: counted
+        passage("d1", cam, T0 + 3 * MINUTE_MS + 10_000, "motorbike"),  # 07:03:10 closes 07:00
+        passage("a6", cam, T0 + 30_000, "car"),  # beyond grace: dropped, counted late
+        violation("a7", cam, T0 + 31_000, "no_helmet"),  # late violation: recorded, not counted
+        passage("z1", "VT-CAM-002", T0 + 5_000, "car", 60.0),
+    ]
+    worker = pipeline.start_worker()
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events)
+    pipeline.produce(topics.CAMERA_EVENTS, (("VT-CAM-001", raw) for raw, _ in INVALID))
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+
+    t0 = T0 // 1000
+    assert _flow_rows(pipeline) == {
+        # vehicles, motorbike, car, bus, truck, bicycle, other, pcu, avg speed, violations, final
+        (cam, t0): (4, 1, 1, 1, 0, 0, 1, 4.8, 40.0, 1, 1),
+        (cam, t0 + 60): (1, 0, 0, 0, 1, 0, 0, 2.5, 20.0, 0, 0),
+        (cam, t0 + 120): (1, 0, 0, 0, 0, 1, 0, 0.2, None, 0, 0),
+        (cam, t0 + 180): (1, 1, 0, 0, 0, 0, 0, 0.3, None, 0, 0),
+        ("VT-CAM-002", t0): (1, 0, 1, 0, 0, 0, 0, 1.0, 60.0, 0, 0),
+    }
+    assert pipeline.rows("SELECT event_id, ward, violation_type, plate FROM vtops.traffic_violations "
+                         "FINAL ORDER BY event_id") == [
+        ("a4", "phuong-1", "red_light", "72A-123.45"), ("a7", "phuong-1", "no_helmet", "72A-123.45")]
+    assert pipeline.rows("SELECT camera_id, status FROM vtops.camera_status FINAL") == [(cam, "degraded")]
+    letters = pipeline.rows("SELECT offset, error, payload FROM vtops.dlq_events FINAL ORDER BY offset")
+    assert len(letters) == len(INVALID)
+    for (raw, field), (_, error, payload) in zip(INVALID, letters, strict=True):
+        assert error.startswith(f"{field}:"), (field, error)
+        if raw[:1] != b"\xff":
+            assert payload == raw.decode()
+    progress = pipeline.rows("""
+        SELECT sum(late), sum(duplicates), sum(invalid) FROM (
+            SELECT partition, argMax(late, offset) AS late, argMax(duplicates, offset) AS duplicates,
+                   argMax(invalid, offset) AS invalid
+            FROM vtops.pipeline_progress FINAL GROUP BY partition)""")
+    assert progress == [(2, 2, len(INVALID))]
+
+
+def test_dead_letters_reach_the_dlq_topic_with_the_contract_fields(pipeline: PipelineRun) -> None:
+    from kafka import KafkaConsumer
+
+    worker = pipeline.start_worker()
+    pipeline.produce(topics.CAMERA_EVENTS, [("VT-CAM-001", b"\xff\x00bad"), ("VT-CAM-001", b"{}")])
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+    consumer = KafkaConsumer(pipeline.topic(topics.dead_letters_of(topics.CAMERA_EVENTS)),
+                             bootstrap_servers="127.0.0.1:9092", auto_offset_reset="earliest",
+                             consumer_timeout_ms=5000)
+    letters = sorted((orjson.loads(m.value) for m in consumer), key=lambda d: d["offset"])
+    consumer.close()
+    assert [letter["payload_encoding"] for letter in letters[:1]] == ["base64"]
+    assert letters[0]["payload"] == "/wBiYWQ="
+    assert letters[1]["payload"] == "{}" and letters[1]["error"].startswith("kind:")
+    for letter in letters:
+        assert {"source_topic", "partition", "offset", "error", "payload", "received_at"} <= set(letter)
+        assert letter["source_topic"] == pipeline.topic(topics.CAMERA_EVENTS)
+
+
+def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRun) -> None:
+    rng = random.Random(7)
+    events = random_traffic(rng, CAMERAS, minutes=30, count=24_000)
+    step = len(events) // 4
+    expected = expected_from(events, pipeline.partitions)
+    for n in range(4):
+        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id",
+                                events[n * step: len(events) if n == 3 else (n + 1) * step])
+        worker = pipeline.start_worker()
+        if n < 3:
+            # Mid-stream: after a first checkpoint, while the rest of the chunk is in flight.
+            pipeline.wait_for_progress(topics.CAMERA_EVENTS)
+            time.sleep(rng.uniform(0.0, 0.5))
+            pipeline.stop_worker(worker, signal.SIGKILL)
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+    assert pipeline.stop_worker(worker) == 0
+
+    assert _flow_rows(pipeline) == expected.rows()
+    assert {r[0] for r in pipeline.rows("SELECT event_id FROM vtops.traffic_violations FINAL")} == (
+        expected.violations)
+    late = pipeline.rows("SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
+                         "FROM vtops.pipeline_progress FINAL GROUP BY partition)")
+    assert late == [(expected.late,)]

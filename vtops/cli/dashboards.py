@@ -1,0 +1,183 @@
+"""`vtops dashboards build|push|prepare-store`: the operations screens as code.
+
+`build` writes the dashboards' JSON and Grafana's provisioning files; `push` publishes the
+same to a running Grafana (VTOPS_GRAFANA_URL, VTOPS_GRAFANA_TOKEN) and, unless told not
+to, prepares the store first; `prepare-store` alone creates the tables, loads the city's
+dimension tables and, given VTOPS_GRAFANA_CLICKHOUSE_PASSWORD and a ClickHouse server,
+the read-only user Grafana logs in with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+from grafana_client.api import GrafanaApi
+
+from dashboards.build import JSON_DIR, PROVISIONING_DIR, build_dashboards, write_all
+from dashboards.dimensions import load_dimensions
+from dashboards.exceptions import GrafanaPushError
+from dashboards.push import push_all
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.grafana_access import grant_grafana_access
+from sinks.clickhouse.migrations import migrate
+from vtops.city import CityProfile, load_city_profile
+from vtops.cli.output import console, exit_with_error
+from vtops.exceptions import VtopsError
+from vtops.settings import Settings, StorageSettings, get_settings
+
+app = typer.Typer(
+    help="Build and publish the Grafana dashboards and alert rules.", no_args_is_help=True
+)
+
+DEFAULT_HOST = "clickhouse"  # the compose service, as Grafana's container sees it
+DEFAULT_PORT = 8123
+
+
+def _profile(settings: Settings) -> CityProfile:
+    try:
+        return load_city_profile(settings.stream.city_profile)
+    except VtopsError as exc:
+        exit_with_error(str(exc))
+
+
+@app.command("build")
+def build(
+    json_dir: Annotated[Path, typer.Option(help="where the dashboard JSON goes")] = JSON_DIR,
+    provisioning_dir: Annotated[
+        Path, typer.Option(help="Grafana's provisioning folder")
+    ] = PROVISIONING_DIR,
+) -> None:
+    """Write dashboards/json/*.json and the datasource, dashboards and alerting YAML."""
+    try:
+        written = write_all(_profile(get_settings()), json_dir, provisioning_dir)
+    except ModuleNotFoundError as exc:
+        # PyYAML writes the provisioning files; it comes with the dev extra.
+        exit_with_error(f"`vtops dashboards build` needs {exc.name}: pip install pyyaml")
+    for path in written:
+        console.print(f"wrote {path}")
+    if not written:
+        console.print("Every file is up to date.")
+
+
+def _prepare_store(settings: Settings, profile: CityProfile) -> None:
+    storage = settings.storage
+    password = settings.grafana.grafana_clickhouse_password
+    client = connect(storage)
+    try:
+        migrate(client, storage.clickhouse_database)
+        loaded = load_dimensions(client, storage.clickhouse_database, profile)
+        console.print("dimensions loaded: " + ", ".join(f"{t} {n}" for t, n in loaded.items()))
+        if storage.clickhouse_url is None:
+            console.print(
+                "embedded store: no users to create (Grafana reads a ClickHouse "
+                "server; set VTOPS_CLICKHOUSE_URL)"
+            )
+        elif password is None:
+            console.print(
+                "VTOPS_GRAFANA_CLICKHOUSE_PASSWORD is not set: the read-only "
+                "Grafana user was left as it is"
+            )
+        else:
+            grant_grafana_access(client, storage.clickhouse_database, password)
+            console.print("read-only user vtops_grafana: granted")
+    finally:
+        client.close()
+
+
+@app.command("prepare-store")
+def prepare_store() -> None:
+    """Create the tables, load the city dimensions and grant Grafana's read-only user."""
+    settings = get_settings()
+    try:
+        _prepare_store(settings, _profile(settings))
+    except VtopsError as exc:
+        exit_with_error(str(exc))
+
+
+def _without_credentials(url: str) -> str:
+    """scheme://host:port of a URL that may carry a user and password."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def _clickhouse_address(
+    storage: StorageSettings, host: str | None, port: int | None
+) -> tuple[str, int]:
+    """Where Grafana reaches ClickHouse: the options, else the host of VTOPS_CLICKHOUSE_URL."""
+    if storage.clickhouse_url is not None:
+        url = urlsplit(storage.clickhouse_url.get_secret_value())
+        host = host or url.hostname
+        port = port or url.port
+    return host or DEFAULT_HOST, port or DEFAULT_PORT
+
+
+@app.command("push")
+def push(
+    store: Annotated[
+        bool,
+        typer.Option(help="first migrate, load the dimension tables and grant the read-only user"),
+    ] = True,
+    clickhouse_host: Annotated[
+        str | None,
+        typer.Option(
+            help="ClickHouse host as Grafana sees it (default: from VTOPS_CLICKHOUSE_URL)"
+        ),
+    ] = None,
+    clickhouse_port: Annotated[int | None, typer.Option(help="its HTTP port")] = None,
+    output: Annotated[str, typer.Option(help="text or json")] = "text",
+) -> None:
+    """Upsert the folder, datasource, dashboards and alert rules in Grafana (idempotent)."""
+    settings = get_settings()
+    grafana = settings.grafana
+    if not grafana.grafana_url:
+        exit_with_error(
+            "VTOPS_GRAFANA_URL is not set: point it at Grafana, e.g. http://localhost:3000"
+        )
+    if grafana.grafana_token is None or not grafana.grafana_token.get_secret_value():
+        exit_with_error(
+            "VTOPS_GRAFANA_TOKEN is not set: create a service account token "
+            "with the Admin role in Grafana"
+        )
+    profile = _profile(settings)
+    host, port = _clickhouse_address(settings.storage, clickhouse_host, clickhouse_port)
+    password = grafana.grafana_clickhouse_password
+    server = _without_credentials(grafana.grafana_url)
+    try:
+        if store:
+            _prepare_store(settings, profile)
+        api = GrafanaApi.from_url(
+            grafana.grafana_url, credential=grafana.grafana_token.get_secret_value()
+        )
+        report = push_all(
+            api,
+            list(build_dashboards(profile).values()),
+            clickhouse_host=host,
+            clickhouse_port=port,
+            clickhouse_password=password.get_secret_value() if password else None,
+        )
+    except GrafanaPushError as exc:
+        exit_with_error(f"{exc} (Grafana at {server})")
+    except VtopsError as exc:
+        exit_with_error(str(exc))
+    if output == "json":
+        console.print_json(json.dumps(asdict(report)))
+        return
+    console.print(f"Grafana at {server}")
+    console.print(
+        f"folder: {report.folder}; datasource (ClickHouse at {host}:{port}): {report.datasource}"
+    )
+    for uid, state in report.dashboards.items():
+        console.print(f"dashboard {uid}: {state}")
+    for uid, state in report.alert_rules.items():
+        console.print(f"alert rule {uid}: {state}")
+    if password is None:
+        console.print(
+            "note: VTOPS_GRAFANA_CLICKHOUSE_PASSWORD is not set; the datasource "
+            "keeps the password it had"
+        )
