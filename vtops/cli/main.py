@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vtops.cli import dashboards, kafka, query, settings, simulate, topics, worker
+from vtops.cli import dashboards, demo, kafka, query, settings, simulate, topics, worker
 
 app = typer.Typer(help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True)
 app.add_typer(settings.app, name="settings")
@@ -14,3 +14,4 @@ app.add_typer(dashboards.app, name="dashboards")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)
+app.command("demo")(demo.demo)

@@ -1,0 +1,126 @@
+"""`vtops demo`: the main job on a fresh machine, from an empty laptop to the city's numbers.
+
+Local broker, topics, then the worker and the simulator side by side for a while; once the
+worker has caught up it is stopped cleanly and the summary is read back from ClickHouse.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+import typer
+from rich.table import Table
+
+from simulator.clock import parse_start
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
+from vtops import topics
+from vtops.city import load_city_profile
+from vtops.cli.output import console, exit_with_error
+from vtops.demo_summary import CitySummary, PipelineCounters, city_summary, pipeline_counters
+from vtops.exceptions import VtopsError
+from vtops.kafka import LocalBroker
+from vtops.kafka.offsets import wait_until_consumed
+from vtops.kafka.topics import ensure_topics
+from vtops.settings import Settings, get_settings
+
+WORKER_STOP_TIMEOUT_S = 45
+
+
+def demo(
+    duration: float = typer.Option(60.0, min=5, help="wall seconds the simulator runs"),
+    speedup: float = typer.Option(10.0, min=1, help="city seconds per wall second"),
+    start: str | None = typer.Option(
+        None, help="city time the simulation starts, RFC 3339", show_default="today 07:00 in the city"),
+    seed: int = typer.Option(72, help="simulator seed"),
+) -> None:
+    """Run the whole pipeline on this machine for a while and print the city's KPIs."""
+    began = time.monotonic()
+    settings = get_settings()
+    try:
+        profile = load_city_profile(settings.stream.city_profile)
+        city_start = parse_start(start) if start else datetime.now(profile.tz).replace(
+            hour=7, minute=0, second=0, microsecond=0)
+        city_end = city_start + timedelta(seconds=duration * speedup)
+        console.rule("1. Kafka")
+        console.print(f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
+                      f" at {settings.kafka.kafka_bootstrap}")
+        created = ensure_topics(settings.kafka)
+        console.print(f"topics: {len(created)} created, the rest already there")
+        before = _counters(settings)
+    except VtopsError as error:
+        exit_with_error(str(error))
+
+    console.rule("2. Worker and simulator")
+    log_path = settings.storage.data_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "vtops", "worker"], stdout=log,
+                                  stderr=subprocess.STDOUT)
+    console.print(f"worker started (pid {worker.pid}, log {log_path})")
+    try:
+        simulated = subprocess.run(
+            [sys.executable, "-m", "vtops", "simulate", "--duration", str(duration),
+             "--speedup", str(speedup), "--start", city_start.isoformat(), "--seed", str(seed)],
+            check=False)
+        if simulated.returncode != 0:
+            raise VtopsError("the simulator failed; see its message above")
+        console.print("waiting for the worker to catch up…")
+        inputs = [settings.kafka.topic(name) for name in topics.INPUTS]
+        wait_until_consumed(settings.kafka, inputs, timeout_s=300)
+        caught_up = time.monotonic()
+    except VtopsError as error:
+        worker.kill()
+        exit_with_error(str(error))
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=WORKER_STOP_TIMEOUT_S)
+    if worker.returncode != 0:
+        exit_with_error(f"the worker exited with {worker.returncode}; see {log_path}")
+    console.print(f"worker stopped cleanly after {caught_up - began:.0f} s")
+
+    console.rule("3. Summary")
+    client = connect(settings.storage)
+    try:
+        summary = city_summary(client, settings.storage.clickhouse_database, city_start, city_end)
+        counted = pipeline_counters(client, settings.storage.clickhouse_database) - before
+    finally:
+        client.close()
+    _print_summary(summary, city_start, city_end, counted, time.monotonic() - began)
+
+
+def _counters(settings: Settings) -> PipelineCounters:
+    client = connect(settings.storage)
+    try:
+        migrate(client, settings.storage.clickhouse_database)
+        return pipeline_counters(client, settings.storage.clickhouse_database)
+    finally:
+        client.close()
+
+
+def _print_summary(summary: CitySummary, start: datetime, end: datetime,
+                   counted: PipelineCounters, wall_s: float) -> None:
+    windows, cameras, vehicles, pcu, violations = summary.flow_totals
+    console.print(
+        f"City time {start:%Y-%m-%d %H:%M} → {end:%H:%M}: {vehicles:,} vehicles at {cameras} "
+        f"cameras, {pcu:,} PCU, {violations:,} violations in {windows:,} camera-minutes.")
+    console.print(
+        f"Pipeline, this run: {counted.events:,} events processed, {counted.duplicates:,} "
+        f"duplicates, {counted.late:,} late, {counted.invalid:,} dead letters. "
+        f"Wall time {wall_s:.0f} s.")
+    for title, columns, rows in (
+        ("Busiest cameras", ("camera", "ward", "vehicles", "PCU", "avg km/h"),
+         summary.busiest_cameras),
+        ("Busiest wards", ("ward", "vehicles", "PCU", "motorbike %", "violations"),
+         summary.busiest_wards),
+        ("Violations by type", ("type", "count"), summary.violations_by_type),
+    ):
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        console.print(table)
