@@ -94,15 +94,23 @@ class StreamRunner(Generic[A]):
             try:
                 self.stream.process(state, message.offset, message.value, self._records)
             except InvalidEvent as error:
-                state.counters.invalid += 1
-                self._dead_letters.append(
-                    dead_letter(self.topic, message.partition, message.offset, message.value,
-                                error.reason))
+                self._dead_letter(message, error.reason)
+            except Exception as error:  # noqa: BLE001
+                # A message that trips a bug must not stop the partition behind it: it is kept
+                # as a dead letter, loudly, and the stream goes on.
+                log.exception("unprocessable topic=%s partition=%d offset=%d", self.topic,
+                              message.partition, message.offset)
+                self._dead_letter(message, f"payload: unprocessable ({type(error).__name__})")
             state.offset = message.offset
         held.pending.append(event)
         self._pending_total += 1
         if self._pending_total >= self._max_pending:
             await self.checkpoint()
+
+    def _dead_letter(self, message: Any, reason: str) -> None:
+        self._partitions[message.partition].state.counters.invalid += 1
+        self._dead_letters.append(
+            dead_letter(self.topic, message.partition, message.offset, message.value, reason))
 
     def _cut(self) -> tuple[list[PartitionCut[A]], list[Any]]:
         cuts: list[PartitionCut[A]] = []

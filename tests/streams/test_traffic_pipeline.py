@@ -160,3 +160,26 @@ def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRu
     late = pipeline.rows("SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
                          "FROM vtops.pipeline_progress FINAL GROUP BY partition)")
     assert late == [(expected.late,)]
+
+
+def test_ten_thousand_malformed_messages_amid_traffic_lose_nothing(pipeline: PipelineRun) -> None:
+    rng = random.Random(11)
+    valid = random_traffic(rng, CAMERAS, minutes=10, count=5_000, duplicate_share=0.0)
+    messages: list[tuple[str, bytes | None]] = []
+    fields: list[str] = []
+    for n, event in enumerate(valid):
+        messages.append((event["camera_id"], orjson.dumps(event)))
+        for _ in range(2):
+            raw, field = INVALID[(n + len(fields)) % len(INVALID)]
+            messages.append((rng.choice(CAMERAS), raw))
+            fields.append(field)
+    worker = pipeline.start_worker()
+    pipeline.produce(topics.CAMERA_EVENTS, messages)
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+    assert pipeline.stop_worker(worker) == 0
+
+    assert _flow_rows(pipeline) == expected_from(valid, pipeline.partitions).rows()
+    by_field = pipeline.rows("SELECT splitByChar(':', error)[1] AS field, count() "
+                             "FROM vtops.dlq_events FINAL GROUP BY field ORDER BY field")
+    assert len(fields) == 10_000
+    assert by_field == sorted((f, fields.count(f)) for f in set(fields))

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
