@@ -18,6 +18,8 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import KafkaTopic
 from streams.definition import WindowedStream
+from streams.payments import CashlessPayments
+from streams.portal import PortalKpis
 from streams.runtime import Sinks, StreamRunner
 from streams.state_store import StateStore
 from streams.traffic import TrafficFlow
@@ -57,7 +59,11 @@ def _broker_credentials(kafka: KafkaSettings) -> Any:
 
 
 def domain_streams(settings: Settings, profile: CityProfile) -> list[WindowedStream[Any]]:
-    return [TrafficFlow(profile, settings.stream.traffic_grace_s)]
+    return [
+        TrafficFlow(profile, settings.stream.traffic_grace_s),
+        CashlessPayments(profile, settings.stream.payments_grace_s),
+        PortalKpis(settings.stream.portal_grace_s),
+    ]
 
 
 def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, list[StreamRunner[Any]]]:
@@ -109,12 +115,13 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
         runners.append(runner)
 
     @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        revoked: set[Any] = args[0]
         for runner in runners:
             await runner.on_revoked(tp.partition for tp in revoked if tp.topic == runner.topic)
 
     @app.on_before_shutdown.connect
-    async def final_checkpoint(sender: Any, **_: Any) -> None:
+    async def final_checkpoint(sender: Any, /, *_args: Any, signal: Any, **_: Any) -> None:
         for runner in runners:
             await runner.checkpoint()
         executor.shutdown(wait=True)
@@ -124,7 +131,7 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
 
 
 def _register(app: faust.App, runner: StreamRunner[Any], source: Any, interval: Seconds) -> None:
-    async def consume(events: faust.StreamT[bytes]) -> None:
+    async def consume(events: Any) -> None:
         async for event in events.noack().events():
             await runner.on_event(event)
 

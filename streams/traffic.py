@@ -42,7 +42,7 @@ class TrafficFlow:
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._ward_of = {camera.camera_id: camera.ward for camera in profile.cameras}
-        self._pcu = dict(profile.pcu)
+        self._pcu: dict[str, float] = {c: factor for c, factor in profile.pcu.items()}
         self._grace_ms = grace_s * 1000
 
     def new_state(self) -> PartitionWindows[FlowCounts]:

@@ -13,7 +13,7 @@ from vtops.settings import KafkaSettings
 
 def remaining(settings: KafkaSettings, topic: str) -> int:
     """Messages of `topic` (a broker-side name) that the app's group has not yet committed."""
-    consumer = KafkaConsumer(**kafka_python_config(settings))  # type: ignore[arg-type]
+    consumer = KafkaConsumer(**kafka_python_config(settings))
     admin = admin_client(settings)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
