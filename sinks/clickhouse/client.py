@@ -6,6 +6,7 @@ Both are clickhouse-connect clients, so every sink and query runs the same code 
 from __future__ import annotations
 
 from clickhouse_connect import get_client
+from clickhouse_connect.driver import options
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import (
     DatabaseError,
@@ -19,6 +20,9 @@ from vtops.settings import StorageSettings
 
 def connect(storage: StorageSettings) -> Client:
     """A client for the configured store; the database itself is made by the migrations."""
+    # The driver imports pandas (when installed) on its first insert; doing it here keeps a
+    # second-long import out of a busy worker's first checkpoint.
+    options.pd  # noqa: B018
     if storage.clickhouse_url is not None:
         try:
             return get_client(dsn=storage.clickhouse_url.get_secret_value(), database="default")
