@@ -6,6 +6,8 @@ does not change the events the others produce for a seed.
 
 from __future__ import annotations
 
+from simulator.payments import TerminalTallies
+from simulator.portal import DossierSteps
 from simulator.sources import EventSource, source_rng
 from simulator.traffic import CameraTraffic
 from vtops.city import CityProfile
@@ -15,4 +17,6 @@ def city_sources(profile: CityProfile, seed: int, *, holiday: bool = False) -> l
     """Every input stream the simulator produces, in the order its events are merged."""
     return [
         CameraTraffic(profile, source_rng(seed, CameraTraffic.topic), holiday=holiday),
+        TerminalTallies(profile, source_rng(seed, TerminalTallies.topic), holiday=holiday),
+        DossierSteps(profile, source_rng(seed, DossierSteps.topic), holiday=holiday),
     ]

@@ -16,10 +16,12 @@ from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
+from sinks.kafka_forward import KafkaForward
 from sinks.kafka_topic import KafkaTopic
 from streams.definition import WindowedStream
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
+from streams.repartition import Repartitioned, Repartitioner, repartition_topic
 from streams.runtime import Sinks, StreamRunner
 from streams.state_store import StateStore
 from streams.traffic import TrafficFlow
@@ -66,6 +68,16 @@ def domain_streams(settings: Settings, profile: CityProfile) -> list[WindowedStr
     ]
 
 
+def consumed_topics(settings: Settings, profile: CityProfile) -> list[str]:
+    """Every topic the worker consumes (broker-side names), inputs before the internal topics
+    they feed: wait until the app's group has consumed them all, in this order, to know that
+    every event sent so far is in ClickHouse."""
+    streams = domain_streams(settings, profile)
+    return [settings.kafka.topic(stream.source_topic) for stream in streams] + [
+        repartition_topic(settings.kafka, stream.name)
+        for stream in streams if isinstance(stream, Repartitioned)]
+
+
 def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, list[StreamRunner[Any]]]:
     kafka = settings.kafka
     app = faust.App(
@@ -101,36 +113,58 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
         return int(app.consumer.highwater(faust.types.TP(topic, partition)) or 0)
 
     runners: list[StreamRunner[Any]] = []
+    routers: list[Repartitioner] = []
+    interval = settings.stream.checkpoint_interval_s
     for stream in domain_streams(settings, profile):
         source = kafka.topic(stream.source_topic)
+        channel = raw_topic(stream.source_topic)
+        dead_letters = KafkaTopic(raw_topic(topics.dead_letters_of(stream.source_topic)), app,
+                                  "source_topic")
+        if isinstance(stream, Repartitioned):
+            # Its windows span input partitions: re-key by window group first, and window the
+            # internal topic (streams/repartition.py).
+            by_group = app.topic(repartition_topic(kafka, stream.name), key_serializer="raw",
+                                 value_serializer="raw", internal=True, partitions=kafka.partitions)
+            router = Repartitioner(stream, source, KafkaForward(by_group, app), tables,
+                                   dead_letters, (client, storage.clickhouse_database), executor,
+                                   settings.stream.max_pending_events, highwater)
+            _register(app, router, channel, f"vtops.{stream.name}.route", interval)
+            routers.append(router)
+            source, channel = repartition_topic(kafka, stream.name), by_group
         sinks = Sinks(
             tables=tables,
             output_topic=KafkaTopic(raw_topic(stream.output_topic), app, stream.output_key),
-            dead_letter_topic=KafkaTopic(raw_topic(topics.dead_letters_of(stream.source_topic)), app, "source_topic"),
+            dead_letter_topic=dead_letters,
         )
         store = StateStore(client, storage.clickhouse_database, executor, stream, source)
         runner = StreamRunner(stream, source, store, sinks, aiokafka_config(kafka),
                               settings.stream.max_pending_events, highwater)
-        _register(app, runner, raw_topic(stream.source_topic), settings.stream.checkpoint_interval_s)
+        _register(app, runner, channel, f"vtops.{stream.name}", interval)
         runners.append(runner)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0]
-        for runner in runners:
-            await runner.on_revoked(tp.partition for tp in revoked if tp.topic == runner.topic)
+        stages: list[StreamRunner[Any] | Repartitioner] = [*routers, *runners]
+        for stage in stages:
+            await stage.on_revoked(tp.partition for tp in revoked if tp.topic == stage.topic)
 
     @app.on_before_shutdown.connect
     async def final_checkpoint(sender: Any, /, *_args: Any, signal: Any, **_: Any) -> None:
-        for runner in runners:
-            await runner.checkpoint()
+        # Routers first: what they forward now is windowed by the next start.
+        stages: list[StreamRunner[Any] | Repartitioner] = [*routers, *runners]
+        for stage in stages:
+            await stage.checkpoint()
         executor.shutdown(wait=True)
         log.info("shutdown checkpoints written")
 
     return app, runners
 
 
-def _register(app: faust.App, runner: StreamRunner[Any], source: Any, interval: Seconds) -> None:
+def _register(
+    app: faust.App, runner: StreamRunner[Any] | Repartitioner, source: Any, name: str,
+    interval: Seconds,
+) -> None:
     async def consume(events: Any) -> None:
         async for event in events.noack().events():
             await runner.on_event(event)
@@ -138,5 +172,8 @@ def _register(app: faust.App, runner: StreamRunner[Any], source: Any, interval: 
     async def checkpoint() -> None:
         await runner.checkpoint()
 
-    app.agent(source, name=f"vtops.{runner.stream.name}")(consume)
-    app.timer(interval, name=f"vtops.{runner.stream.name}.checkpoint")(checkpoint)
+    # Faust labels an agent in its logs by the function's qualified name: make it the agent's.
+    consume.__qualname__ = consume.__name__ = name
+    app.agent(source, name=name)(consume)
+    app.timer(interval, name=f"{name}.checkpoint")(checkpoint)
+    log.info("registered agent=%s topic=%s", name, source.get_topic_name())

@@ -54,7 +54,6 @@ class ExpectedTraffic:
         if event["event_id"] in self._ids:
             self.duplicates += 1
             return
-        self._ids.add(event["event_id"])
         partition = partition_of(event["camera_id"], self.partitions)
         now = max(self._stream_time.get(partition, event["ts"]), event["ts"])
         self._stream_time[partition] = now
@@ -62,8 +61,10 @@ class ExpectedTraffic:
             self.violations.add(event["event_id"])
         start = event["ts"] - event["ts"] % MINUTE_MS
         if start + MINUTE_MS + self.grace_ms <= now:
+            # Not accepted, so a copy of it is judged afresh: late again.
             self.late += 1
             return
+        self._ids.add(event["event_id"])
         window = self.flow.setdefault((event["camera_id"], start), {
             "vehicles": 0, **dict.fromkeys(CLASSES, 0), "speeds": [], "violations": 0})
         if event["kind"] == "violation":

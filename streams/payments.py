@@ -1,0 +1,133 @@
+"""Cashless payments: terminal tallies into 1-hour windows per ward and category.
+
+Contract: section 4 (payments.terminal-counts), section 5 (windows), section 7
+(`payments_cashless_1h`). A tally belongs to the epoch-aligned hour holding its
+`period_start`, and `period_start` is also its event time for stream time and lateness: with
+`period_end` (up to an hour later) a tally could close its own window before it is folded.
+Tallies of one window come from terminals on every input partition: the stream is
+repartitioned by (ward, category) first (streams/repartition.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.decoding import decode
+from schemas.exceptions import InvalidEvent
+from schemas.payments import CASHLESS_METHODS, METHODS, TERMINAL_COUNTS, TerminalCounts
+from streams.clock import HOUR_MS, aligned_start, local_time
+from streams.definition import Records, Row
+from streams.windows import PartitionWindows, Window, WindowKey
+from vtops import topics
+from vtops.city import CityProfile
+
+CASHLESS_TABLE = "payments_cashless_1h"
+
+
+@dataclass
+class CashlessTally:
+    """One ward, category and hour: tallies, the terminals behind them, summed counts."""
+
+    reports: int = 0
+    terminals: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+    cash_amount_vnd: int = 0
+    cashless_amount_vnd: int = 0
+
+    def add(self, tally: TerminalCounts) -> None:
+        self.reports += 1
+        self.terminals.add(tally.terminal_id)
+        for method in METHODS:
+            self.counts[method] += getattr(tally.counts, method)
+        amounts = tally.amounts_vnd
+        if amounts is not None:
+            self.cash_amount_vnd += amounts.cash
+            self.cashless_amount_vnd += sum(getattr(amounts, m) for m in CASHLESS_METHODS)
+
+    @property
+    def cashless_share(self) -> float:
+        """(vietqr + card + ewallet + bank_transfer) / all counts; 0 when there are none."""
+        total = sum(self.counts.values())
+        return (total - self.counts["cash"]) / total if total else 0.0
+
+
+class CashlessPayments:
+    name = "payments"
+    source_topic = topics.PAYMENT_COUNTS
+    output_topic = topics.PAYMENTS_CASHLESS_1H
+    output_key = "ward"
+    window_table = CASHLESS_TABLE
+
+    def __init__(self, profile: CityProfile, grace_s: int) -> None:
+        self._wards = profile.ward_codes
+        self._grace_ms = grace_s * 1000
+
+    def new_state(self) -> PartitionWindows[CashlessTally]:
+        return PartitionWindows(self._grace_ms, lambda _group: CashlessTally())
+
+    def _decode(self, raw: bytes | None) -> TerminalCounts:
+        tally = decode(TERMINAL_COUNTS, raw)
+        if tally.ward not in self._wards:
+            raise InvalidEvent(f"ward: unknown ward {tally.ward!r}")
+        return tally
+
+    def route(self, raw: bytes | None) -> str:
+        """The internal topic's key (streams/repartition.py): the window group."""
+        tally = self._decode(raw)
+        return f"{tally.ward}|{tally.category}"
+
+    def process(
+        self, state: PartitionWindows[CashlessTally], offset: int, raw: bytes | None,
+        records: Records,
+    ) -> None:
+        tally = self._decode(raw)
+        if not state.is_new(tally.event_id):
+            return
+        start = aligned_start(tally.period_start, HOUR_MS)
+        window = state.admit(tally.event_id, (tally.ward, tally.category), start,
+                             start + HOUR_MS, tally.period_start, offset)
+        if window is not None:
+            window.acc.add(tally)
+
+    def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
+        try:
+            tally = self._decode(raw)
+        except InvalidEvent:
+            return None
+        return tally.event_id, ((tally.ward, tally.category),
+                                aligned_start(tally.period_start, HOUR_MS))
+
+    def window_row(self, window: Window[CashlessTally], final: bool) -> Row:
+        ward, category = window.group
+        tally = window.acc
+        return {
+            "ward": ward,
+            "category": category,
+            "window_start": local_time(window.start_ms),
+            "reports": tally.reports,
+            "terminals": len(tally.terminals),
+            **tally.counts,
+            "cash_amount_vnd": tally.cash_amount_vnd,
+            "cashless_amount_vnd": tally.cashless_amount_vnd,
+            "cashless_share": tally.cashless_share,
+            "final": int(final),
+        }
+
+    def acc_to_state(self, acc: CashlessTally) -> dict[str, Any]:
+        return {
+            "reports": acc.reports,
+            "terminals": sorted(acc.terminals),
+            "counts": dict(acc.counts),
+            "cash_amount_vnd": acc.cash_amount_vnd,
+            "cashless_amount_vnd": acc.cashless_amount_vnd,
+        }
+
+    def acc_from_state(self, state: dict[str, Any]) -> CashlessTally:
+        return CashlessTally(
+            reports=state["reports"],
+            terminals=set(state["terminals"]),
+            counts={method: state["counts"].get(method, 0) for method in METHODS},
+            cash_amount_vnd=state["cash_amount_vnd"],
+            cashless_amount_vnd=state["cashless_amount_vnd"],
+        )

@@ -1,0 +1,81 @@
+"""The payments stream driven directly: hour windows by period_start, rows and state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.exceptions import InvalidEvent
+from streams.definition import Records
+from streams.payments import CashlessPayments, CashlessTally
+from streams.windows import PartitionWindows
+from tests.factories_payments import HOUR_MS, MINUTE_MS, T0, tally
+from vtops.city import load_city_profile
+
+GRACE_S = 900
+
+
+def fold(stream: CashlessPayments, state: PartitionWindows[CashlessTally],
+         events: list[dict[str, Any]]) -> None:
+    for event in events:
+        stream.process(state, state.offset + 1, orjson.dumps(event), Records())
+        state.offset += 1
+
+
+@pytest.fixture
+def stream() -> CashlessPayments:
+    return CashlessPayments(load_city_profile(), GRACE_S)
+
+
+def test_period_start_decides_the_window_and_stream_time(stream: CashlessPayments) -> None:
+    state = stream.new_state()
+    # 07:59-08:59 belongs to 07:00 and leaves stream time at 07:59: 07:00 stays open.
+    fold(stream, state, [tally("a", "T1", T0 + 59 * MINUTE_MS, 60, counts={"cash": 1})])
+    assert state.stream_time_ms == T0 + 59 * MINUTE_MS
+    fold(stream, state, [tally("b", "T2", T0 + HOUR_MS + 15 * MINUTE_MS - 1)])
+    fold(stream, state, [tally("c", "T3", T0)])  # within grace
+    assert state.windows[(("phuong-1", "grocery"), T0)].acc.reports == 2
+    fold(stream, state, [tally("d", "T2", T0 + HOUR_MS + 15 * MINUTE_MS), tally("e", "T4", T0)])
+    assert state.counters.late == 1
+
+
+def test_row_sums_methods_amounts_and_distinct_terminals(stream: CashlessPayments) -> None:
+    state = stream.new_state()
+    fold(stream, state, [
+        tally("a", "T1", T0, counts={"cash": 3, "vietqr": 1},
+              amounts={"cash": 90_000, "vietqr": 40_000}),
+        tally("b", "T1", T0 + 10 * MINUTE_MS, counts={"card": 2, "bank_transfer": 2},
+              amounts={"card": 500_000, "bank_transfer": 1_000_000, "ewallet": 0}),
+        tally("c", "T2", T0 + 20 * MINUTE_MS, counts={}),
+        tally("a", "T9", T0 + 30 * MINUTE_MS, counts={"cash": 100}),  # same id: a duplicate
+    ])
+    window = next(state.open_windows())
+    row = stream.window_row(window, final=True)
+    assert {k: row[k] for k in ("ward", "category", "reports", "terminals", "cash", "vietqr",
+                                "card", "ewallet", "bank_transfer", "cash_amount_vnd",
+                                "cashless_amount_vnd", "cashless_share", "final")} == {
+        "ward": "phuong-1", "category": "grocery", "reports": 3, "terminals": 2, "cash": 3,
+        "vietqr": 1, "card": 2, "ewallet": 0, "bank_transfer": 2, "cash_amount_vnd": 90_000,
+        "cashless_amount_vnd": 1_540_000, "cashless_share": 5 / 8, "final": 1}
+    assert row["window_start"].isoformat() == "2024-09-14T07:00:00+07:00"
+    saved = stream.acc_to_state(window.acc)
+    assert saved["terminals"] == ["T1", "T2"]
+    assert orjson.loads(orjson.dumps(saved)) == saved
+    assert stream.acc_from_state(saved) == window.acc
+
+
+def test_no_counts_means_share_zero(stream: CashlessPayments) -> None:
+    assert CashlessTally().cashless_share == 0.0
+
+
+def test_unknown_ward_is_invalid_and_names_the_ward(stream: CashlessPayments) -> None:
+    state = stream.new_state()
+    with pytest.raises(InvalidEvent, match=r"^ward: unknown ward 'phuong-6'"):
+        fold(stream, state, [tally("a", "T1", T0, ward="phuong-6")])
+    with pytest.raises(InvalidEvent, match=r"^ward:"):
+        stream.route(orjson.dumps(tally("a", "T1", T0, ward="Phuong-1")))
+    assert stream.window_of(orjson.dumps(tally("a", "T1", T0, ward="x"))) is None
+    assert not state.windows
+    assert stream.route(orjson.dumps(tally("a", "T1", T0))) == "phuong-1|grocery"
