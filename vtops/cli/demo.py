@@ -18,11 +18,12 @@ from rich.table import Table
 from simulator.clock import parse_start
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
-from vtops import topics
+from streams.app import consumed_topics
 from vtops.city import load_city_profile
 from vtops.cli.output import console, exit_with_error
 from vtops.demo_summary import CitySummary, PipelineCounters, city_summary, pipeline_counters
 from vtops.exceptions import VtopsError
+from vtops.indicators import Indicator, article_indicators
 from vtops.kafka import LocalBroker
 from vtops.kafka.offsets import wait_until_consumed
 from vtops.kafka.topics import ensure_topics
@@ -33,9 +34,12 @@ WORKER_STOP_TIMEOUT_S = 45
 
 def demo(
     duration: float = typer.Option(60.0, min=5, help="wall seconds the simulator runs"),
-    speedup: float = typer.Option(10.0, min=1, help="city seconds per wall second"),
+    speedup: float = typer.Option(60.0, min=1, help="city seconds per wall second"),
+    camera_rate: float = typer.Option(
+        50.0, min=1, help="camera events per city second: the real city makes about 300 at "
+        "peak, more than one laptop process takes at 60× speed-up"),
     start: str | None = typer.Option(
-        None, help="city time the simulation starts, RFC 3339", show_default="today 07:00 in the city"),
+        None, help="city time the simulation starts, RFC 3339", show_default="today 08:00 in the city"),
     seed: int = typer.Option(72, help="simulator seed"),
 ) -> None:
     """Run the whole pipeline on this machine for a while and print the city's KPIs."""
@@ -44,7 +48,7 @@ def demo(
     try:
         profile = load_city_profile(settings.stream.city_profile)
         city_start = parse_start(start) if start else datetime.now(profile.tz).replace(
-            hour=7, minute=0, second=0, microsecond=0)
+            hour=8, minute=0, second=0, microsecond=0)
         city_end = city_start + timedelta(seconds=duration * speedup)
         console.rule("1. Kafka")
         console.print(f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
@@ -65,13 +69,13 @@ def demo(
     try:
         simulated = subprocess.run(
             [sys.executable, "-m", "vtops", "simulate", "--duration", str(duration),
-             "--speedup", str(speedup), "--start", city_start.isoformat(), "--seed", str(seed)],
+             "--speedup", str(speedup), "--start", city_start.isoformat(), "--seed", str(seed),
+             "--rate", str(camera_rate)],
             check=False)
         if simulated.returncode != 0:
             raise VtopsError("the simulator failed; see its message above")
         console.print("waiting for the worker to catch up…")
-        inputs = [settings.kafka.topic(name) for name in topics.INPUTS]
-        wait_until_consumed(settings.kafka, inputs, timeout_s=300)
+        wait_until_consumed(settings.kafka, consumed_topics(settings, profile), timeout_s=300)
         caught_up = time.monotonic()
     except VtopsError as error:
         worker.kill()
@@ -88,10 +92,14 @@ def demo(
     client = connect(settings.storage)
     try:
         summary = city_summary(client, settings.storage.clickhouse_database, city_start, city_end)
+        # A terminal's tally may start up to an hour before the simulated span.
+        indicators = article_indicators(client, settings.storage.clickhouse_database,
+                                        city_start - timedelta(hours=1))
         counted = pipeline_counters(client, settings.storage.clickhouse_database) - before
     finally:
         client.close()
     _print_summary(summary, city_start, city_end, counted, time.monotonic() - began)
+    _print_indicators(indicators)
 
 
 def _counters(settings: Settings) -> PipelineCounters:
@@ -124,3 +132,16 @@ def _print_summary(summary: CitySummary, start: datetime, end: datetime,
         for row in rows:
             table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
         console.print(table)
+
+
+def _print_indicators(indicators: list[Indicator]) -> None:
+    table = Table("indicator", "live", "the article reports", title="The article's indicators, live")
+    for indicator in indicators:
+        if indicator.value is None:
+            shown = "no data yet"
+        elif indicator.unit == "%":
+            shown = f"{indicator.value:.2f}%"
+        else:
+            shown = f"{indicator.value:,.0f}"
+        table.add_row(indicator.name, shown, indicator.reported)
+    console.print(table)
