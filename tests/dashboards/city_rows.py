@@ -1,8 +1,8 @@
 """Realistic rows for every table the dashboards read, inserted straight into the store.
 
-A stand-in for a pipeline run: `populated_store` (conftest) calls `insert_city` today; a
-later step replaces it by events sent through Kafka and the worker. It also returns a few
-numbers computed here independently, which the tests compare with what the panels show.
+They hold what a short real run cannot (hours of history, open alerts, silent cameras) and a
+few numbers computed here independently, which the tests compare with what the panels show;
+test_pipeline_output.py checks the same queries on a real run's output.
 Upsert tables get superseded versions too, so a query that forgot FINAL shows wrong numbers.
 """
 

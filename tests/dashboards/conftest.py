@@ -28,11 +28,9 @@ class Store:
 
 @pytest.fixture(scope="package")
 def populated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """Migrated store, dimension tables and three hours of city rows ending now.
-
-    The one place to swap for a real run (events through Kafka and `vtops worker`): the tests
-    only need the client, the profile and the few independent numbers in `expected`.
-    """
+    """Migrated store, dimension tables and three hours of city rows ending now, with a few
+    numbers computed independently in `expected`; test_pipeline_output.py runs the same queries
+    on what a real run through Kafka and `vtops worker` wrote."""
     profile = load_city_profile()
     storage = StorageSettings(data_dir=tmp_path_factory.mktemp("store"), clickhouse_url=None)
     client = connect(storage)
