@@ -11,7 +11,13 @@ from schemas.fields import EpochMs, EventId, Id64
 VehicleClass = Literal["motorbike", "car", "bus", "truck", "bicycle", "other"]
 Direction = Literal["inbound", "outbound"]
 ViolationType = Literal[
-    "red_light", "wrong_lane", "wrong_way", "speeding", "no_helmet", "crosswalk_stop", "illegal_parking"
+    "red_light",
+    "wrong_lane",
+    "wrong_way",
+    "speeding",
+    "no_helmet",
+    "crosswalk_stop",
+    "illegal_parking",
 ]
 CameraStatus = Literal["online", "offline", "degraded", "tampered"]
 

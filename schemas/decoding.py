@@ -20,7 +20,8 @@ def _describe(error: ValidationError, tagged: bool) -> str:
     context = first.get("ctx", {})
     if first["type"] == "union_tag_invalid":
         tag = context.get("discriminator", "kind").strip("'")
-        return f"{tag}: unknown value {context.get('tag')!r}, expected one of {context.get('expected_tags')}"
+        expected = context.get("expected_tags")
+        return f"{tag}: unknown value {context.get('tag')!r}, expected one of {expected}"
     if first["type"] == "union_tag_not_found":
         return f"{context.get('discriminator', 'kind').strip(chr(39))}: field required"
     if first["type"] == "json_invalid":

@@ -32,7 +32,9 @@ def to_epoch_ms(value: Any) -> int:
             raise ValueError("a time needs an explicit offset such as +07:00 or Z")
         millis = round(parsed.timestamp() * 1000)
     else:
-        raise ValueError(f"a time must be an RFC 3339 string or epoch milliseconds, not {type(value).__name__}")
+        raise ValueError(
+            f"a time must be an RFC 3339 string or epoch milliseconds, not {type(value).__name__}"
+        )
     if not _EARLIEST_MS <= millis < _LATEST_MS:
         raise ValueError("time out of range (years 2000-2099)")
     return millis

@@ -40,8 +40,13 @@ METHOD_MIX: dict[PaymentCategory, dict[PaymentMethod, float]] = {
     "retail": {"cash": 40, "vietqr": 35, "card": 12, "ewallet": 5, "bank_transfer": 8},
     "fuel": {"cash": 45, "vietqr": 30, "card": 15, "ewallet": 7, "bank_transfer": 3},
     "other": {"cash": 50, "vietqr": 35, "card": 5, "ewallet": 5, "bank_transfer": 5},
-    "utility_electricity": {"cash": 0.2, "vietqr": 15, "card": 2, "ewallet": 28,
-                            "bank_transfer": 54.8},
+    "utility_electricity": {
+        "cash": 0.2,
+        "vietqr": 15,
+        "card": 2,
+        "ewallet": 28,
+        "bank_transfer": 54.8,
+    },
     "utility_water": {"cash": 15, "vietqr": 15, "card": 2, "ewallet": 23, "bank_transfer": 45},
     "utility_telecom": {"cash": 19, "vietqr": 15, "card": 3, "ewallet": 33, "bank_transfer": 30},
 }
@@ -135,10 +140,16 @@ class TerminalTallies:
         for payee in profile.payees:
             for terminal_id in payee.terminals:
                 digest = zlib.crc32(terminal_id.encode())
-                self._terminals.append(_Terminal(
-                    terminal_id, payee.merchant_id, payee.ward, payee.category,
-                    volume=0.6 + 0.8 * (digest % 1000) / 1000,
-                    reports_amounts=(digest >> 10) % NO_AMOUNTS_ONE_IN != 0))
+                self._terminals.append(
+                    _Terminal(
+                        terminal_id,
+                        payee.merchant_id,
+                        payee.ward,
+                        payee.category,
+                        volume=0.6 + 0.8 * (digest % 1000) / 1000,
+                        reports_amounts=(digest >> 10) % NO_AMOUNTS_ONE_IN != 0,
+                    )
+                )
         self._schedule: list[tuple[int, int]] = []  # (next report ms, terminal index)
 
     def natural_load(self, start_ms: int, end_ms: int) -> Load:
@@ -205,6 +216,7 @@ class TerminalTallies:
             ticket = TICKET_VND[terminal.category]
             event["amounts_vnd"] = {
                 method: round(n * ticket * (0.7 + 0.6 * rng.random()) / 1000) * 1000
-                for method, n in counts.items() if n
+                for method, n in counts.items()
+                if n
             }
         return event

@@ -71,8 +71,7 @@ class DossierSteps:
         self._holiday = holiday
         ward_agencies = [a.agency for a in profile.agencies if a.level == "ward"]
         # (procedure, its agencies): a ward procedure is handled by every ward's committee.
-        self._offices = [(p, [p.agency] if p.agency else ward_agencies)
-                         for p in profile.procedures]
+        self._offices = [(p, [p.agency] if p.agency else ward_agencies) for p in profile.procedures]
         self._queue: list[Step] = []
         self._sequence = 0
         self._generated_to: int | None = None
@@ -89,8 +88,10 @@ class DossierSteps:
         """About three steps per dossier submitted, whatever the rate scale."""
         span = max(end_ms - start_ms, 1)
         step = max(STEP_MS, span // 1_440)
-        total = sum(self.submissions_per_minute(at) * min(step, end_ms - at)
-                    for at in range(start_ms, start_ms + span, step))
+        total = sum(
+            self.submissions_per_minute(at) * min(step, end_ms - at)
+            for at in range(start_ms, start_ms + span, step)
+        )
         return Load(scaled=0.0, fixed=3.1 * total / span / 60)
 
     def events(self, start_ms: int, end_ms: int, rate_scale: float) -> Iterator[SimEvent]:
@@ -103,8 +104,13 @@ class DossierSteps:
         while self._queue and self._queue[0][0] < end_ms:
             ts_ms, _, event = heapq.heappop(self._queue)
             if ts_ms >= start_ms:
-                yield SimEvent(PORTAL_TRANSACTIONS, str(event["dossier_id"]), event,
-                               str(event["status"]), ts_ms)
+                yield SimEvent(
+                    PORTAL_TRANSACTIONS,
+                    str(event["dossier_id"]),
+                    event,
+                    str(event["status"]),
+                    ts_ms,
+                )
 
     def _submit(self, start_ms: int, end_ms: int) -> None:
         rng = self._rng
@@ -136,20 +142,27 @@ class DossierSteps:
             submitted["paid_online"] = has_fee(procedure) and rng.random() < PAID_ONLINE
         else:
             submitted["auth"] = "none"
-        common = {"dossier_id": dossier_id, "procedure_code": procedure.procedure_code,
-                  "agency": agency}
+        common = {
+            "dossier_id": dossier_id,
+            "procedure_code": procedure.procedure_code,
+            "agency": agency,
+        }
         self._plan(ts_ms, "submitted", common, submitted)
         # Counter dossiers are received on the spot; online ones when an official opens them.
-        received = ts_ms + 1 if channel == "counter" else next_open(
-            ts_ms + int(rng.uniform(5, 120) * 60_000), self._tz)
+        received = (
+            ts_ms + 1
+            if channel == "counter"
+            else next_open(ts_ms + int(rng.uniform(5, 120) * 60_000), self._tz)
+        )
         due = deadline(received, procedure.legal_days, self._tz)
         self._plan(received, "accepted", common, {"due_at": event_time(due, self._tz, rng)})
         worked_from = received
         if rng.random() < SUPPLEMENT:
             asked = self._during(received, due, rng.uniform(0.1, 0.5))
             due = deadline(asked + 24 * HOUR_MS, procedure.legal_days, self._tz)
-            self._plan(asked, "supplement_requested", common,
-                       {"due_at": event_time(due, self._tz, rng)})
+            self._plan(
+                asked, "supplement_requested", common, {"due_at": event_time(due, self._tz, rng)}
+            )
             worked_from = asked + 24 * HOUR_MS
         outcome = OUTCOMES.pick(rng.random())
         if rng.random() < ON_TIME or outcome != "resolved":
@@ -169,11 +182,20 @@ class DossierSteps:
         before it."""
         return min(due_ms, next_open(start_ms + int(share * max(0, due_ms - start_ms)), self._tz))
 
-    def _plan(self, ts_ms: int, status: DossierStatus, common: Mapping[str, object],
-              fields: dict[str, object]) -> None:
+    def _plan(
+        self,
+        ts_ms: int,
+        status: DossierStatus,
+        common: Mapping[str, object],
+        fields: dict[str, object],
+    ) -> None:
         rng = self._rng
-        event: dict[str, object] = {"event_id": f"{rng.getrandbits(128):032x}", **common,
-                                    "ts": event_time(ts_ms, self._tz, rng), "status": status,
-                                    **fields}
+        event: dict[str, object] = {
+            "event_id": f"{rng.getrandbits(128):032x}",
+            **common,
+            "ts": event_time(ts_ms, self._tz, rng),
+            "status": status,
+            **fields,
+        }
         self._sequence += 1
         heapq.heappush(self._queue, (ts_ms, self._sequence, event))

@@ -56,5 +56,7 @@ class BatchSink(ABC):
                 return
             except TransientSinkError as error:
                 delay = next(delays)
-                log.warning("sink=%s rows=%d retry_in_s=%.1f error=%s", self.name, len(batch), delay, error)
+                log.warning(
+                    "sink=%s rows=%d retry_in_s=%.1f error=%s", self.name, len(batch), delay, error
+                )
                 await asyncio.sleep(delay)

@@ -75,10 +75,14 @@ def consumed_topics(settings: Settings, profile: CityProfile) -> list[str]:
     streams = domain_streams(settings, profile)
     return [settings.kafka.topic(stream.source_topic) for stream in streams] + [
         repartition_topic(settings.kafka, stream.name)
-        for stream in streams if isinstance(stream, Repartitioned)]
+        for stream in streams
+        if isinstance(stream, Repartitioned)
+    ]
 
 
-def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, list[StreamRunner[Any]]]:
+def create_app(
+    settings: Settings, profile: CityProfile
+) -> tuple[faust.App, list[StreamRunner[Any]]]:
     kafka = settings.kafka
     app = faust.App(
         kafka.app_id,
@@ -103,7 +107,8 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
     migrate(client, storage.clickhouse_database)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     tables: dict[str, BatchSink] = {
-        name: ClickHouseTable(client, storage.clickhouse_database, name, executor) for name in TABLES
+        name: ClickHouseTable(client, storage.clickhouse_database, name, executor)
+        for name in TABLES
     }
 
     def raw_topic(name: str) -> Any:
@@ -118,16 +123,30 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
     for stream in domain_streams(settings, profile):
         source = kafka.topic(stream.source_topic)
         channel = raw_topic(stream.source_topic)
-        dead_letters = KafkaTopic(raw_topic(topics.dead_letters_of(stream.source_topic)), app,
-                                  "source_topic")
+        dead_letters = KafkaTopic(
+            raw_topic(topics.dead_letters_of(stream.source_topic)), app, "source_topic"
+        )
         if isinstance(stream, Repartitioned):
             # Its windows span input partitions: re-key by window group first, and window the
             # internal topic (streams/repartition.py).
-            by_group = app.topic(repartition_topic(kafka, stream.name), key_serializer="raw",
-                                 value_serializer="raw", internal=True, partitions=kafka.partitions)
-            router = Repartitioner(stream, source, KafkaForward(by_group, app), tables,
-                                   dead_letters, (client, storage.clickhouse_database), executor,
-                                   settings.stream.max_pending_events, highwater)
+            by_group = app.topic(
+                repartition_topic(kafka, stream.name),
+                key_serializer="raw",
+                value_serializer="raw",
+                internal=True,
+                partitions=kafka.partitions,
+            )
+            router = Repartitioner(
+                stream,
+                source,
+                KafkaForward(by_group, app),
+                tables,
+                dead_letters,
+                (client, storage.clickhouse_database),
+                executor,
+                settings.stream.max_pending_events,
+                highwater,
+            )
             _register(app, router, channel, f"vtops.{stream.name}.route", interval)
             routers.append(router)
             source, channel = repartition_topic(kafka, stream.name), by_group
@@ -137,8 +156,15 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
             dead_letter_topic=dead_letters,
         )
         store = StateStore(client, storage.clickhouse_database, executor, stream, source)
-        runner = StreamRunner(stream, source, store, sinks, aiokafka_config(kafka),
-                              settings.stream.max_pending_events, highwater)
+        runner = StreamRunner(
+            stream,
+            source,
+            store,
+            sinks,
+            aiokafka_config(kafka),
+            settings.stream.max_pending_events,
+            highwater,
+        )
         _register(app, runner, channel, f"vtops.{stream.name}", interval)
         runners.append(runner)
 
@@ -162,7 +188,10 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, lis
 
 
 def _register(
-    app: faust.App, runner: StreamRunner[Any] | Repartitioner, source: Any, name: str,
+    app: faust.App,
+    runner: StreamRunner[Any] | Repartitioner,
+    source: Any,
+    name: str,
     interval: Seconds,
 ) -> None:
     async def consume(events: Any) -> None:

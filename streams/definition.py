@@ -43,7 +43,7 @@ class WindowedStream(Protocol[A]):
     def process(
         self, state: PartitionWindows[A], offset: int, raw: bytes | None, records: Records
     ) -> None:
-        """Fold one message into the state; raise InvalidEvent for a message that breaks the contract."""
+        """Fold one message into the state; InvalidEvent for one that breaks the contract."""
 
     def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
         """(event_id, window key) of a valid windowed message, for re-learning dedup on restore."""

@@ -78,15 +78,24 @@ class CashlessPayments:
         return f"{tally.ward}|{tally.category}"
 
     def process(
-        self, state: PartitionWindows[CashlessTally], offset: int, raw: bytes | None,
+        self,
+        state: PartitionWindows[CashlessTally],
+        offset: int,
+        raw: bytes | None,
         records: Records,
     ) -> None:
         tally = self._decode(raw)
         if not state.is_new(tally.event_id):
             return
         start = aligned_start(tally.period_start, HOUR_MS)
-        window = state.admit(tally.event_id, (tally.ward, tally.category), start,
-                             start + HOUR_MS, tally.period_start, offset)
+        window = state.admit(
+            tally.event_id,
+            (tally.ward, tally.category),
+            start,
+            start + HOUR_MS,
+            tally.period_start,
+            offset,
+        )
         if window is not None:
             window.acc.add(tally)
 
@@ -95,8 +104,10 @@ class CashlessPayments:
             tally = self._decode(raw)
         except InvalidEvent:
             return None
-        return tally.event_id, ((tally.ward, tally.category),
-                                aligned_start(tally.period_start, HOUR_MS))
+        return tally.event_id, (
+            (tally.ward, tally.category),
+            aligned_start(tally.period_start, HOUR_MS),
+        )
 
     def window_row(self, window: Window[CashlessTally], final: bool) -> Row:
         ward, category = window.group

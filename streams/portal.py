@@ -111,7 +111,10 @@ class PortalKpis:
         return f"{event.agency}|{event.procedure_code}"
 
     def process(
-        self, state: PartitionWindows[PortalCounts], offset: int, raw: bytes | None,
+        self,
+        state: PartitionWindows[PortalCounts],
+        offset: int,
+        raw: bytes | None,
         records: Records,
     ) -> None:
         event = decode(PORTAL_TRANSACTION, raw)
@@ -119,8 +122,9 @@ class PortalKpis:
             return
         previous_stream_time = state.stream_time_ms
         _, start, end = local_day_bounds(event.ts)
-        window = state.admit(event.event_id, (event.agency, event.procedure_code), start, end,
-                             event.ts, offset)
+        window = state.admit(
+            event.event_id, (event.agency, event.procedure_code), start, end, event.ts, offset
+        )
         dossier = self._dossier(state, event.dossier_id)
         if window is not None:
             due_at = event.due_at if event.due_at is not None else deadline_at(dossier, event.ts)
@@ -142,7 +146,8 @@ class PortalKpis:
 
     @staticmethod
     def _remember(
-        state: PartitionWindows[PortalCounts], event: PortalTransaction,
+        state: PartitionWindows[PortalCounts],
+        event: PortalTransaction,
         dossier: dict[str, Any] | None,
     ) -> None:
         deadlines: list[list[int]] = [] if dossier is None else dossier["deadlines"]
@@ -152,8 +157,9 @@ class PortalKpis:
             deadlines = sorted([*deadlines, [event.ts, event.due_at]])[-MAX_DEADLINES:]
         elif dossier is not None and last_ts == dossier["last_ts"]:
             return  # nothing new: no state write
-        state.put_keyed(DOSSIER_PREFIX + event.dossier_id,
-                        {"last_ts": last_ts, "deadlines": deadlines})
+        state.put_keyed(
+            DOSSIER_PREFIX + event.dossier_id, {"last_ts": last_ts, "deadlines": deadlines}
+        )
 
     @staticmethod
     def sweep(state: PartitionWindows[PortalCounts]) -> int:
@@ -162,8 +168,11 @@ class PortalKpis:
         now = state.stream_time_ms
         if now is None:
             return 0
-        expired = [key for key, dossier in state.keyed.items()
-                   if key.startswith(DOSSIER_PREFIX) and _expired(dossier, now)]
+        expired = [
+            key
+            for key, dossier in state.keyed.items()
+            if key.startswith(DOSSIER_PREFIX) and _expired(dossier, now)
+        ]
         for key in expired:
             state.drop_keyed(key)
         return len(expired)

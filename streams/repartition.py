@@ -66,9 +66,16 @@ class _Partition:
 
 class Repartitioner:
     def __init__(
-        self, stream: Repartitioned, source_topic: str, forward: BatchSink,
-        tables: dict[str, BatchSink], dead_letter_topic: BatchSink, store: tuple[Client, str],
-        executor: Executor, max_pending: int, highwater: Callable[[str, int], int] | None = None,
+        self,
+        stream: Repartitioned,
+        source_topic: str,
+        forward: BatchSink,
+        tables: dict[str, BatchSink],
+        dead_letter_topic: BatchSink,
+        store: tuple[Client, str],
+        executor: Executor,
+        max_pending: int,
+        highwater: Callable[[str, int], int] | None = None,
     ) -> None:
         self.stream = stream
         self.topic = source_topic
@@ -101,8 +108,7 @@ class Repartitioner:
             held = self._partitions[partition] = _Partition()
             if last is not None:
                 held.offset, held.invalid = last
-            log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition,
-                     held.offset)
+            log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition, held.offset)
         return held
 
     async def on_event(self, event: Any) -> None:
@@ -114,8 +120,11 @@ class Repartitioner:
                 key = self.stream.route(message.value)
             except InvalidEvent as error:
                 held.invalid += 1
-                held.dead_letters.append(dead_letter(
-                    self.topic, message.partition, message.offset, message.value, error.reason))
+                held.dead_letters.append(
+                    dead_letter(
+                        self.topic, message.partition, message.offset, message.value, error.reason
+                    )
+                )
             else:
                 held.forwards.append({"key": key, "value": message.value})
             held.offset = message.offset
@@ -129,13 +138,22 @@ class Repartitioner:
         if self._highwater is not None:
             lag = max(0, self._highwater(self.topic, partition) - held.offset - 1)
         return {
-            "source_topic": self.topic, "partition": partition, "offset": held.offset,
-            "recorded_at": local_time(int(time.time() * 1000)), "stream_time": None,
+            "source_topic": self.topic,
+            "partition": partition,
+            "offset": held.offset,
+            "recorded_at": local_time(int(time.time() * 1000)),
+            "stream_time": None,
             # A message counts as an event where its journey ends: here for a dead letter, in
             # the second stage otherwise (with accepted, duplicate and late events), so that
             # totals over every source topic count each message once.
-            "events": held.invalid, "accepted": 0, "duplicates": 0, "late": 0,
-            "invalid": held.invalid, "open_windows": 0, "lag": lag, "sink_ms": sink_ms,
+            "events": held.invalid,
+            "accepted": 0,
+            "duplicates": 0,
+            "late": 0,
+            "invalid": held.invalid,
+            "open_windows": 0,
+            "lag": lag,
+            "sink_ms": sink_ms,
         }
 
     async def checkpoint(self) -> None:
@@ -158,11 +176,17 @@ class Repartitioner:
             sink_ms = (time.perf_counter() - started) * 1000
             # The commit point: a restart forwards nothing at or below these offsets again.
             await self._tables["pipeline_progress"].flush(
-                [self._progress_row(p, held, sink_ms) for p, held in snapshot])
+                [self._progress_row(p, held, sink_ms) for p, held in snapshot]
+            )
             for event in acks:
                 event.ack()
-            log.debug("checkpoint topic=%s forwarded=%d dead_letters=%d acks=%d", self.topic,
-                      len(forwards), len(letters), len(acks))
+            log.debug(
+                "checkpoint topic=%s forwarded=%d dead_letters=%d acks=%d",
+                self.topic,
+                len(forwards),
+                len(letters),
+                len(acks),
+            )
 
     async def on_revoked(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions once a checkpoint in flight has landed; the next owner

@@ -25,7 +25,10 @@ _GIVE_UP_AFTER_IDLE_POLLS = 10
 
 
 async def relearn_ids(
-    stream: WindowedStream[A], state: PartitionWindows[A], topic: str, partition: int,
+    stream: WindowedStream[A],
+    state: PartitionWindows[A],
+    topic: str,
+    partition: int,
     client_config: dict[str, Any],
 ) -> int:
     """Re-read the source from the oldest open window's first offset up to the state's offset."""
@@ -45,8 +48,12 @@ async def relearn_ids(
             messages = batches.get(tp, [])
             idle_polls = 0 if messages else idle_polls + 1
             if idle_polls >= _GIVE_UP_AFTER_IDLE_POLLS:
-                log.warning("restore topic=%s partition=%d stopped early at position=%d",
-                            topic, partition, await consumer.position(tp))
+                log.warning(
+                    "restore topic=%s partition=%d stopped early at position=%d",
+                    topic,
+                    partition,
+                    await consumer.position(tp),
+                )
                 break
             for message in messages:
                 if message.offset > state.offset:
@@ -58,6 +65,12 @@ async def relearn_ids(
                     relearned += 1
     finally:
         await consumer.stop()
-    log.info("restore topic=%s partition=%d from_offset=%d to_offset=%d ids=%d",
-             topic, partition, start, state.offset, relearned)
+    log.info(
+        "restore topic=%s partition=%d from_offset=%d to_offset=%d ids=%d",
+        topic,
+        partition,
+        start,
+        state.offset,
+        relearned,
+    )
     return relearned

@@ -55,8 +55,14 @@ def window_version(window: Window[Any], final: bool) -> int:
 
 class StreamRunner(Generic[A]):
     def __init__(
-        self, stream: WindowedStream[A], source_topic: str, store: StateStore[A], sinks: Sinks,
-        client_config: dict[str, Any], max_pending: int, highwater: Any = None,
+        self,
+        stream: WindowedStream[A],
+        source_topic: str,
+        store: StateStore[A],
+        sinks: Sinks,
+        client_config: dict[str, Any],
+        max_pending: int,
+        highwater: Any = None,
     ) -> None:
         self.stream = stream
         self.topic = source_topic
@@ -80,8 +86,13 @@ class StreamRunner(Generic[A]):
             else:
                 await relearn_ids(self.stream, state, self.topic, partition, self._client_config)
             held = self._partitions[partition] = _Partition(state)
-            log.info("assigned topic=%s partition=%d offset=%d windows=%d", self.topic,
-                     partition, state.offset, len(state.windows))
+            log.info(
+                "assigned topic=%s partition=%d offset=%d windows=%d",
+                self.topic,
+                partition,
+                state.offset,
+                len(state.windows),
+            )
         return held
 
     async def on_event(self, event: Any) -> None:
@@ -95,11 +106,15 @@ class StreamRunner(Generic[A]):
                 self.stream.process(state, message.offset, message.value, self._records)
             except InvalidEvent as error:
                 self._dead_letter(message, error.reason)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 # A message that trips a bug must not stop the partition behind it: it is kept
                 # as a dead letter, loudly, and the stream goes on.
-                log.exception("unprocessable topic=%s partition=%d offset=%d", self.topic,
-                              message.partition, message.offset)
+                log.exception(
+                    "unprocessable topic=%s partition=%d offset=%d",
+                    self.topic,
+                    message.partition,
+                    message.offset,
+                )
                 self._dead_letter(message, f"payload: unprocessable ({type(error).__name__})")
             state.offset = message.offset
         held.pending.append(event)
@@ -110,7 +125,8 @@ class StreamRunner(Generic[A]):
     def _dead_letter(self, message: Any, reason: str) -> None:
         self._partitions[message.partition].state.counters.invalid += 1
         self._dead_letters.append(
-            dead_letter(self.topic, message.partition, message.offset, message.value, reason))
+            dead_letter(self.topic, message.partition, message.offset, message.value, reason)
+        )
 
     def _cut(self) -> tuple[list[PartitionCut[A]], list[Any]]:
         cuts: list[PartitionCut[A]] = []
@@ -120,9 +136,19 @@ class StreamRunner(Generic[A]):
             changed, closed = state.take_changes()
             keyed_changed, keyed_dropped = state.take_keyed_changes()
             if held.pending or changed or closed or keyed_changed or keyed_dropped:
-                cuts.append(PartitionCut(partition, state.offset, state.stream_time_ms,
-                                         state.counters.as_dict(), len(state.windows), changed,
-                                         closed, keyed_changed, keyed_dropped))
+                cuts.append(
+                    PartitionCut(
+                        partition,
+                        state.offset,
+                        state.stream_time_ms,
+                        state.counters.as_dict(),
+                        len(state.windows),
+                        changed,
+                        closed,
+                        keyed_changed,
+                        keyed_dropped,
+                    )
+                )
             acks.extend(held.pending)
             held.pending = []
         self._pending_total = 0
@@ -144,13 +170,21 @@ class StreamRunner(Generic[A]):
             lag = -1
             if self._highwater is not None:
                 lag = max(0, self._highwater(self.topic, cut.partition) - cut.offset - 1)
-            rows.append({
-                "source_topic": self.topic, "partition": cut.partition, "offset": cut.offset,
-                "recorded_at": local_time(int(time.time() * 1000)),
-                "stream_time": None if cut.stream_time_ms is None else local_time(cut.stream_time_ms),
-                **cut.counters, "open_windows": cut.open_windows,
-                "lag": lag, "sink_ms": sink_ms,
-            })
+            rows.append(
+                {
+                    "source_topic": self.topic,
+                    "partition": cut.partition,
+                    "offset": cut.offset,
+                    "recorded_at": local_time(int(time.time() * 1000)),
+                    "stream_time": None
+                    if cut.stream_time_ms is None
+                    else local_time(cut.stream_time_ms),
+                    **cut.counters,
+                    "open_windows": cut.open_windows,
+                    "lag": lag,
+                    "sink_ms": sink_ms,
+                }
+            )
         return rows
 
     async def checkpoint(self) -> None:
@@ -178,8 +212,14 @@ class StreamRunner(Generic[A]):
             await self._store.save(state_rows)
             for event in acks:
                 event.ack()
-            log.debug("checkpoint topic=%s partitions=%d rows=%d acks=%d sink_ms=%.1f",
-                      self.topic, len(cuts), len(window_rows), len(acks), sink_ms)
+            log.debug(
+                "checkpoint topic=%s partitions=%d rows=%d acks=%d sink_ms=%.1f",
+                self.topic,
+                len(cuts),
+                len(window_rows),
+                len(acks),
+                sink_ms,
+            )
 
     async def on_revoked(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions once any checkpoint in flight has landed; the next owner

@@ -54,7 +54,11 @@ class PartitionCut(Generic[A]):
 
 class StateStore(Generic[A]):
     def __init__(
-        self, client: Client, database: str, executor: Executor, stream: WindowedStream[A],
+        self,
+        client: Client,
+        database: str,
+        executor: Executor,
+        stream: WindowedStream[A],
         source_topic: str,
     ) -> None:
         self._client = client
@@ -65,22 +69,31 @@ class StateStore(Generic[A]):
         self._checkpoint = 0
 
     def _window_state(self, window: Window[A]) -> bytes:
-        return orjson.dumps({
-            "group": list(window.group), "start": window.start_ms, "end": window.end_ms,
-            "first": window.first_offset, "last": window.last_offset,
-            "acc": self._stream.acc_to_state(window.acc),
-        })
+        return orjson.dumps(
+            {
+                "group": list(window.group),
+                "start": window.start_ms,
+                "end": window.end_ms,
+                "first": window.first_offset,
+                "last": window.last_offset,
+                "acc": self._stream.acc_to_state(window.acc),
+            }
+        )
 
     def rows(self, cut: PartitionCut[A]) -> list[list[Any]]:
         """The cut as stream_state rows. Call it when the cut is taken: windows are live
         objects that the agent keeps folding into while the checkpoint's writes are under way."""
         self._checkpoint += 1
         base = [self._source_topic, cut.partition]
-        rows = [[*base, window_state_key(w.key), self._checkpoint, 0, self._window_state(w)]
-                for w in cut.changed]
+        rows = [
+            [*base, window_state_key(w.key), self._checkpoint, 0, self._window_state(w)]
+            for w in cut.changed
+        ]
         rows += [[*base, window_state_key(w.key), self._checkpoint, 1, b""] for w in cut.closed]
-        rows += [[*base, keyed_state_key(k), self._checkpoint, 0, orjson.dumps(v)]
-                 for k, v in cut.keyed_changed.items()]
+        rows += [
+            [*base, keyed_state_key(k), self._checkpoint, 0, orjson.dumps(v)]
+            for k, v in cut.keyed_changed.items()
+        ]
         rows += [[*base, keyed_state_key(k), self._checkpoint, 1, b""] for k in cut.keyed_deleted]
         meta = {"offset": cut.offset, "stream_time": cut.stream_time_ms, "counters": cut.counters}
         rows.append([*base, META_KEY, self._checkpoint, 0, orjson.dumps(meta)])
@@ -116,12 +129,19 @@ class StateStore(Generic[A]):
             elif key.startswith("k:"):
                 state.keyed[key[2:]] = decoded
             else:
-                window = Window(tuple(decoded["group"]), decoded["start"], decoded["end"],
-                                self._stream.acc_from_state(decoded["acc"]),
-                                decoded["first"], decoded["last"])
+                window = Window(
+                    tuple(decoded["group"]),
+                    decoded["start"],
+                    decoded["end"],
+                    self._stream.acc_from_state(decoded["acc"]),
+                    decoded["first"],
+                    decoded["last"],
+                )
                 state.windows[window.key] = window
         return state
 
     async def load(self, partition: int) -> PartitionWindows[A] | None:
         """The partition's state as of its last checkpoint, or None when it never had one."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._load, partition)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._load, partition
+        )

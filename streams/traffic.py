@@ -61,23 +61,38 @@ class TrafficFlow:
         ward = self._ward_of[event.camera_id]
         if isinstance(event, StatusReport):
             # Health is a record, not an aggregate: repeats collapse on (camera_id, ts, event_id).
-            records.add(STATUS_TABLE, {"camera_id": event.camera_id, "ward": ward,
-                                       "ts": local_time(event.ts), "status": event.status,
-                                       "event_id": event.event_id})
+            records.add(
+                STATUS_TABLE,
+                {
+                    "camera_id": event.camera_id,
+                    "ward": ward,
+                    "ts": local_time(event.ts),
+                    "status": event.status,
+                    "event_id": event.event_id,
+                },
+            )
             return
         if not state.is_new(event.event_id):
             return
         start = aligned_start(event.ts, MINUTE_MS)
-        window = state.admit(event.event_id, (event.camera_id,), start, start + MINUTE_MS,
-                             event.ts, offset)
+        window = state.admit(
+            event.event_id, (event.camera_id,), start, start + MINUTE_MS, event.ts, offset
+        )
         if isinstance(event, Violation):
             # A violation is recorded even when late; only the flow window drops it.
-            records.add(VIOLATIONS_TABLE, {
-                "event_id": event.event_id, "camera_id": event.camera_id, "ward": ward,
-                "ts": local_time(event.ts), "violation_type": event.violation_type,
-                "vehicle_class": event.vehicle_class, "plate": event.plate,
-                "speed_kmh": event.speed_kmh,
-            })
+            records.add(
+                VIOLATIONS_TABLE,
+                {
+                    "event_id": event.event_id,
+                    "camera_id": event.camera_id,
+                    "ward": ward,
+                    "ts": local_time(event.ts),
+                    "violation_type": event.violation_type,
+                    "vehicle_class": event.vehicle_class,
+                    "plate": event.plate,
+                    "speed_kmh": event.speed_kmh,
+                },
+            )
         if window is None:
             return
         counts = window.acc
@@ -120,4 +135,3 @@ class TrafficFlow:
 
     def acc_from_state(self, state: dict[str, Any]) -> FlowCounts:
         return FlowCounts(**state)
-

@@ -139,8 +139,11 @@ class PartitionWindows(Generic[A]):
     def remember(self, event_id: str, key: WindowKey, offset: int) -> None:
         """Re-learn that the event at `offset` was folded into an open window (on restore)."""
         window = self.windows.get(key)
-        if (window is not None and window.first_offset <= offset <= window.last_offset
-                and event_id not in self.seen):
+        if (
+            window is not None
+            and window.first_offset <= offset <= window.last_offset
+            and event_id not in self.seen
+        ):
             self.seen[event_id] = key
             window.event_ids.append(event_id)
 

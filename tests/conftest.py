@@ -13,9 +13,12 @@ from tests.pipeline import BOOTSTRAP, VTOPS, PipelineRun
 
 @pytest.fixture(scope="session")
 def broker() -> str:
-    started = subprocess.run([VTOPS, "kafka", "start"], capture_output=True, text=True,
-                             timeout=600, check=False)
-    assert started.returncode == 0, f"local Kafka did not start:\n{started.stdout}\n{started.stderr}"
+    started = subprocess.run(
+        [VTOPS, "kafka", "start"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert started.returncode == 0, (
+        f"local Kafka did not start:\n{started.stdout}\n{started.stderr}"
+    )
     return BOOTSTRAP
 
 

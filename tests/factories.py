@@ -15,24 +15,51 @@ PCU = {"bicycle": 0.2, "motorbike": 0.3, "car": 1.0, "bus": 2.5, "truck": 2.5, "
 CLASSES = ["motorbike", "car", "bus", "truck", "bicycle", "other"]
 
 
-def passage(event_id: str, camera_id: str, ts: int, vehicle_class: str = "motorbike",
-            speed_kmh: float | None = None) -> dict[str, Any]:
-    event: dict[str, Any] = {"event_id": event_id, "camera_id": camera_id, "ts": ts,
-                             "kind": "passage", "vehicle_class": vehicle_class}
+def passage(
+    event_id: str,
+    camera_id: str,
+    ts: int,
+    vehicle_class: str = "motorbike",
+    speed_kmh: float | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "camera_id": camera_id,
+        "ts": ts,
+        "kind": "passage",
+        "vehicle_class": vehicle_class,
+    }
     if speed_kmh is not None:
         event["speed_kmh"] = speed_kmh
     return event
 
 
-def violation(event_id: str, camera_id: str, ts: int, violation_type: str = "red_light",
-              plate: str | None = "72A-123.45") -> dict[str, Any]:
-    return {"event_id": event_id, "camera_id": camera_id, "ts": ts, "kind": "violation",
-            "vehicle_class": "car", "violation_type": violation_type, "plate": plate}
+def violation(
+    event_id: str,
+    camera_id: str,
+    ts: int,
+    violation_type: str = "red_light",
+    plate: str | None = "72A-123.45",
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "camera_id": camera_id,
+        "ts": ts,
+        "kind": "violation",
+        "vehicle_class": "car",
+        "violation_type": violation_type,
+        "plate": plate,
+    }
 
 
 def status(event_id: str, camera_id: str, ts: int, state: str = "online") -> dict[str, Any]:
-    return {"event_id": event_id, "camera_id": camera_id, "ts": ts, "kind": "status",
-            "status": state}
+    return {
+        "event_id": event_id,
+        "camera_id": camera_id,
+        "ts": ts,
+        "kind": "status",
+        "status": state,
+    }
 
 
 @dataclass
@@ -65,8 +92,10 @@ class ExpectedTraffic:
             self.late += 1
             return
         self._ids.add(event["event_id"])
-        window = self.flow.setdefault((event["camera_id"], start), {
-            "vehicles": 0, **dict.fromkeys(CLASSES, 0), "speeds": [], "violations": 0})
+        window = self.flow.setdefault(
+            (event["camera_id"], start),
+            {"vehicles": 0, **dict.fromkeys(CLASSES, 0), "speeds": [], "violations": 0},
+        )
         if event["kind"] == "violation":
             window["violations"] += 1
             return
@@ -76,21 +105,26 @@ class ExpectedTraffic:
             window["speeds"].append(event["speed_kmh"])
 
     def rows(self) -> dict[tuple[str, int], tuple[Any, ...]]:
-        """(camera_id, window start s) → (vehicles, 6 classes, pcu, avg speed, violations, final)."""
+        """(camera_id, window start s) → (vehicles, 6 classes, pcu, speed, violations, final)."""
         rows = {}
         for (camera_id, start), w in self.flow.items():
             partition = partition_of(camera_id, self.partitions)
             final = int(start + MINUTE_MS + self.grace_ms <= self._stream_time[partition])
             speeds = w["speeds"]
             rows[(camera_id, start // 1000)] = (
-                w["vehicles"], *(w[c] for c in CLASSES),
+                w["vehicles"],
+                *(w[c] for c in CLASSES),
                 round(sum(w[c] * PCU[c] for c in CLASSES), 6),
-                round(sum(speeds) / len(speeds), 6) if speeds else None, w["violations"], final)
+                round(sum(speeds) / len(speeds), 6) if speeds else None,
+                w["violations"],
+                final,
+            )
         return rows
 
 
-def random_traffic(rng: random.Random, cameras: list[str], minutes: int, count: int,
-                   duplicate_share: float = 0.1) -> list[dict[str, Any]]:
+def random_traffic(
+    rng: random.Random, cameras: list[str], minutes: int, count: int, duplicate_share: float = 0.1
+) -> list[dict[str, Any]]:
     """Mostly-ordered traffic with jitter, re-sent duplicates and stragglers."""
     events: list[dict[str, Any]] = []
     span = minutes * MINUTE_MS
@@ -106,7 +140,7 @@ def random_traffic(rng: random.Random, cameras: list[str], minutes: int, count: 
             events.append(passage(f"p{n}", camera, ts, rng.choice(CLASSES), speed))
         if rng.random() < duplicate_share:
             events.append(dict(events[-1]))
-    rng.shuffle(events[-len(events) // 50:])
+    rng.shuffle(events[-len(events) // 50 :])
     return events
 
 

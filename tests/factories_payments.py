@@ -15,13 +15,24 @@ METHODS = ("cash", "vietqr", "card", "ewallet", "bank_transfer")
 GRACE_MS = 900_000
 
 
-def tally(event_id: str, terminal_id: str, period_start: int, minutes: int = 10, *,
-          ward: str = "phuong-1", category: str = "grocery",
-          counts: dict[str, int] | None = None,
-          amounts: dict[str, int] | None = None) -> dict[str, Any]:
+def tally(
+    event_id: str,
+    terminal_id: str,
+    period_start: int,
+    minutes: int = 10,
+    *,
+    ward: str = "phuong-1",
+    category: str = "grocery",
+    counts: dict[str, int] | None = None,
+    amounts: dict[str, int] | None = None,
+) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "event_id": event_id, "terminal_id": terminal_id, "merchant_id": f"M-{terminal_id}",
-        "ward": ward, "category": category, "period_start": period_start,
+        "event_id": event_id,
+        "terminal_id": terminal_id,
+        "merchant_id": f"M-{terminal_id}",
+        "ward": ward,
+        "category": category,
+        "period_start": period_start,
         "period_end": period_start + minutes * MINUTE_MS,
         "counts": {"cash": 2, "vietqr": 3} if counts is None else counts,
     }
@@ -60,9 +71,16 @@ class ExpectedCashless:
             self.late += 1
             return
         self._accepted[event["event_id"]] = (owner, start + HOUR_MS)
-        window = self.windows.setdefault((event["ward"], event["category"], start), {
-            "reports": 0, "terminals": set(), **dict.fromkeys(METHODS, 0),
-            "cash_amount": 0, "cashless_amount": 0})
+        window = self.windows.setdefault(
+            (event["ward"], event["category"], start),
+            {
+                "reports": 0,
+                "terminals": set(),
+                **dict.fromkeys(METHODS, 0),
+                "cash_amount": 0,
+                "cashless_amount": 0,
+            },
+        )
         window["reports"] += 1
         window["terminals"].add(event["terminal_id"])
         for method, count in event["counts"].items():
@@ -84,13 +102,20 @@ class ExpectedCashless:
             share = (total - w["cash"]) / total if total else 0.0
             final = int(start + HOUR_MS + GRACE_MS <= self._stream_time[self.owner(ward, category)])
             rows[(ward, category, start // 1000)] = (
-                w["reports"], len(w["terminals"]), *(w[m] for m in METHODS), w["cash_amount"],
-                w["cashless_amount"], share, final)
+                w["reports"],
+                len(w["terminals"]),
+                *(w[m] for m in METHODS),
+                w["cash_amount"],
+                w["cashless_amount"],
+                share,
+                final,
+            )
         return rows
 
 
-def random_tallies(rng: random.Random, count: int, span_ms: int,
-                   duplicate_share: float = 0.05) -> list[dict[str, Any]]:
+def random_tallies(
+    rng: random.Random, count: int, span_ms: int, duplicate_share: float = 0.05
+) -> list[dict[str, Any]]:
     """Tallies of 60 terminals in 6 wards and 4 categories with period starts in
     [T0, T0 + span_ms), with re-sent copies."""
     wards = ["phuong-1", "phuong-2", "thang-tam", "rach-dua", "long-son", "nguyen-an-ninh"]
@@ -100,11 +125,24 @@ def random_tallies(rng: random.Random, count: int, span_ms: int,
     for n in range(count):
         terminal_id, ward, category = rng.choice(terminals)
         counts = {m: rng.randint(0, 9) for m in METHODS if rng.random() < 0.7}
-        amounts = ({m: c * rng.randint(10, 500) * 1000 for m, c in counts.items()}
-                   if rng.random() < 0.5 else None)
+        amounts = (
+            {m: c * rng.randint(10, 500) * 1000 for m, c in counts.items()}
+            if rng.random() < 0.5
+            else None
+        )
         start = T0 + rng.randrange(span_ms)
-        events.append(tally(f"r{n}", terminal_id, start, rng.randint(1, 60), ward=ward,
-                            category=category, counts=counts, amounts=amounts))
+        events.append(
+            tally(
+                f"r{n}",
+                terminal_id,
+                start,
+                rng.randint(1, 60),
+                ward=ward,
+                category=category,
+                counts=counts,
+                amounts=amounts,
+            )
+        )
         if rng.random() < duplicate_share:
             events.append(dict(events[-1]))
     return events

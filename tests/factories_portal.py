@@ -13,9 +13,18 @@ from tests.pipeline import partition_of
 
 HO_CHI_MINH = ZoneInfo("Asia/Ho_Chi_Minh")
 GRACE_MS = 172_800_000
-COLUMNS = ("submitted", "submitted_online", "submitted_full_online", "submitted_vneid_l2",
-           "paid_online", "resolved", "resolved_signed", "resolved_on_time", "resolved_no_due",
-           "rejected")
+COLUMNS = (
+    "submitted",
+    "submitted_online",
+    "submitted_full_online",
+    "submitted_vneid_l2",
+    "paid_online",
+    "resolved",
+    "resolved_signed",
+    "resolved_on_time",
+    "resolved_no_due",
+    "rejected",
+)
 
 
 def at(text: str) -> int:
@@ -23,11 +32,25 @@ def at(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def step(event_id: str, dossier_id: str, ts: int | str, status: str, *,
-         agency: str = "ubnd-phuong-1", procedure_code: str = "1.001193",
-         **fields: Any) -> dict[str, Any]:
-    event = {"event_id": event_id, "dossier_id": dossier_id, "procedure_code": procedure_code,
-             "agency": agency, "ts": ts, "status": status, **fields}
+def step(
+    event_id: str,
+    dossier_id: str,
+    ts: int | str,
+    status: str,
+    *,
+    agency: str = "ubnd-phuong-1",
+    procedure_code: str = "1.001193",
+    **fields: Any,
+) -> dict[str, Any]:
+    event = {
+        "event_id": event_id,
+        "dossier_id": dossier_id,
+        "procedure_code": procedure_code,
+        "agency": agency,
+        "ts": ts,
+        "status": status,
+        **fields,
+    }
     if status == "submitted":
         event.setdefault("channel", "online")
     return event
@@ -58,7 +81,8 @@ class ExpectedPortal:
     _stream_time: dict[int, int] = field(default_factory=dict)
     _ends: dict[date, int] = field(default_factory=dict)
     _deadlines: defaultdict[str, list[tuple[int, int]]] = field(
-        default_factory=lambda: defaultdict(list))
+        default_factory=lambda: defaultdict(list)
+    )
 
     def owner(self, agency: str, procedure_code: str) -> int:
         return partition_of(f"{agency}|{procedure_code}", self.partitions)
@@ -85,8 +109,9 @@ class ExpectedPortal:
             self.late += 1
             return
         self._accepted[event["event_id"]] = (owner, end)
-        row = self.windows.setdefault((day, event["agency"], event["procedure_code"]),
-                                      dict.fromkeys(COLUMNS, 0))
+        row = self.windows.setdefault(
+            (day, event["agency"], event["procedure_code"]), dict.fromkeys(COLUMNS, 0)
+        )
         status = event["status"]
         if status == "submitted":
             row["submitted"] += 1
@@ -112,13 +137,15 @@ class ExpectedPortal:
         return {
             (day, agency, procedure): (
                 *(row[c] for c in COLUMNS),
-                int(self._ends[day] + GRACE_MS <= self._stream_time[self.owner(agency, procedure)]))
+                int(self._ends[day] + GRACE_MS <= self._stream_time[self.owner(agency, procedure)]),
+            )
             for (day, agency, procedure), row in self.windows.items()
         }
 
 
-def random_dossiers(rng: random.Random, count: int, start_ms: int,
-                    span_ms: int) -> list[dict[str, Any]]:
+def random_dossiers(
+    rng: random.Random, count: int, start_ms: int, span_ms: int
+) -> list[dict[str, Any]]:
     """`count` dossiers submitted in [start_ms, start_ms + span_ms), each with its steps in
     time order within a day of the submission; steps of all dossiers interleaved by time."""
     agencies = ["ubnd-phuong-1", "ubnd-thang-tam", "phong-tu-phap", "ubnd-long-son"]
@@ -128,17 +155,28 @@ def random_dossiers(rng: random.Random, count: int, start_ms: int,
         dossier, agency, procedure = f"D{n}", rng.choice(agencies), rng.choice(procedures)
         ts = start_ms + rng.randrange(span_ms)
         common = {"agency": agency, "procedure_code": procedure}
-        events.append((ts, step(f"{dossier}-s", dossier, ts, "submitted", **common,
-                                channel=rng.choice(["online", "online", "counter", "postal"]),
-                                service_level=rng.choice(["full", "partial"]),
-                                auth=rng.choice(["vneid_l2", "vneid_l1", "none"]),
-                                paid_online=rng.random() < 0.4)))
+        events.append(
+            (
+                ts,
+                step(
+                    f"{dossier}-s",
+                    dossier,
+                    ts,
+                    "submitted",
+                    **common,
+                    channel=rng.choice(["online", "online", "counter", "postal"]),
+                    service_level=rng.choice(["full", "partial"]),
+                    auth=rng.choice(["vneid_l2", "vneid_l1", "none"]),
+                    paid_online=rng.random() < 0.4,
+                ),
+            )
+        )
         due = ts + rng.randint(1, 20) * 3_600_000
         ts += rng.randint(1, 3_600_000)
         events.append((ts, step(f"{dossier}-a", dossier, ts, "accepted", **common, due_at=due)))
         ts += rng.randint(1, 20 * 3_600_000)
         final = rng.choice(["resolved", "resolved", "resolved", "rejected", "withdrawn"])
-        extra = {"signed": rng.random() < 0.9} if final == "resolved" else {}
+        extra: dict[str, Any] = {"signed": rng.random() < 0.9} if final == "resolved" else {}
         events.append((ts, step(f"{dossier}-f", dossier, ts, final, **common, **extra)))
     events.sort(key=lambda pair: pair[0])
     out: list[dict[str, Any]] = []

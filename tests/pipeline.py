@@ -48,16 +48,28 @@ class PipelineRun:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "VTOPS_KAFKA_BOOTSTRAP": BOOTSTRAP, "VTOPS_TOPIC_PREFIX": self.prefix,
-                "VTOPS_APP_ID": self.app_id, "VTOPS_PARTITIONS": str(self.partitions),
-                "VTOPS_DATA_DIR": str(self.data_dir), **self.extra_env}
+        return {
+            **os.environ,
+            "VTOPS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+            "VTOPS_TOPIC_PREFIX": self.prefix,
+            "VTOPS_APP_ID": self.app_id,
+            "VTOPS_PARTITIONS": str(self.partitions),
+            "VTOPS_DATA_DIR": str(self.data_dir),
+            **self.extra_env,
+        }
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
     def vtops(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([VTOPS, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            [VTOPS, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def create_topics(self) -> None:
         done = self.vtops("topics", "create")
@@ -65,8 +77,12 @@ class PipelineRun:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-        return subprocess.Popen([VTOPS, "worker", "--loglevel", "info"], env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [VTOPS, "worker", "--loglevel", "info"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
         """Send (key, raw value) pairs in order, keyed as the contract says."""
@@ -81,8 +97,12 @@ class PipelineRun:
 
     @property
     def kafka_settings(self) -> KafkaSettings:
-        return KafkaSettings(kafka_bootstrap=BOOTSTRAP, topic_prefix=self.prefix,
-                             app_id=self.app_id, partitions=self.partitions)
+        return KafkaSettings(
+            kafka_bootstrap=BOOTSTRAP,
+            topic_prefix=self.prefix,
+            app_id=self.app_id,
+            partitions=self.partitions,
+        )
 
     def wait_until_checkpointed(self, topic: str, timeout: float = 90) -> None:
         """Until the worker has committed every message of `topic`: offsets are committed only

@@ -26,8 +26,12 @@ class PipelineCounters:
     invalid: int
 
     def __sub__(self, other: PipelineCounters) -> PipelineCounters:
-        return PipelineCounters(self.events - other.events, self.duplicates - other.duplicates,
-                                self.late - other.late, self.invalid - other.invalid)
+        return PipelineCounters(
+            self.events - other.events,
+            self.duplicates - other.duplicates,
+            self.late - other.late,
+            self.invalid - other.invalid,
+        )
 
 
 def pipeline_counters(client: Client, database: str) -> PipelineCounters:
@@ -35,7 +39,8 @@ def pipeline_counters(client: Client, database: str) -> PipelineCounters:
     row = client.query(
         "SELECT sum(e), sum(d), sum(l), sum(i) FROM (SELECT argMax(events, offset) AS e, "
         "argMax(duplicates, offset) AS d, argMax(late, offset) AS l, argMax(invalid, offset) AS i "
-        f"FROM {database}.pipeline_progress FINAL GROUP BY source_topic, partition)").result_rows[0]
+        f"FROM {database}.pipeline_progress FINAL GROUP BY source_topic, partition)"
+    ).result_rows[0]
     return PipelineCounters(*(int(value or 0) for value in row))
 
 
@@ -52,16 +57,20 @@ def city_summary(client: Client, database: str, start: datetime, end: datetime) 
         busiest_cameras=rows(
             f"SELECT camera_id, any(ward), sum(vehicles) AS v, round(sum(pcu), 1), "
             f"round(avg(avg_speed_kmh), 1) FROM {flow} WHERE {in_span} "
-            "GROUP BY camera_id ORDER BY v DESC LIMIT 5"),
+            "GROUP BY camera_id ORDER BY v DESC LIMIT 5"
+        ),
         busiest_wards=rows(
             f"SELECT ward, sum(vehicles) AS v, round(sum(pcu), 1), "
             f"round(sum(motorbike) / greatest(sum(vehicles), 1) * 100, 1), sum(violations) "
-            f"FROM {flow} WHERE {in_span} GROUP BY ward ORDER BY v DESC LIMIT 5"),
+            f"FROM {flow} WHERE {in_span} GROUP BY ward ORDER BY v DESC LIMIT 5"
+        ),
         violations_by_type=rows(
             f"SELECT violation_type, count() AS n FROM {database}.traffic_violations FINAL "
             "WHERE ts >= {start:DateTime} AND ts < {end:DateTime} "
-            "GROUP BY violation_type ORDER BY n DESC"),
+            "GROUP BY violation_type ORDER BY n DESC"
+        ),
         flow_totals=rows(
             f"SELECT count(), uniqExact(camera_id), sum(vehicles), round(sum(pcu), 1), "
-            f"sum(violations) FROM {flow} WHERE {in_span}")[0],
+            f"sum(violations) FROM {flow} WHERE {in_span}"
+        )[0],
     )

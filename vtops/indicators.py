@@ -27,16 +27,16 @@ NOT_REPORTED = "no figure in the article"
 
 _CASHLESS = "vietqr + card + ewallet + bank_transfer"
 _ALL = f"cash + {_CASHLESS}"
-_SINCE_HOUR = ("window_start >= fromUnixTimestamp64Milli({since_ms:Int64}, "
-               "'Asia/Ho_Chi_Minh')")
-_SINCE_DAY = ("day >= toDate(fromUnixTimestamp64Milli({since_ms:Int64}, "
-              "'Asia/Ho_Chi_Minh'))")
+_SINCE_HOUR = "window_start >= fromUnixTimestamp64Milli({since_ms:Int64}, 'Asia/Ho_Chi_Minh')"
+_SINCE_DAY = "day >= toDate(fromUnixTimestamp64Milli({since_ms:Int64}, 'Asia/Ho_Chi_Minh'))"
 
 
 def _bill_share(category: str) -> str:
     # Category names are constants of this module, never input.
-    return (f"100 * sumIf({_CASHLESS}, category = '{category}') "
-            f"/ nullIf(sumIf({_ALL}, category = '{category}'), 0)")
+    return (
+        f"100 * sumIf({_CASHLESS}, category = '{category}') "
+        f"/ nullIf(sumIf({_ALL}, category = '{category}'), 0)"
+    )
 
 
 PAYMENTS_SQL = f"""
@@ -92,8 +92,11 @@ PAYMENT_INDICATORS: tuple[tuple[str, Unit, str], ...] = (
     ("Water bills paid cashless", "%", "85%"),
     ("Telecom and cable TV bills paid cashless", "%", "> 80%"),
 )
-QR_SHOPS_INDICATOR: tuple[str, Unit, str] = ("Shop terminals taking VietQR (busiest hour)", "count",
-                      "100% of shops (1,200 / 1,200)")
+QR_SHOPS_INDICATOR: tuple[str, Unit, str] = (
+    "Shop terminals taking VietQR (busiest hour)",
+    "count",
+    "100% of shops (1,200 / 1,200)",
+)
 PORTAL_INDICATORS: tuple[tuple[str, Unit, str], ...] = (
     ("Dossiers submitted", "count", NOT_REPORTED),
     ("Dossiers submitted online", "%", "97.63%"),
@@ -114,8 +117,10 @@ def _since_ms(since: datetime | None) -> int:
 
 
 def _indicators(specs: Sequence[tuple[str, Unit, str]], row: Sequence[Any]) -> list[Indicator]:
-    return [Indicator(name, None if value is None else float(value), unit, reported)
-            for (name, unit, reported), value in zip(specs, row, strict=True)]
+    return [
+        Indicator(name, None if value is None else float(value), unit, reported)
+        for (name, unit, reported), value in zip(specs, row, strict=True)
+    ]
 
 
 def article_indicators(
@@ -123,8 +128,11 @@ def article_indicators(
 ) -> list[Indicator]:
     """The article's indicators over windows from `since` (a timezone-aware instant; payments
     by hour window start, dossiers by local day) to now; everything stored when None."""
-    parameters: dict[str, Any] = {"db": database, "since_ms": _since_ms(since),
-                                  "shops": list(SHOP_CATEGORIES)}
+    parameters: dict[str, Any] = {
+        "db": database,
+        "since_ms": _since_ms(since),
+        "shops": list(SHOP_CATEGORIES),
+    }
 
     def row(sql: str) -> Sequence[Any]:
         return client.query(sql, parameters=parameters).result_rows[0]

@@ -28,7 +28,9 @@ def connect(storage: StorageSettings) -> Client:
             return get_client(dsn=storage.clickhouse_url.get_secret_value(), database="default")
         except (OperationalError, DatabaseError) as error:
             # The DSN holds the password: say where, never how.
-            raise TransientSinkError(f"ClickHouse server unreachable: {type(error).__name__}") from None
+            raise TransientSinkError(
+                f"ClickHouse server unreachable: {type(error).__name__}"
+            ) from None
     path = storage.clickhouse_path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     try:

@@ -13,9 +13,7 @@ from sinks.clickhouse.client import classify
 
 
 class ClickHouseTable(BatchSink):
-    def __init__(
-        self, client: Client, database: str, table: str, executor: Executor
-    ) -> None:
+    def __init__(self, client: Client, database: str, table: str, executor: Executor) -> None:
         super().__init__()
         self.name = table
         self._client = client
@@ -34,9 +32,7 @@ class ClickHouseTable(BatchSink):
         try:
             columns = self._columns_of_table()
             data = [[row[column] for row in batch] for column in columns]
-            self._client.insert(
-                self._target, data, column_names=columns, column_oriented=True
-            )
+            self._client.insert(self._target, data, column_names=columns, column_oriented=True)
         except Exception as error:
             raise classify(error) from error
 

@@ -42,8 +42,19 @@ def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
     # Office hours, so that every stream has something to say; dashboards' "now" is its end.
     now = datetime.now(CITY_TZ).replace(hour=9, minute=40, second=0, microsecond=0)
     simulated = run_.vtops(
-        "simulate", "--no-pace", "--duration", "60", "--rate", "25", "--max-events", "70000",
-        "--start", (now - timedelta(minutes=CITY_MINUTES)).isoformat(), "--output", "json")
+        "simulate",
+        "--no-pace",
+        "--duration",
+        "60",
+        "--rate",
+        "25",
+        "--max-events",
+        "70000",
+        "--start",
+        (now - timedelta(minutes=CITY_MINUTES)).isoformat(),
+        "--output",
+        "json",
+    )
     assert simulated.returncode == 0, simulated.stderr
     run_.produce(topics.CAMERA_EVENTS, [("VT-CAM-001", b"{bad json"), ("VT-CAM-002", b"[]")])
     run_.produce(topics.PAYMENT_COUNTS, [("VT-T-00001", b'{"event_id": 5}')])
@@ -71,7 +82,9 @@ def _now_of(store: Store, uid: str) -> datetime:
 
 
 @pytest.mark.parametrize("item", PANELS, ids=[_id(p) for p in PANELS])
-def test_panel_runs_on_pipeline_output(pipeline_output: Store, item: tuple[str, JSON, JSON]) -> None:
+def test_panel_runs_on_pipeline_output(
+    pipeline_output: Store, item: tuple[str, JSON, JSON]
+) -> None:
     uid, panel, target = item
     board = boards()[uid]
     time = board_range(board, _now_of(pipeline_output, uid))
@@ -103,7 +116,9 @@ def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertR
 def test_dead_letters_of_the_run_reach_the_pipeline_health_queries(pipeline_output: Store) -> None:
     rows = pipeline_output.client.query(
         "SELECT source_topic, count() FROM vtops.dlq_events FINAL GROUP BY source_topic "
-        "ORDER BY source_topic").result_rows
+        "ORDER BY source_topic"
+    ).result_rows
     assert [(topic.split(".", 1)[1], n) for topic, n in rows] == [
-        ("camera.events", 2), ("payments.terminal-counts", 1)]
-
+        ("camera.events", 2),
+        ("payments.terminal-counts", 1),
+    ]

@@ -10,9 +10,16 @@ from schemas.exceptions import InvalidEvent
 from schemas.payments import MAX_PERIOD_MS, TERMINAL_COUNTS, TerminalCounts
 
 START = 1_726_272_000_000  # 2024-09-14T07:00:00+07:00
-TALLY = {"event_id": "p1", "terminal_id": "VT-T-00001", "merchant_id": "VT-M-0001",
-         "ward": "phuong-1", "category": "grocery", "period_start": "2024-09-14T07:00:00+07:00",
-         "period_end": "2024-09-14T07:10:00+07:00", "counts": {"cash": 4, "vietqr": 6}}
+TALLY = {
+    "event_id": "p1",
+    "terminal_id": "VT-T-00001",
+    "merchant_id": "VT-M-0001",
+    "ward": "phuong-1",
+    "category": "grocery",
+    "period_start": "2024-09-14T07:00:00+07:00",
+    "period_end": "2024-09-14T07:10:00+07:00",
+    "counts": {"cash": 4, "vietqr": 6},
+}
 
 
 def _decode(event: object) -> TerminalCounts:
@@ -22,8 +29,13 @@ def _decode(event: object) -> TerminalCounts:
 def test_missing_methods_are_zero_and_amounts_optional() -> None:
     tally = _decode(TALLY)
     assert tally.period_start == START and tally.period_end == START + 600_000
-    assert (tally.counts.cash, tally.counts.vietqr, tally.counts.card, tally.counts.ewallet,
-            tally.counts.bank_transfer) == (4, 6, 0, 0, 0)
+    assert (
+        tally.counts.cash,
+        tally.counts.vietqr,
+        tally.counts.card,
+        tally.counts.ewallet,
+        tally.counts.bank_transfer,
+    ) == (4, 6, 0, 0, 0)
     assert tally.amounts_vnd is None
     with_amounts = _decode({**TALLY, "amounts_vnd": {"vietqr": 450_000}, "note": "ignored"})
     assert with_amounts.amounts_vnd is not None
@@ -31,8 +43,9 @@ def test_missing_methods_are_zero_and_amounts_optional() -> None:
 
 
 def test_a_period_of_exactly_one_hour_and_both_time_encodings_are_valid() -> None:
-    tally = _decode({**TALLY, "period_start": START, "period_end": "2024-09-14T01:00:00Z",
-                     "counts": {}})
+    tally = _decode(
+        {**TALLY, "period_start": START, "period_end": "2024-09-14T01:00:00Z", "counts": {}}
+    )
     assert tally.period_end - tally.period_start == MAX_PERIOD_MS
 
 
@@ -78,8 +91,16 @@ def test_invalid_field_is_named(change: dict[str, object], field: str) -> None:
 
 @pytest.mark.parametrize(
     "missing",
-    ["event_id", "terminal_id", "merchant_id", "ward", "category", "period_start", "period_end",
-     "counts"],
+    [
+        "event_id",
+        "terminal_id",
+        "merchant_id",
+        "ward",
+        "category",
+        "period_start",
+        "period_end",
+        "counts",
+    ],
 )
 def test_missing_required_field_is_named(missing: str) -> None:
     with pytest.raises(InvalidEvent) as caught:

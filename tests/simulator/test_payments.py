@@ -75,7 +75,8 @@ def test_every_terminal_of_the_profile_reports_every_5_to_15_minutes(
         owner = owners[str(tally["terminal_id"])]
         assert (tally["merchant_id"], tally["ward"], tally["category"]) == tuple(owner)
         periods[str(tally["terminal_id"])].append(
-            (to_epoch_ms(tally["period_start"]), to_epoch_ms(tally["period_end"])))
+            (to_epoch_ms(tally["period_start"]), to_epoch_ms(tally["period_end"]))
+        )
     assert set(periods) == set(owners)
     for reports in periods.values():
         for before, after in pairwise(reports):
@@ -91,17 +92,19 @@ def test_tallies_come_in_time_order_with_unique_ids_and_every_time_encoding(
     assert [e.ts_ms for e in events] == sorted(e.ts_ms for e in events)
     assert all(MONDAY + 10 * HOUR_MS <= e.ts_ms < MONDAY + 11 * HOUR_MS for e in events)
     assert len({e.value["event_id"] for e in events}) == len(events)
-    kinds = Counter("ms" if isinstance(v, int) else "Z" if str(v).endswith("Z") else "+07"
-                    for e in events for v in (e.value["period_start"], e.value["period_end"]))
+    kinds = Counter(
+        "ms" if isinstance(v, int) else "Z" if str(v).endswith("Z") else "+07"
+        for e in events
+        for v in (e.value["period_start"], e.value["period_end"])
+    )
     assert set(kinds) == {"ms", "Z", "+07"} and kinds["+07"] > kinds["ms"] + kinds["Z"]
-    again = list(TerminalTallies(city, Random(3)).events(MONDAY + 10 * HOUR_MS,
-                                                         MONDAY + 11 * HOUR_MS, 1.0))
+    again = list(
+        TerminalTallies(city, Random(3)).events(MONDAY + 10 * HOUR_MS, MONDAY + 11 * HOUR_MS, 1.0)
+    )
     assert again == events
 
 
-def test_every_one_of_the_1200_shops_takes_vietqr(
-    city: CityProfile, monday: list[Tally]
-) -> None:
+def test_every_one_of_the_1200_shops_takes_vietqr(city: CityProfile, monday: list[Tally]) -> None:
     shops = {m.merchant_id for m in city.merchants}
     assert len(shops) == 1200
     assert {t["merchant_id"] for t in monday if count(t, "vietqr") > 0} >= shops
@@ -130,11 +133,13 @@ def test_shops_are_busy_in_the_evening_and_closed_at_night(city: CityProfile) ->
     assert source.rate_per_hour("grocery", at("2024-09-16T03:00:00+07:00")) == 0
     assert source.rate_per_hour("grocery", at("2024-09-16T18:00:00+07:00")) > 12
     assert source.rate_per_hour("market", at("2024-09-16T06:30:00+07:00")) > (
-        3 * source.rate_per_hour("market", at("2024-09-16T13:00:00+07:00")))
+        3 * source.rate_per_hour("market", at("2024-09-16T13:00:00+07:00"))
+    )
     holiday = TerminalTallies(city, Random(1), holiday=True)
     noon = at("2024-09-16T12:00:00+07:00")
     assert holiday.rate_per_hour("restaurant", noon) > 1.5 * source.rate_per_hour(
-        "restaurant", noon)
+        "restaurant", noon
+    )
 
 
 def test_load_is_fixed_one_tally_per_terminal_every_ten_minutes(city: CityProfile) -> None:
@@ -158,5 +163,8 @@ def test_adding_payments_and_portal_leaves_a_seeds_camera_events_unchanged(
     expected = list(alone.events(start, start + 300_000, 0.01))
     merged = list(merged_events(city_sources(city, 72), start, start + 300_000, 0.01))
     assert [e for e in merged if e.topic == CAMERA_EVENTS] == expected
-    assert {e.topic for e in merged} == {CAMERA_EVENTS, "payments.terminal-counts",
-                                         "portal.transactions"}
+    assert {e.topic for e in merged} == {
+        CAMERA_EVENTS,
+        "payments.terminal-counts",
+        "portal.transactions",
+    }

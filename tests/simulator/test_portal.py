@@ -71,7 +71,8 @@ def test_steps_come_in_time_order_and_each_dossier_in_its_life_order(
         procedure = city.procedure(steps[0].procedure_code)
         assert procedure is not None
         assert steps[0].agency == procedure.agency or (
-            procedure.agency is None and steps[0].agency in ward_agencies)
+            procedure.agency is None and steps[0].agency in ward_agencies
+        )
         if len(steps) > 1:
             assert steps[1].status == "accepted" and steps[1].due_at is not None
     weekdays = sum(1 for e in submissions(three_weeks) if local(e.ts).weekday() < 5)
@@ -126,8 +127,9 @@ def test_resolutions_are_on_time_and_signed_as_the_article_reports(
 
 
 def test_office_hours_shape_the_day(three_weeks: list[PortalTransaction]) -> None:
-    by_hour = Counter(local(e.ts).hour for e in submissions(three_weeks)
-                      if local(e.ts).weekday() < 5)
+    by_hour = Counter(
+        local(e.ts).hour for e in submissions(three_weeks) if local(e.ts).weekday() < 5
+    )
     assert by_hour[9] > 2.5 * by_hour[12]  # the lunch dip
     assert by_hour[15] > 4 * by_hour[19] > 0  # evenings: an online trickle
     assert by_hour[9] > 20 * by_hour[3]
@@ -150,9 +152,11 @@ def test_deadlines_count_working_days_to_closing_time() -> None:
     assert add_working_days(local(friday).date(), 0) == local(friday).date()
     # After Friday's closing the office next opens on Saturday morning; at lunch, at 13:30.
     assert local(next_open(at("2024-09-20T17:00:00+07:00"), TZ)).isoformat() == (
-        "2024-09-21T07:30:00+07:00")
+        "2024-09-21T07:30:00+07:00"
+    )
     assert local(next_open(at("2024-09-18T12:00:00+07:00"), TZ)).isoformat() == (
-        "2024-09-18T13:30:00+07:00")
+        "2024-09-18T13:30:00+07:00"
+    )
     assert next_open(at("2024-09-18T09:00:00+07:00"), TZ) == at("2024-09-18T09:00:00+07:00")
 
 

@@ -17,8 +17,9 @@ from vtops.city import load_city_profile
 GRACE_S = 900
 
 
-def fold(stream: CashlessPayments, state: PartitionWindows[CashlessTally],
-         events: list[dict[str, Any]]) -> None:
+def fold(
+    stream: CashlessPayments, state: PartitionWindows[CashlessTally], events: list[dict[str, Any]]
+) -> None:
     for event in events:
         stream.process(state, state.offset + 1, orjson.dumps(event), Records())
         state.offset += 1
@@ -43,22 +44,62 @@ def test_period_start_decides_the_window_and_stream_time(stream: CashlessPayment
 
 def test_row_sums_methods_amounts_and_distinct_terminals(stream: CashlessPayments) -> None:
     state = stream.new_state()
-    fold(stream, state, [
-        tally("a", "T1", T0, counts={"cash": 3, "vietqr": 1},
-              amounts={"cash": 90_000, "vietqr": 40_000}),
-        tally("b", "T1", T0 + 10 * MINUTE_MS, counts={"card": 2, "bank_transfer": 2},
-              amounts={"card": 500_000, "bank_transfer": 1_000_000, "ewallet": 0}),
-        tally("c", "T2", T0 + 20 * MINUTE_MS, counts={}),
-        tally("a", "T9", T0 + 30 * MINUTE_MS, counts={"cash": 100}),  # same id: a duplicate
-    ])
+    fold(
+        stream,
+        state,
+        [
+            tally(
+                "a",
+                "T1",
+                T0,
+                counts={"cash": 3, "vietqr": 1},
+                amounts={"cash": 90_000, "vietqr": 40_000},
+            ),
+            tally(
+                "b",
+                "T1",
+                T0 + 10 * MINUTE_MS,
+                counts={"card": 2, "bank_transfer": 2},
+                amounts={"card": 500_000, "bank_transfer": 1_000_000, "ewallet": 0},
+            ),
+            tally("c", "T2", T0 + 20 * MINUTE_MS, counts={}),
+            tally("a", "T9", T0 + 30 * MINUTE_MS, counts={"cash": 100}),  # same id: a duplicate
+        ],
+    )
     window = next(state.open_windows())
     row = stream.window_row(window, final=True)
-    assert {k: row[k] for k in ("ward", "category", "reports", "terminals", "cash", "vietqr",
-                                "card", "ewallet", "bank_transfer", "cash_amount_vnd",
-                                "cashless_amount_vnd", "cashless_share", "final")} == {
-        "ward": "phuong-1", "category": "grocery", "reports": 3, "terminals": 2, "cash": 3,
-        "vietqr": 1, "card": 2, "ewallet": 0, "bank_transfer": 2, "cash_amount_vnd": 90_000,
-        "cashless_amount_vnd": 1_540_000, "cashless_share": 5 / 8, "final": 1}
+    assert {
+        k: row[k]
+        for k in (
+            "ward",
+            "category",
+            "reports",
+            "terminals",
+            "cash",
+            "vietqr",
+            "card",
+            "ewallet",
+            "bank_transfer",
+            "cash_amount_vnd",
+            "cashless_amount_vnd",
+            "cashless_share",
+            "final",
+        )
+    } == {
+        "ward": "phuong-1",
+        "category": "grocery",
+        "reports": 3,
+        "terminals": 2,
+        "cash": 3,
+        "vietqr": 1,
+        "card": 2,
+        "ewallet": 0,
+        "bank_transfer": 2,
+        "cash_amount_vnd": 90_000,
+        "cashless_amount_vnd": 1_540_000,
+        "cashless_share": 5 / 8,
+        "final": 1,
+    }
     assert row["window_start"].isoformat() == "2024-09-14T07:00:00+07:00"
     saved = stream.acc_to_state(window.acc)
     assert saved["terminals"] == ["T1", "T2"]

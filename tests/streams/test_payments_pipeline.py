@@ -79,36 +79,63 @@ def produce_and_wait(run: PipelineRun, events: list[dict[str, Any]]) -> None:
 
 def wait_checkpointed(run: PipelineRun, timeout: float = 90) -> None:
     run.wait_until_checkpointed(topics.PAYMENT_COUNTS, timeout)
-    wait_until_consumed(run.kafka_settings, [repartition_topic(run.kafka_settings, "payments")],
-                        timeout)
+    wait_until_consumed(
+        run.kafka_settings, [repartition_topic(run.kafka_settings, "payments")], timeout
+    )
 
 
 def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
     pipeline: PipelineRun,
 ) -> None:
     minute = MINUTE_MS
-    first = tally("t1", "VT-T-00001", T0, counts={"cash": 4, "vietqr": 6},
-                  amounts={"cash": 200_000, "vietqr": 450_000})
+    first = tally(
+        "t1",
+        "VT-T-00001",
+        T0,
+        counts={"cash": 4, "vietqr": 6},
+        amounts={"cash": 200_000, "vietqr": 450_000},
+    )
     phases = [
         [
             first,
-            tally("t2", "VT-T-00002", T0 + 5 * minute, 15,
-                  counts={"vietqr": 3, "card": 1, "ewallet": 2, "bank_transfer": 1},
-                  amounts={"card": 1_000_000, "ewallet": 50_000}),
+            tally(
+                "t2",
+                "VT-T-00002",
+                T0 + 5 * minute,
+                15,
+                counts={"vietqr": 3, "card": 1, "ewallet": 2, "bank_transfer": 1},
+                amounts={"card": 1_000_000, "ewallet": 50_000},
+            ),
             tally("t3", "VT-T-00001", T0 + 10 * minute, counts={"cash": 1}),  # same terminal
             dict(first),  # a re-sent copy: a duplicate
-            tally("t4", "VT-T-01575", T0, 60, ward="phuong-1", category="utility_electricity",
-                  counts={"bank_transfer": 10, "ewallet": 5}),  # exactly one hour
+            tally(
+                "t4",
+                "VT-T-01575",
+                T0,
+                60,
+                ward="phuong-1",
+                category="utility_electricity",
+                counts={"bank_transfer": 10, "ewallet": 5},
+            ),  # exactly one hour
             # Starts at 07:55: the 07:00 window, although most of the period is after 08:00.
-            tally("t5", "VT-T-00100", T0 + 55 * minute, ward="thang-tam", category="restaurant",
-                  counts={"cash": 2, "card": 2}),
+            tally(
+                "t5",
+                "VT-T-00100",
+                T0 + 55 * minute,
+                ward="thang-tam",
+                category="restaurant",
+                counts={"cash": 2, "card": 2},
+            ),
             tally("t6", "VT-T-00002", T0 + HOUR_MS, counts={"vietqr": 1}),
-            tally("t7", "VT-T-00200", T0 + 30 * minute, ward="long-son", category="market",
-                  counts={}),  # nothing sold: share 0
+            tally(
+                "t7", "VT-T-00200", T0 + 30 * minute, ward="long-son", category="market", counts={}
+            ),  # nothing sold: share 0
         ],
         # Stream time of the group's owner to 08:14:59, and a tally for 07:50: within grace.
-        [tally("t8", "VT-T-00003", T0 + HOUR_MS + 15 * minute - 1000, counts={"card": 1}),
-         tally("t9", "VT-T-00002", T0 + 50 * minute, counts={"vietqr": 2, "cash": 1})],
+        [
+            tally("t8", "VT-T-00003", T0 + HOUR_MS + 15 * minute - 1000, counts={"card": 1}),
+            tally("t9", "VT-T-00002", T0 + 50 * minute, counts={"vietqr": 2, "cash": 1}),
+        ],
         # 08:15: the 07:00 window of phuong-1 grocery closes (end + 900 s grace).
         [tally("t10", "VT-T-00001", T0 + HOUR_MS + 15 * minute, counts={"ewallet": 1})],
         # Late: dropped and counted, as is a copy of t1 now that its window has closed.
@@ -128,15 +155,27 @@ def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
     # The model agrees with the contract read by hand on the telling windows:
     # reports, terminals, cash, vietqr, card, ewallet, bank_transfer, cash amount,
     # cashless amount, share, final
-    assert rows[("phuong-1", "grocery", t0)] == (4, 2, 6, 11, 1, 2, 1, 200_000, 1_500_000,
-                                                 15 / 21, 1)
+    assert rows[("phuong-1", "grocery", t0)] == (
+        4,
+        2,
+        6,
+        11,
+        1,
+        2,
+        1,
+        200_000,
+        1_500_000,
+        15 / 21,
+        1,
+    )
     assert rows[("phuong-1", "grocery", t0 + 3600)][:3] == (3, 3, 0)
     assert rows[("thang-tam", "restaurant", t0)][:3] == (1, 1, 2)
     assert rows[("long-son", "market", t0)] == (1, 1, 0, 0, 0, 0, 0, 0, 0, 0.0, 0)
     assert rows[("phuong-1", "utility_electricity", t0)][2:7] == (0, 0, 0, 5, 10)
 
-    letters = pipeline.rows("SELECT source_topic, offset, error FROM vtops.dlq_events FINAL "
-                            "ORDER BY offset")
+    letters = pipeline.rows(
+        "SELECT source_topic, offset, error FROM vtops.dlq_events FINAL ORDER BY offset"
+    )
     assert len(letters) == len(INVALID)
     for (_, field), (source, _, error) in zip(INVALID, letters, strict=True):
         assert source == pipeline.topic(topics.PAYMENT_COUNTS)
@@ -174,16 +213,32 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
     wait_checkpointed(pipeline, timeout=120)
     # Close every window: one tally per group at 09:15, one step per group on 09-20.
     groups = sorted({(e["ward"], e["category"]) for e in tallies})
-    closing = [tally(f"close-{w}-{c}", "VT-T-09999", T0 + 2 * HOUR_MS + 15 * MINUTE_MS,
-                     ward=w, category=c) for w, c in groups]
+    closing = [
+        tally(f"close-{w}-{c}", "VT-T-09999", T0 + 2 * HOUR_MS + 15 * MINUTE_MS, ward=w, category=c)
+        for w, c in groups
+    ]
     offices = sorted({(e["agency"], e["procedure_code"]) for e in dossiers})
-    closing_steps = [step(f"close-{a}-{p}", f"close-{a}-{p}", "2024-09-20T09:00:00+07:00",
-                          "rejected", agency=a, procedure_code=p) for a, p in offices]
+    closing_steps = [
+        step(
+            f"close-{a}-{p}",
+            f"close-{a}-{p}",
+            "2024-09-20T09:00:00+07:00",
+            "rejected",
+            agency=a,
+            procedure_code=p,
+        )
+        for a, p in offices
+    ]
     pipeline.produce_events(topics.PORTAL_TRANSACTIONS, "dossier_id", closing_steps)
     produce_and_wait(pipeline, closing)
-    wait_until_consumed(pipeline.kafka_settings, [
-        pipeline.topic(topics.PORTAL_TRANSACTIONS),
-        repartition_topic(pipeline.kafka_settings, "portal")], 90)
+    wait_until_consumed(
+        pipeline.kafka_settings,
+        [
+            pipeline.topic(topics.PORTAL_TRANSACTIONS),
+            repartition_topic(pipeline.kafka_settings, "portal"),
+        ],
+        90,
+    )
     assert pipeline.stop_worker(worker) == 0
 
     expected = ExpectedCashless(pipeline.partitions)
@@ -195,6 +250,8 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
     assert rows == expected.rows()
     assert all(row[-1] == 1 for (_, _, start), row in rows.items() if start < (T0 // 1000) + 7200)
     assert kpi_rows(pipeline) == expected_portal.rows()
-    late = pipeline.rows("SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
-                         "FROM vtops.pipeline_progress FINAL GROUP BY source_topic, partition)")
+    late = pipeline.rows(
+        "SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
+        "FROM vtops.pipeline_progress FINAL GROUP BY source_topic, partition)"
+    )
     assert late == [(0,)]

@@ -17,8 +17,9 @@ from tests.factories_portal import at, step
 GRACE_S = 172_800
 
 
-def fold(stream: PortalKpis, state: PartitionWindows[PortalCounts],
-         events: list[dict[str, Any]]) -> None:
+def fold(
+    stream: PortalKpis, state: PartitionWindows[PortalCounts], events: list[dict[str, Any]]
+) -> None:
     for event in events:
         stream.process(state, state.offset + 1, orjson.dumps(event), Records())
         state.offset += 1
@@ -27,21 +28,40 @@ def fold(stream: PortalKpis, state: PartitionWindows[PortalCounts],
 def test_a_resolution_takes_the_latest_deadline_not_after_it() -> None:
     stream = PortalKpis(GRACE_S)
     state = stream.new_state()
-    fold(stream, state, [
-        step("a", "D", "2024-09-14T08:00:00+07:00", "accepted", due_at="2024-09-14T03:00:00Z"),
-        step("b", "D", "2024-09-14T09:00:00+07:00", "accepted", due_at="2024-09-14T12:00:00+07:00"),
-        # Processed before the resolution, but later than it: not its deadline.
-        step("x", "D", "2024-09-14T15:00:00+07:00", "supplement_requested",
-             due_at="2024-09-30T10:00:00+07:00"),
-        step("r", "D", "2024-09-14T13:00:00+07:00", "resolved"),  # after 12:00: late
-        step("r2", "D", "2024-09-14T11:00:00+07:00", "resolved"),  # before 12:00: on time
-    ])
+    fold(
+        stream,
+        state,
+        [
+            step("a", "D", "2024-09-14T08:00:00+07:00", "accepted", due_at="2024-09-14T03:00:00Z"),
+            step(
+                "b",
+                "D",
+                "2024-09-14T09:00:00+07:00",
+                "accepted",
+                due_at="2024-09-14T12:00:00+07:00",
+            ),
+            # Processed before the resolution, but later than it: not its deadline.
+            step(
+                "x",
+                "D",
+                "2024-09-14T15:00:00+07:00",
+                "supplement_requested",
+                due_at="2024-09-30T10:00:00+07:00",
+            ),
+            step("r", "D", "2024-09-14T13:00:00+07:00", "resolved"),  # after 12:00: late
+            step("r2", "D", "2024-09-14T11:00:00+07:00", "resolved"),  # before 12:00: on time
+        ],
+    )
     counts = next(state.open_windows()).acc
     assert (counts.resolved, counts.resolved_on_time, counts.resolved_no_due) == (2, 1, 0)
-    assert state.keyed["dossier:D"] == {"last_ts": at("2024-09-14T15:00:00+07:00"), "deadlines": [
-        [at("2024-09-14T08:00:00+07:00"), at("2024-09-14T10:00:00+07:00")],
-        [at("2024-09-14T09:00:00+07:00"), at("2024-09-14T12:00:00+07:00")],
-        [at("2024-09-14T15:00:00+07:00"), at("2024-09-30T10:00:00+07:00")]]}
+    assert state.keyed["dossier:D"] == {
+        "last_ts": at("2024-09-14T15:00:00+07:00"),
+        "deadlines": [
+            [at("2024-09-14T08:00:00+07:00"), at("2024-09-14T10:00:00+07:00")],
+            [at("2024-09-14T09:00:00+07:00"), at("2024-09-14T12:00:00+07:00")],
+            [at("2024-09-14T15:00:00+07:00"), at("2024-09-30T10:00:00+07:00")],
+        ],
+    }
 
 
 def test_dossier_state_expires_after_the_retention_and_is_swept_once_a_day() -> None:
@@ -67,9 +87,15 @@ def test_an_expired_dossier_is_forgotten_even_before_the_sweep() -> None:
     state = stream.new_state()
     start = at("2024-01-02T09:00:00+07:00")
     late = start + DOSSIER_RETENTION_MS + 1
-    fold(stream, state, [step("a", "D", start, "accepted", due_at=late + DAY_MS),
-                         # Same UTC day as `late`: no sweep in between.
-                         step("r", "D", late, "resolved")])
+    fold(
+        stream,
+        state,
+        [
+            step("a", "D", start, "accepted", due_at=late + DAY_MS),
+            # Same UTC day as `late`: no sweep in between.
+            step("r", "D", late, "resolved"),
+        ],
+    )
     assert (late // DAY_MS) == ((late + 1) // DAY_MS)
     resolved = [w.acc for w in state.open_windows() if w.acc.resolved]
     assert [(c.resolved_on_time, c.resolved_no_due) for c in resolved] == [(0, 1)]
@@ -78,13 +104,32 @@ def test_an_expired_dossier_is_forgotten_even_before_the_sweep() -> None:
 def test_window_row_names_the_local_day_and_state_round_trips() -> None:
     stream = PortalKpis(GRACE_S)
     state = stream.new_state()
-    fold(stream, state, [step("s", "D", "2024-09-14T17:30:00Z", "submitted",
-                              service_level="full", auth="vneid_l2", paid_online=True)])
+    fold(
+        stream,
+        state,
+        [
+            step(
+                "s",
+                "D",
+                "2024-09-14T17:30:00Z",
+                "submitted",
+                service_level="full",
+                auth="vneid_l2",
+                paid_online=True,
+            )
+        ],
+    )
     window = next(state.open_windows())
     row = stream.window_row(window, final=False)
     assert row["day"] == date(2024, 9, 15) and row["agency"] == "ubnd-phuong-1"
-    assert (row["submitted"], row["submitted_online"], row["submitted_full_online"],
-            row["submitted_vneid_l2"], row["paid_online"], row["final"]) == (1, 1, 1, 1, 1, 0)
+    assert (
+        row["submitted"],
+        row["submitted_online"],
+        row["submitted_full_online"],
+        row["submitted_vneid_l2"],
+        row["paid_online"],
+        row["final"],
+    ) == (1, 1, 1, 1, 1, 0)
     assert stream.acc_from_state(stream.acc_to_state(window.acc)) == window.acc
     withdrawn = step("w", "D", "2024-09-14T17:30:00Z", "withdrawn")
     assert stream.route(orjson.dumps(withdrawn)) == "ubnd-phuong-1|1.001193"
@@ -94,6 +139,9 @@ def test_invalid_steps_raise_and_change_nothing() -> None:
     stream = PortalKpis(GRACE_S)
     state = stream.new_state()
     with pytest.raises(InvalidEvent, match=r"^channel:"):
-        fold(stream, state, [{**step("s", "D", "2024-09-14T17:30:00Z", "submitted"),
-                              "channel": None}])
+        fold(
+            stream,
+            state,
+            [{**step("s", "D", "2024-09-14T17:30:00Z", "submitted"), "channel": None}],
+        )
     assert not state.windows and not state.keyed and state.stream_time_ms is None

@@ -58,58 +58,144 @@ def produce_and_wait(run: PipelineRun, events: list[dict[str, Any]]) -> None:
 
 
 def test_days_deadlines_duplicates_late_steps_and_dead_letters(pipeline: PipelineRun) -> None:
-    d1_submitted = step("D1-s", "D1", "2024-09-14T08:00:00+07:00", "submitted",
-                        service_level="full", auth="vneid_l2", paid_online=True)
+    d1_submitted = step(
+        "D1-s",
+        "D1",
+        "2024-09-14T08:00:00+07:00",
+        "submitted",
+        service_level="full",
+        auth="vneid_l2",
+        paid_online=True,
+    )
     phases = [
         [
             d1_submitted,
-            step("D1-a", "D1", "2024-09-14T09:00:00+07:00", "accepted",
-                 due_at="2024-09-14T12:00:00+07:00"),
+            step(
+                "D1-a",
+                "D1",
+                "2024-09-14T09:00:00+07:00",
+                "accepted",
+                due_at="2024-09-14T12:00:00+07:00",
+            ),
             dict(d1_submitted),  # a re-sent copy: a duplicate
-            step("D1-x", "D1", "2024-09-14T11:00:00+07:00", "supplement_requested",
-                 due_at="2024-09-16T17:00:00+07:00"),
+            step(
+                "D1-x",
+                "D1",
+                "2024-09-14T11:00:00+07:00",
+                "supplement_requested",
+                due_at="2024-09-16T17:00:00+07:00",
+            ),
             # No due_at: the latest earlier one (09-16 17:00) applies, not the first: on time.
             step("D1-r", "D1", "2024-09-16T10:00:00+07:00", "resolved", signed=True),
             # D2's deadline moves at 15:00, but it was resolved at 13:00 against 12:00: late.
-            step("D2-a", "D2", "2024-09-15T09:00:00+07:00", "accepted",
-                 due_at="2024-09-15T12:00:00+07:00"),
-            step("D2-x", "D2", "2024-09-15T15:00:00+07:00", "supplement_requested",
-                 due_at="2024-09-19T17:00:00+07:00"),
+            step(
+                "D2-a",
+                "D2",
+                "2024-09-15T09:00:00+07:00",
+                "accepted",
+                due_at="2024-09-15T12:00:00+07:00",
+            ),
+            step(
+                "D2-x",
+                "D2",
+                "2024-09-15T15:00:00+07:00",
+                "supplement_requested",
+                due_at="2024-09-19T17:00:00+07:00",
+            ),
             step("D2-r", "D2", "2024-09-15T13:00:00+07:00", "resolved", signed=True),
             # A resolution's own due_at wins over the dossier's: one second late.
-            step("D3-a", "D3", "2024-09-15T08:00:00+07:00", "accepted",
-                 due_at="2024-09-20T17:00:00+07:00"),
-            step("D3-r", "D3", "2024-09-15T16:00:00+07:00", "resolved", signed=True,
-                 due_at="2024-09-15T15:59:59+07:00"),
+            step(
+                "D3-a",
+                "D3",
+                "2024-09-15T08:00:00+07:00",
+                "accepted",
+                due_at="2024-09-20T17:00:00+07:00",
+            ),
+            step(
+                "D3-r",
+                "D3",
+                "2024-09-15T16:00:00+07:00",
+                "resolved",
+                signed=True,
+                due_at="2024-09-15T15:59:59+07:00",
+            ),
             # Resolved at the very instant of its deadline, written in UTC: on time.
-            step("D4-r", "D4", "2024-09-15T09:00:00Z", "resolved", signed=False,
-                 due_at="2024-09-15T16:00:00+07:00"),
+            step(
+                "D4-r",
+                "D4",
+                "2024-09-15T09:00:00Z",
+                "resolved",
+                signed=False,
+                due_at="2024-09-15T16:00:00+07:00",
+            ),
             step("D5-r", "D5", "2024-09-15T10:00:00+07:00", "resolved"),  # no deadline known
             step("D5-w", "D5", "2024-09-15T10:30:00+07:00", "withdrawn"),
             step("D6-j", "D6", "2024-09-15T11:00:00+07:00", "rejected"),
             # Midnight in Asia/Ho_Chi_Minh, written with either offset or as epoch ms.
-            step("D7-s", "D7", "2024-09-14T23:59:59+07:00", "submitted", channel="counter",
-                 auth="none"),
+            step(
+                "D7-s",
+                "D7",
+                "2024-09-14T23:59:59+07:00",
+                "submitted",
+                channel="counter",
+                auth="none",
+            ),
             step("D8-s", "D8", "2024-09-15T00:00:00+07:00", "submitted", channel="postal"),
-            step("D9-s", "D9", "2024-09-14T17:00:00Z", "submitted", service_level="partial",
-                 auth="vneid_l1"),
-            step("D10-s", "D10", at("2024-09-14T23:59:59.999+07:00"), "submitted",
-                 service_level="full", auth="vneid_l2", paid_online=False),
-            step("D20-s", "D20", "2024-09-14T14:00:00+07:00", "submitted", **TU_PHAP,
-                 service_level="full", auth="vneid_l2"),
-            step("D20-r", "D20", "2024-09-15T14:00:00+07:00", "resolved", **TU_PHAP,
-                 signed=True, due_at="2024-09-17T17:00:00+07:00"),
+            step(
+                "D9-s",
+                "D9",
+                "2024-09-14T17:00:00Z",
+                "submitted",
+                service_level="partial",
+                auth="vneid_l1",
+            ),
+            step(
+                "D10-s",
+                "D10",
+                at("2024-09-14T23:59:59.999+07:00"),
+                "submitted",
+                service_level="full",
+                auth="vneid_l2",
+                paid_online=False,
+            ),
+            step(
+                "D20-s",
+                "D20",
+                "2024-09-14T14:00:00+07:00",
+                "submitted",
+                **TU_PHAP,
+                service_level="full",
+                auth="vneid_l2",
+            ),
+            step(
+                "D20-r",
+                "D20",
+                "2024-09-15T14:00:00+07:00",
+                "resolved",
+                **TU_PHAP,
+                signed=True,
+                due_at="2024-09-17T17:00:00+07:00",
+            ),
         ],
         # Stream time to a second before 09-14 closes, and a step for 09-14: within grace.
-        [step("D11-s", "D11", "2024-09-16T23:59:59+07:00", "submitted"),
-         step("D12-s", "D12", "2024-09-14T12:00:00+07:00", "submitted", channel="counter")],
+        [
+            step("D11-s", "D11", "2024-09-16T23:59:59+07:00", "submitted"),
+            step("D12-s", "D12", "2024-09-14T12:00:00+07:00", "submitted", channel="counter"),
+        ],
         # 09-17 00:00: 09-14 has ended two days (the grace) ago, and closes.
         [step("D13-s", "D13", "2024-09-17T00:00:00+07:00", "submitted")],
         # Late: dropped and counted. D14's deadline is still learnt from its late step.
-        [step("D14-a", "D14", "2024-09-14T10:00:00+07:00", "accepted",
-              due_at="2024-09-20T17:00:00+07:00"),
-         step("D15-s", "D15", "2024-09-14T15:00:00+07:00", "submitted"),
-         dict(d1_submitted)],
+        [
+            step(
+                "D14-a",
+                "D14",
+                "2024-09-14T10:00:00+07:00",
+                "accepted",
+                due_at="2024-09-20T17:00:00+07:00",
+            ),
+            step("D15-s", "D15", "2024-09-14T15:00:00+07:00", "submitted"),
+            dict(d1_submitted),
+        ],
         [step("D14-r", "D14", "2024-09-17T10:00:00+07:00", "resolved", signed=True)],
     ]
     worker = pipeline.start_worker()
@@ -141,8 +227,12 @@ def test_days_deadlines_duplicates_late_steps_and_dead_letters(pipeline: Pipelin
     assert counters == [(expected.late, expected.duplicates, len(INVALID))]
 
     # The output topic: keyed by agency, `day` as an ISO date, the latest version last.
-    consumer = KafkaConsumer(pipeline.topic(topics.PORTAL_KPIS_1D), bootstrap_servers=BOOTSTRAP,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        pipeline.topic(topics.PORTAL_KPIS_1D),
+        bootstrap_servers=BOOTSTRAP,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     for message in consumer:
         row = orjson.loads(message.value)

@@ -44,15 +44,24 @@ INVALID: list[tuple[bytes, str]] = [
     (orjson.dumps({**passage("bad-3", "VT-CAM-001", T0), "ts": True}), "ts"),
     (orjson.dumps({**passage("bad-4", "VT-CAM-001", T0), "ts": "yesterday"}), "ts"),
     (orjson.dumps({**passage("bad-5", "VT-CAM-001", T0), "kind": "drone"}), "kind"),
-    (orjson.dumps({**passage("bad-6", "VT-CAM-001", T0), "vehicle_class": "tank"}), "vehicle_class"),
+    (
+        orjson.dumps({**passage("bad-6", "VT-CAM-001", T0), "vehicle_class": "tank"}),
+        "vehicle_class",
+    ),
     (orjson.dumps({**passage("bad-7", "VT-CAM-001", T0), "lane": 17}), "lane"),
     (orjson.dumps({**passage("bad-8", "VT-CAM-001", T0), "speed_kmh": 400}), "speed_kmh"),
     (orjson.dumps({**passage("bad-9", "VT-CAM-001", T0), "speed_kmh": "fast"}), "speed_kmh"),
     (orjson.dumps({**passage("bad-10", "VT-CAM-001", T0), "direction": "up"}), "direction"),
     (orjson.dumps({**passage("bad-11", "VT-CAM-001", T0), "plate": "7" * 17}), "plate"),
     (orjson.dumps({**passage("", "VT-CAM-001", T0)}), "event_id"),
-    (orjson.dumps({k: v for k, v in passage("bad-13", "VT-CAM-001", T0).items() if k != "ts"}), "ts"),
-    (orjson.dumps({**violation("bad-14", "VT-CAM-001", T0), "violation_type": "jaywalking"}), "violation_type"),
+    (
+        orjson.dumps({k: v for k, v in passage("bad-13", "VT-CAM-001", T0).items() if k != "ts"}),
+        "ts",
+    ),
+    (
+        orjson.dumps({**violation("bad-14", "VT-CAM-001", T0), "violation_type": "jaywalking"}),
+        "violation_type",
+    ),
     (orjson.dumps({**status("bad-15", "VT-CAM-001", T0), "status": "asleep"}), "status"),
     (orjson.dumps({**passage("bad-16", "VT-CAM-001", T0), "vehicle_class": None}), "vehicle_class"),
 ]
@@ -61,9 +70,15 @@ INVALID: list[tuple[bytes, str]] = [
 def _flow_rows(run: PipelineRun) -> dict[tuple[str, int], tuple[Any, ...]]:
     """Rows by (camera, minute), PCU and speed rounded as the expectations are (in Python:
     ClickHouse's round() breaks ties differently)."""
-    return {(row[0], row[1]): (*row[2:9], round(row[9], 6),
-                               None if row[10] is None else round(row[10], 6), *row[11:])
-            for row in run.rows(FLOW_SQL)}
+    return {
+        (row[0], row[1]): (
+            *row[2:9],
+            round(row[9], 6),
+            None if row[10] is None else round(row[10], 6),
+            *row[11:],
+        )
+        for row in run.rows(FLOW_SQL)
+    }
 
 
 def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: PipelineRun) -> None:
@@ -99,11 +114,19 @@ def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: Pipel
         (cam, t0 + 180): (1, 1, 0, 0, 0, 0, 0, 0.3, None, 0, 0),
         ("VT-CAM-002", t0): (1, 0, 1, 0, 0, 0, 0, 1.0, 60.0, 0, 0),
     }
-    assert pipeline.rows("SELECT event_id, ward, violation_type, plate FROM vtops.traffic_violations "
-                         "FINAL ORDER BY event_id") == [
-        ("a4", "phuong-1", "red_light", "72A-123.45"), ("a7", "phuong-1", "no_helmet", "72A-123.45")]
-    assert pipeline.rows("SELECT camera_id, status FROM vtops.camera_status FINAL") == [(cam, "degraded")]
-    letters = pipeline.rows("SELECT offset, error, payload FROM vtops.dlq_events FINAL ORDER BY offset")
+    assert pipeline.rows(
+        "SELECT event_id, ward, violation_type, plate FROM vtops.traffic_violations "
+        "FINAL ORDER BY event_id"
+    ) == [
+        ("a4", "phuong-1", "red_light", "72A-123.45"),
+        ("a7", "phuong-1", "no_helmet", "72A-123.45"),
+    ]
+    assert pipeline.rows("SELECT camera_id, status FROM vtops.camera_status FINAL") == [
+        (cam, "degraded")
+    ]
+    letters = pipeline.rows(
+        "SELECT offset, error, payload FROM vtops.dlq_events FINAL ORDER BY offset"
+    )
     assert len(letters) == len(INVALID)
     for (raw, field), (_, error, payload) in zip(INVALID, letters, strict=True):
         assert error.startswith(f"{field}:"), (field, error)
@@ -111,7 +134,8 @@ def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: Pipel
             assert payload == raw.decode()
     progress = pipeline.rows("""
         SELECT sum(late), sum(duplicates), sum(invalid) FROM (
-            SELECT partition, argMax(late, offset) AS late, argMax(duplicates, offset) AS duplicates,
+            SELECT partition, argMax(late, offset) AS late,
+                   argMax(duplicates, offset) AS duplicates,
                    argMax(invalid, offset) AS invalid
             FROM vtops.pipeline_progress FINAL GROUP BY partition)""")
     assert progress == [(2, 2, len(INVALID))]
@@ -124,16 +148,21 @@ def test_dead_letters_reach_the_dlq_topic_with_the_contract_fields(pipeline: Pip
     pipeline.produce(topics.CAMERA_EVENTS, [("VT-CAM-001", b"\xff\x00bad"), ("VT-CAM-001", b"{}")])
     pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
     assert pipeline.stop_worker(worker) == 0
-    consumer = KafkaConsumer(pipeline.topic(topics.dead_letters_of(topics.CAMERA_EVENTS)),
-                             bootstrap_servers="127.0.0.1:9092", auto_offset_reset="earliest",
-                             consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(
+        pipeline.topic(topics.dead_letters_of(topics.CAMERA_EVENTS)),
+        bootstrap_servers="127.0.0.1:9092",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
     letters = sorted((orjson.loads(m.value) for m in consumer), key=lambda d: d["offset"])
     consumer.close()
     assert [letter["payload_encoding"] for letter in letters[:1]] == ["base64"]
     assert letters[0]["payload"] == "/wBiYWQ="
     assert letters[1]["payload"] == "{}" and letters[1]["error"].startswith("kind:")
     for letter in letters:
-        assert {"source_topic", "partition", "offset", "error", "payload", "received_at"} <= set(letter)
+        assert {"source_topic", "partition", "offset", "error", "payload", "received_at"} <= set(
+            letter
+        )
         assert letter["source_topic"] == pipeline.topic(topics.CAMERA_EVENTS)
 
 
@@ -143,8 +172,11 @@ def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRu
     step = len(events) // 4
     expected = expected_from(events, pipeline.partitions)
     for n in range(4):
-        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id",
-                                events[n * step: len(events) if n == 3 else (n + 1) * step])
+        pipeline.produce_events(
+            topics.CAMERA_EVENTS,
+            "camera_id",
+            events[n * step : len(events) if n == 3 else (n + 1) * step],
+        )
         worker = pipeline.start_worker()
         if n < 3:
             # Mid-stream: after a first checkpoint, while the rest of the chunk is in flight.
@@ -156,9 +188,12 @@ def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRu
 
     assert _flow_rows(pipeline) == expected.rows()
     assert {r[0] for r in pipeline.rows("SELECT event_id FROM vtops.traffic_violations FINAL")} == (
-        expected.violations)
-    late = pipeline.rows("SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
-                         "FROM vtops.pipeline_progress FINAL GROUP BY partition)")
+        expected.violations
+    )
+    late = pipeline.rows(
+        "SELECT sum(l) FROM (SELECT argMax(late, offset) AS l "
+        "FROM vtops.pipeline_progress FINAL GROUP BY partition)"
+    )
     assert late == [(expected.late,)]
 
 
@@ -179,7 +214,9 @@ def test_ten_thousand_malformed_messages_amid_traffic_lose_nothing(pipeline: Pip
     assert pipeline.stop_worker(worker) == 0
 
     assert _flow_rows(pipeline) == expected_from(valid, pipeline.partitions).rows()
-    by_field = pipeline.rows("SELECT splitByChar(':', error)[1] AS field, count() "
-                             "FROM vtops.dlq_events FINAL GROUP BY field ORDER BY field")
+    by_field = pipeline.rows(
+        "SELECT splitByChar(':', error)[1] AS field, count() "
+        "FROM vtops.dlq_events FINAL GROUP BY field ORDER BY field"
+    )
     assert len(fields) == 10_000
     assert by_field == sorted((f, fields.count(f)) for f in set(fields))

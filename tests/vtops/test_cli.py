@@ -15,12 +15,20 @@ from vtops import topics
 
 def test_settings_show_names_sources_and_masks_secrets() -> None:
     env = {**os.environ, "VTOPS_PARTITIONS": "12", "VTOPS_KAFKA_SASL_PASSWORD": "hunter2"}
-    shown = subprocess.run([VTOPS, "settings", "show", "--output", "json"], env=env,
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        [VTOPS, "settings", "show", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "hunter2" not in shown
     rows = {row["variable"]: row for row in json.loads(shown)}
-    assert rows["VTOPS_PARTITIONS"] == {"variable": "VTOPS_PARTITIONS", "value": "12",
-                                        "source": "environment"}
+    assert rows["VTOPS_PARTITIONS"] == {
+        "variable": "VTOPS_PARTITIONS",
+        "value": "12",
+        "source": "environment",
+    }
     assert rows["VTOPS_KAFKA_SASL_PASSWORD"]["value"] == "**********"
     assert rows["VTOPS_APP_ID"]["source"] == "default"
 
@@ -34,8 +42,9 @@ def test_query_says_the_store_is_busy_while_the_worker_runs(pipeline: PipelineRu
     assert busy.returncode == 1
     assert "in use by another process" in busy.stderr and "stop it first" in busy.stderr
     assert pipeline.stop_worker(worker) == 0
-    done = pipeline.vtops("query", "SELECT camera_id, vehicles FROM vtops.traffic_flow_1m FINAL",
-                          "--format", "CSV")
+    done = pipeline.vtops(
+        "query", "SELECT camera_id, vehicles FROM vtops.traffic_flow_1m FINAL", "--format", "CSV"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == '"VT-CAM-003",1\n'
     bad = pipeline.vtops("query", "SELEC 1")

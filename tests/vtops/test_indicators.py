@@ -22,64 +22,135 @@ HOUR = datetime(2024, 9, 16, 10, tzinfo=TZ)
 METHODS = ("cash", "vietqr", "card", "ewallet", "bank_transfer")
 
 
-def payment_row(ward: str, category: str, hour: datetime, terminals: int,
-                counts: dict[str, int], version: int) -> dict[str, Any]:
+def payment_row(
+    ward: str, category: str, hour: datetime, terminals: int, counts: dict[str, int], version: int
+) -> dict[str, Any]:
     every = {m: counts.get(m, 0) for m in METHODS}
     total = sum(every.values())
-    return {"ward": ward, "category": category, "window_start": hour, "reports": terminals * 4,
-            "terminals": terminals, **every, "cash_amount_vnd": 0, "cashless_amount_vnd": 0,
-            "cashless_share": (total - every["cash"]) / total if total else 0.0,
-            "final": 0, "version": version}
+    return {
+        "ward": ward,
+        "category": category,
+        "window_start": hour,
+        "reports": terminals * 4,
+        "terminals": terminals,
+        **every,
+        "cash_amount_vnd": 0,
+        "cashless_amount_vnd": 0,
+        "cashless_share": (total - every["cash"]) / total if total else 0.0,
+        "final": 0,
+        "version": version,
+    }
 
 
 def portal_row(day: date, agency: str, version: int, **counts: int) -> dict[str, Any]:
-    columns = ("submitted", "submitted_online", "submitted_full_online", "submitted_vneid_l2",
-               "paid_online", "resolved", "resolved_signed", "resolved_on_time",
-               "resolved_no_due", "rejected")
-    return {"day": day, "agency": agency, "procedure_code": "1.001193",
-            **{c: counts.get(c, 0) for c in columns}, "final": 0, "version": version}
+    columns = (
+        "submitted",
+        "submitted_online",
+        "submitted_full_online",
+        "submitted_vneid_l2",
+        "paid_online",
+        "resolved",
+        "resolved_signed",
+        "resolved_on_time",
+        "resolved_no_due",
+        "rejected",
+    )
+    return {
+        "day": day,
+        "agency": agency,
+        "procedure_code": "1.001193",
+        **{c: counts.get(c, 0) for c in columns},
+        "final": 0,
+        "version": version,
+    }
 
 
 def insert(client: Client, table: str, rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
-    client.insert(f"{DATABASE}.{table}", [[row[c] for c in columns] for row in rows],
-                  column_names=columns)
+    client.insert(
+        f"{DATABASE}.{table}", [[row[c] for c in columns] for row in rows], column_names=columns
+    )
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    client = connect(StorageSettings(data_dir=Path(tmp_path_factory.mktemp("indicators")),
-                                     clickhouse_url=None))
+    client = connect(
+        StorageSettings(data_dir=Path(tmp_path_factory.mktemp("indicators")), clickhouse_url=None)
+    )
     try:
         migrate(client, DATABASE)
         earlier = HOUR - timedelta(hours=1)
-        insert(client, "payments_cashless_1h", [
-            # A superseded version that FINAL must hide.
-            payment_row("phuong-1", "grocery", HOUR, 9, {"cash": 1000}, version=1),
-            payment_row("phuong-1", "grocery", HOUR, 700, {"cash": 50, "vietqr": 40,
-                                                           "card": 10}, version=5),
-            payment_row("phuong-2", "retail", HOUR, 500, {"vietqr": 20, "ewallet": 20},
-                        version=3),
-            payment_row("phuong-3", "market", HOUR, 80, {"cash": 20}, version=3),  # no QR
-            payment_row("phuong-1", "grocery", earlier, 1100, {"vietqr": 10}, version=2),
-            payment_row("phuong-1", "utility_electricity", HOUR, 4, {"bank_transfer": 100},
-                        version=2),
-            payment_row("phuong-7", "utility_water", HOUR, 4,
-                        {"cash": 15, "ewallet": 40, "bank_transfer": 45}, version=2),
-            payment_row("phuong-1", "utility_telecom", HOUR, 3, {"cash": 20, "vietqr": 80},
-                        version=2),
-        ])
+        insert(
+            client,
+            "payments_cashless_1h",
+            [
+                # A superseded version that FINAL must hide.
+                payment_row("phuong-1", "grocery", HOUR, 9, {"cash": 1000}, version=1),
+                payment_row(
+                    "phuong-1",
+                    "grocery",
+                    HOUR,
+                    700,
+                    {"cash": 50, "vietqr": 40, "card": 10},
+                    version=5,
+                ),
+                payment_row(
+                    "phuong-2", "retail", HOUR, 500, {"vietqr": 20, "ewallet": 20}, version=3
+                ),
+                payment_row("phuong-3", "market", HOUR, 80, {"cash": 20}, version=3),  # no QR
+                payment_row("phuong-1", "grocery", earlier, 1100, {"vietqr": 10}, version=2),
+                payment_row(
+                    "phuong-1", "utility_electricity", HOUR, 4, {"bank_transfer": 100}, version=2
+                ),
+                payment_row(
+                    "phuong-7",
+                    "utility_water",
+                    HOUR,
+                    4,
+                    {"cash": 15, "ewallet": 40, "bank_transfer": 45},
+                    version=2,
+                ),
+                payment_row(
+                    "phuong-1", "utility_telecom", HOUR, 3, {"cash": 20, "vietqr": 80}, version=2
+                ),
+            ],
+        )
         sep16, sep15 = date(2024, 9, 16), date(2024, 9, 15)
-        insert(client, "portal_kpis_1d", [
-            portal_row(sep16, "ubnd-phuong-1", 1, submitted=1),  # superseded
-            portal_row(sep16, "ubnd-phuong-1", 9, submitted=100, submitted_online=98,
-                       submitted_full_online=80, submitted_vneid_l2=97, paid_online=40,
-                       resolved=50, resolved_signed=50, resolved_on_time=47,
-                       resolved_no_due=2, rejected=1),
-            portal_row(sep15, "ubnd-phuong-2", 4, submitted=100, submitted_online=96,
-                       submitted_full_online=70, submitted_vneid_l2=95, paid_online=20,
-                       resolved=52, resolved_signed=51, resolved_on_time=50),
-        ])
+        insert(
+            client,
+            "portal_kpis_1d",
+            [
+                portal_row(sep16, "ubnd-phuong-1", 1, submitted=1),  # superseded
+                portal_row(
+                    sep16,
+                    "ubnd-phuong-1",
+                    9,
+                    submitted=100,
+                    submitted_online=98,
+                    submitted_full_online=80,
+                    submitted_vneid_l2=97,
+                    paid_online=40,
+                    resolved=50,
+                    resolved_signed=50,
+                    resolved_on_time=47,
+                    resolved_no_due=2,
+                    rejected=1,
+                ),
+                portal_row(
+                    sep15,
+                    "ubnd-phuong-2",
+                    4,
+                    submitted=100,
+                    submitted_online=96,
+                    submitted_full_online=70,
+                    submitted_vneid_l2=95,
+                    paid_online=20,
+                    resolved=52,
+                    resolved_signed=51,
+                    resolved_on_time=50,
+                ),
+            ],
+        )
         yield client
     finally:
         client.close()
@@ -110,7 +181,8 @@ def test_indicators_over_everything_stored(store: Client) -> None:
     assert value["Dossiers submitted fully online"] == pytest.approx(75)
     assert value["Dossiers resolved on time"] == pytest.approx(100 * 97 / 100)
     assert value["Online dossiers authenticated with VNeID level 2"] == pytest.approx(
-        100 * 192 / 194)
+        100 * 192 / 194
+    )
     assert value["Results digitally signed"] == pytest.approx(100 * 101 / 102)
     assert value["Online dossiers paid online"] == pytest.approx(100 * 60 / 194)
 
@@ -120,8 +192,7 @@ def test_each_indicator_carries_its_unit_and_the_articles_figure(store: Client) 
     assert found["Dossiers submitted online"].reported == "97.63%"
     assert found["Dossiers resolved on time"].reported.startswith("99.85%")
     assert found["Water bills paid cashless"].reported == "85%"
-    assert found["Shop terminals taking VietQR (busiest hour)"].reported.endswith(
-        "(1,200 / 1,200)")
+    assert found["Shop terminals taking VietQR (busiest hour)"].reported.endswith("(1,200 / 1,200)")
     assert {i.unit for i in found.values()} == {"%", "count"}
     assert found["Dossiers submitted"].unit == "count"
 

@@ -36,10 +36,16 @@ def demo(
     duration: float = typer.Option(60.0, min=5, help="wall seconds the simulator runs"),
     speedup: float = typer.Option(60.0, min=1, help="city seconds per wall second"),
     camera_rate: float = typer.Option(
-        50.0, min=1, help="camera events per city second: the real city makes about 300 at "
-        "peak, more than one laptop process takes at 60× speed-up"),
+        50.0,
+        min=1,
+        help="camera events per city second: the real city makes about 300 at "
+        "peak, more than one laptop process takes at 60× speed-up",
+    ),
     start: str | None = typer.Option(
-        None, help="city time the simulation starts, RFC 3339", show_default="today 08:00 in the city"),
+        None,
+        help="city time the simulation starts, RFC 3339",
+        show_default="today 08:00 in the city",
+    ),
     seed: int = typer.Option(72, help="simulator seed"),
 ) -> None:
     """Run the whole pipeline on this machine for a while and print the city's KPIs."""
@@ -47,12 +53,17 @@ def demo(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        city_start = parse_start(start) if start else datetime.now(profile.tz).replace(
-            hour=8, minute=0, second=0, microsecond=0)
+        city_start = (
+            parse_start(start)
+            if start
+            else datetime.now(profile.tz).replace(hour=8, minute=0, second=0, microsecond=0)
+        )
         city_end = city_start + timedelta(seconds=duration * speedup)
         console.rule("1. Kafka")
-        console.print(f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
-                      f" at {settings.kafka.kafka_bootstrap}")
+        console.print(
+            f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
+            f" at {settings.kafka.kafka_bootstrap}"
+        )
         created = ensure_topics(settings.kafka)
         console.print(f"topics: {len(created)} created, the rest already there")
         before = _counters(settings)
@@ -63,15 +74,30 @@ def demo(
     log_path = settings.storage.data_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "vtops", "worker"], stdout=log,
-                                  stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "vtops", "worker"], stdout=log, stderr=subprocess.STDOUT
+        )
     console.print(f"worker started (pid {worker.pid}, log {log_path})")
     try:
         simulated = subprocess.run(
-            [sys.executable, "-m", "vtops", "simulate", "--duration", str(duration),
-             "--speedup", str(speedup), "--start", city_start.isoformat(), "--seed", str(seed),
-             "--rate", str(camera_rate)],
-            check=False)
+            [
+                sys.executable,
+                "-m",
+                "vtops",
+                "simulate",
+                "--duration",
+                str(duration),
+                "--speedup",
+                str(speedup),
+                "--start",
+                city_start.isoformat(),
+                "--seed",
+                str(seed),
+                "--rate",
+                str(camera_rate),
+            ],
+            check=False,
+        )
         if simulated.returncode != 0:
             raise VtopsError("the simulator failed; see its message above")
         console.print("waiting for the worker to catch up…")
@@ -93,8 +119,9 @@ def demo(
     try:
         summary = city_summary(client, settings.storage.clickhouse_database, city_start, city_end)
         # A terminal's tally may start up to an hour before the simulated span.
-        indicators = article_indicators(client, settings.storage.clickhouse_database,
-                                        city_start - timedelta(hours=1))
+        indicators = article_indicators(
+            client, settings.storage.clickhouse_database, city_start - timedelta(hours=1)
+        )
         counted = pipeline_counters(client, settings.storage.clickhouse_database) - before
     finally:
         client.close()
@@ -111,21 +138,30 @@ def _counters(settings: Settings) -> PipelineCounters:
         client.close()
 
 
-def _print_summary(summary: CitySummary, start: datetime, end: datetime,
-                   counted: PipelineCounters, wall_s: float) -> None:
+def _print_summary(
+    summary: CitySummary, start: datetime, end: datetime, counted: PipelineCounters, wall_s: float
+) -> None:
     windows, cameras, vehicles, pcu, violations = summary.flow_totals
     console.print(
         f"City time {start:%Y-%m-%d %H:%M} → {end:%H:%M}: {vehicles:,} vehicles at {cameras} "
-        f"cameras, {pcu:,} PCU, {violations:,} violations in {windows:,} camera-minutes.")
+        f"cameras, {pcu:,} PCU, {violations:,} violations in {windows:,} camera-minutes."
+    )
     console.print(
         f"Pipeline, this run: {counted.events:,} events processed, {counted.duplicates:,} "
         f"duplicates, {counted.late:,} late, {counted.invalid:,} dead letters. "
-        f"Wall time {wall_s:.0f} s.")
+        f"Wall time {wall_s:.0f} s."
+    )
     for title, columns, rows in (
-        ("Busiest cameras", ("camera", "ward", "vehicles", "PCU", "avg km/h"),
-         summary.busiest_cameras),
-        ("Busiest wards", ("ward", "vehicles", "PCU", "motorbike %", "violations"),
-         summary.busiest_wards),
+        (
+            "Busiest cameras",
+            ("camera", "ward", "vehicles", "PCU", "avg km/h"),
+            summary.busiest_cameras,
+        ),
+        (
+            "Busiest wards",
+            ("ward", "vehicles", "PCU", "motorbike %", "violations"),
+            summary.busiest_wards,
+        ),
         ("Violations by type", ("type", "count"), summary.violations_by_type),
     ):
         table = Table(*columns, title=title)
@@ -135,7 +171,9 @@ def _print_summary(summary: CitySummary, start: datetime, end: datetime,
 
 
 def _print_indicators(indicators: list[Indicator]) -> None:
-    table = Table("indicator", "live", "the article reports", title="The article's indicators, live")
+    table = Table(
+        "indicator", "live", "the article reports", title="The article's indicators, live"
+    )
     for indicator in indicators:
         if indicator.value is None:
             shown = "no data yet"

@@ -6,7 +6,9 @@ import typer
 
 from vtops.cli import dashboards, demo, kafka, query, settings, simulate, topics, worker
 
-app = typer.Typer(help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True)
+app = typer.Typer(
+    help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True
+)
 app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")

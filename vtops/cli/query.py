@@ -15,9 +15,15 @@ from vtops.settings import get_settings
 
 
 def query(
-    sql: str = typer.Argument(..., help="the SQL to run, e.g. 'SELECT count() FROM vtops.traffic_flow_1m FINAL'"),
-    output_format: str = typer.Option("PrettyCompact", "--format", "-f",
-                                      help="a ClickHouse output format: PrettyCompact, CSV, JSONEachRow, ..."),
+    sql: str = typer.Argument(
+        ..., help="the SQL to run, e.g. 'SELECT count() FROM vtops.traffic_flow_1m FINAL'"
+    ),
+    output_format: str = typer.Option(
+        "PrettyCompact",
+        "--format",
+        "-f",
+        help="a ClickHouse output format: PrettyCompact, CSV, JSONEachRow, ...",
+    ),
 ) -> None:
     """Run SQL against ClickHouse (embedded by default; needs the worker stopped)."""
     storage = get_settings().storage

@@ -18,7 +18,9 @@ def show(output: str = typer.Option("table", help="table or json")) -> None:
     """Print every VTOPS_ setting, its value (secrets masked) and its source."""
     rows = get_settings().described()
     if output == "json":
-        console.print_json(json.dumps([dict(zip(("variable", "value", "source"), r)) for r in rows]))
+        console.print_json(
+            json.dumps([dict(zip(("variable", "value", "source"), r, strict=True)) for r in rows])
+        )
         return
     table = Table("variable", "value", "source")
     for row in rows:

@@ -20,8 +20,9 @@ def remaining(settings: KafkaSettings, topic: str) -> int:
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = consumer.end_offsets(tps)
         committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-        return sum(max(0, ends[tp] - (committed[tp].offset if tp in committed else 0))
-                   for tp in tps)
+        return sum(
+            max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in tps
+        )
     finally:
         consumer.close()
         admin.close()
@@ -39,5 +40,7 @@ def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: f
         if left == 0:
             return
         if time.monotonic() > deadline:
-            raise BrokerError(f"the worker still has {left} messages to process after {timeout_s:.0f}s")
+            raise BrokerError(
+                f"the worker still has {left} messages to process after {timeout_s:.0f}s"
+            )
         time.sleep(0.5)
