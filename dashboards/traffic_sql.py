@@ -8,7 +8,9 @@ city as it was then.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, get_args
+
+from schemas.camera import ViolationType
 
 # Volume-to-capacity: a lane carries about 1,800 PCU an hour (HCM 2010 base saturation flow
 # is 1,900 per green hour; TCVN 4054 urban lanes 1,500-1,800). The profile has lanes per camera.
@@ -196,15 +198,7 @@ CLASS_MIX_OVER_TIME: Final = f"""
     ORDER BY time
 """
 
-VIOLATION_TYPES: Final = (
-    "red_light",
-    "wrong_lane",
-    "wrong_way",
-    "speeding",
-    "no_helmet",
-    "crosswalk_stop",
-    "illegal_parking",
-)
+VIOLATION_TYPES: Final[tuple[str, ...]] = get_args(ViolationType)
 
 VIOLATIONS_BY_TYPE: Final = f"""
     SELECT $__timeInterval(ts) AS time, violation_type, count() AS violations
