@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiokafka.helpers import create_ssl_context
 from mode.utils.times import Seconds
 
 from sinks.base import BatchSink
@@ -27,24 +28,23 @@ from streams.state_store import StateStore
 from streams.traffic import TrafficFlow
 from vtops import topics
 from vtops.city import CityProfile
+from vtops.kafka.topics import kafka_python_config
 from vtops.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
 
+def _ssl_context(kafka: KafkaSettings) -> Any:
+    cafile = kafka.kafka_ssl_cafile
+    return None if cafile is None else create_ssl_context(cafile=str(cafile))
+
+
 def aiokafka_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """Connection keywords for the plain aiokafka clients the worker uses beside Faust."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": kafka.kafka_bootstrap,
-        "security_protocol": kafka.kafka_security_protocol,
-    }
-    if kafka.kafka_security_protocol.startswith("SASL_"):
-        password = kafka.kafka_sasl_password
-        config.update(
-            sasl_mechanism=kafka.kafka_sasl_mechanism,
-            sasl_plain_username=kafka.kafka_sasl_username,
-            sasl_plain_password=password.get_secret_value() if password else None,
-        )
+    """Connection keywords for the plain aiokafka clients the worker uses beside Faust: the
+    operator tools' kafka-python keywords, with the CA file turned into an SSL context."""
+    config = dict(kafka_python_config(kafka))
+    config.pop("ssl_cafile", None)
+    config["ssl_context"] = _ssl_context(kafka)
     return config
 
 
@@ -56,7 +56,7 @@ def _broker_credentials(kafka: KafkaSettings) -> Any:
         username=kafka.kafka_sasl_username,
         password=password.get_secret_value() if password else None,
         mechanism=kafka.kafka_sasl_mechanism,
-        ssl_context=None,
+        ssl_context=_ssl_context(kafka),
     )
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from vtops.exceptions import BrokerError
 from vtops.kafka.topics import admin_client, kafka_python_config
 from vtops.settings import KafkaSettings
+
+COORDINATOR_WAIT_S = 30
 
 
 def remaining(settings: KafkaSettings, topic: str) -> int:
@@ -19,13 +23,27 @@ def remaining(settings: KafkaSettings, topic: str) -> int:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = consumer.end_offsets(tps)
-        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        committed = _committed(admin, settings.app_id)
         return sum(
             max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in tps
         )
     finally:
         consumer.close()
         admin.close()
+
+
+def _committed(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, Any]:
+    """The group's committed offsets. A new broker creates its offsets topic on the first
+    group lookup and answers "coordinator not available" meanwhile: ask again, for a while."""
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            offsets: dict[TopicPartition, Any] = admin.list_group_offsets(group).get(group, {})
+            return offsets
+        except KafkaError as error:
+            if not error.retriable or time.monotonic() > deadline:
+                raise BrokerError(f"cannot read the offsets of group {group!r}: {error}") from None
+            time.sleep(0.5)
 
 
 def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: float) -> None:
