@@ -26,7 +26,9 @@ class Store:
     expected: Expected
 
 
-@pytest.fixture(scope="package")
+# Per module, not per package: chDB runs one embedded engine per process, so a store held open
+# across modules would keep test_pipeline_output.py from opening the real run's store.
+@pytest.fixture(scope="module")
 def populated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """Migrated store, dimension tables and three hours of city rows ending now, with a few
     numbers computed independently in `expected`; test_pipeline_output.py runs the same queries
