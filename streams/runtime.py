@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -62,7 +62,7 @@ class StreamRunner(Generic[A]):
         sinks: Sinks,
         client_config: dict[str, Any],
         max_pending: int,
-        highwater: Any = None,
+        highwater: Callable[[str, int], int] | None = None,
     ) -> None:
         self.stream = stream
         self.topic = source_topic
