@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.factories import (
     status,
     violation,
 )
-from tests.pipeline import PipelineRun
+from tests.pipeline import VTOPS, PipelineRun
 from vtops import topics
 
 pytestmark = pytest.mark.integration
@@ -220,3 +221,32 @@ def test_ten_thousand_malformed_messages_amid_traffic_lose_nothing(pipeline: Pip
     )
     assert len(fields) == 10_000
     assert by_field == sorted((f, fields.count(f)) for f in set(fields))
+
+
+def _broker(action: str) -> None:
+    """Stop or start the session's broker (its own data directory, not the run's)."""
+    done = subprocess.run([VTOPS, "kafka", action], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_broker_down_for_30_seconds_mid_run_the_worker_recovers_exactly(
+    pipeline: PipelineRun,
+) -> None:
+    rng = random.Random(5)
+    events = random_traffic(rng, CAMERAS, minutes=20, count=12_000)
+    half = len(events) // 2
+    worker = pipeline.start_worker()
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
+    pipeline.wait_for_progress(topics.CAMERA_EVENTS)
+    _broker("stop")
+    try:
+        time.sleep(30)
+        assert worker.poll() is None, "the worker must ride out the outage"
+    finally:
+        _broker("start")
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+    assert pipeline.stop_worker(worker) == 0
+
+    expected = expected_from(events, pipeline.partitions)
+    assert _flow_rows(pipeline) == expected.rows()
