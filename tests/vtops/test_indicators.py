@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
+from tests.factories_portal import COLUMNS as PORTAL_COUNTS
 from vtops.indicators import Indicator, article_indicators
 from vtops.settings import StorageSettings
 
@@ -43,23 +44,11 @@ def payment_row(
 
 
 def portal_row(day: date, agency: str, version: int, **counts: int) -> dict[str, Any]:
-    columns = (
-        "submitted",
-        "submitted_online",
-        "submitted_full_online",
-        "submitted_vneid_l2",
-        "paid_online",
-        "resolved",
-        "resolved_signed",
-        "resolved_on_time",
-        "resolved_no_due",
-        "rejected",
-    )
     return {
         "day": day,
         "agency": agency,
         "procedure_code": "1.001193",
-        **{c: counts.get(c, 0) for c in columns},
+        **{c: counts.get(c, 0) for c in PORTAL_COUNTS},
         "final": 0,
         "version": version,
     }
