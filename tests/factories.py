@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,9 +149,3 @@ def expected_from(events: list[dict[str, Any]], partitions: int) -> ExpectedTraf
         expected.add(event)
     return expected
 
-
-def by_partition(events: list[dict[str, Any]], partitions: int) -> dict[int, int]:
-    counts: dict[int, int] = defaultdict(int)
-    for event in events:
-        counts[partition_of(event["camera_id"], partitions)] += 1
-    return counts
