@@ -148,4 +148,3 @@ def expected_from(events: list[dict[str, Any]], partitions: int) -> ExpectedTraf
     for event in events:
         expected.add(event)
     return expected
-
