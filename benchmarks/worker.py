@@ -49,9 +49,10 @@ class WorkerFailed(RuntimeError):
     pass
 
 
-def run_worker(
-    topic: BenchTopic, app_id: str, data_dir: Path, ends: dict[int, int], timeout_s: float
-) -> WorkerRun:
+def start_worker(
+    topic: BenchTopic, app_id: str, data_dir: Path, **extra_env: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`vtops worker` on the benchmark's topic, own group and own embedded store; its log path."""
     env = {key: value for key, value in os.environ.items() if key != "VTOPS_CLICKHOUSE_URL"}
     env.update(
         VTOPS_KAFKA_BOOTSTRAP=topic.bootstrap,
@@ -59,16 +60,24 @@ def run_worker(
         VTOPS_APP_ID=app_id,
         VTOPS_PARTITIONS=str(topic.partitions),
         VTOPS_DATA_DIR=str(data_dir),
+        **extra_env,
     )
     log_path = data_dir / "worker.log"
-    # The committed offsets are polled with one admin client held open: a fresh client every
-    # half second (as vtops.kafka.offsets.remaining makes) costs CPU the worker needs.
-    admin = KafkaAdminClient(bootstrap_servers=topic.bootstrap, client_id="vtops-bench")
-    started_epoch, started = time.time(), time.monotonic()
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [VTOPS, "worker", "--loglevel", "info"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+    return worker, log_path
+
+
+def run_worker(
+    topic: BenchTopic, app_id: str, data_dir: Path, ends: dict[int, int], timeout_s: float
+) -> WorkerRun:
+    # The committed offsets are polled with one admin client held open: a fresh client every
+    # half second (as vtops.kafka.offsets.remaining makes) costs CPU the worker needs.
+    admin = KafkaAdminClient(bootstrap_servers=topic.bootstrap, client_id="vtops-bench")
+    started_epoch, started = time.time(), time.monotonic()
+    worker, log_path = start_worker(topic, app_id, data_dir)
     try:
         caught_up_s = _wait(worker, admin, topic, app_id, ends, log_path, started, timeout_s)
         peak_rss_mb = _peak_rss_mb(worker.pid)
@@ -114,16 +123,20 @@ def _wait(
     timeout_s: float,
 ) -> float:
     """Seconds from process start until the group has committed every message."""
-    while _left(admin, topic, app_id, ends) > 0:
+    while left_in_group(admin, topic, app_id, ends) > 0:
         if worker.poll() is not None:
-            raise WorkerFailed(f"worker exited with {worker.returncode}:\n{_tail(log_path)}")
+            raise WorkerFailed(f"worker exited with {worker.returncode}:\n{log_tail(log_path)}")
         if time.monotonic() - started > timeout_s:
-            raise WorkerFailed(f"worker not caught up after {timeout_s:.0f}s:\n{_tail(log_path)}")
+            raise WorkerFailed(
+                f"worker not caught up after {timeout_s:.0f}s:\n{log_tail(log_path)}"
+            )
         time.sleep(POLL_S)
     return time.monotonic() - started
 
 
-def _left(admin: KafkaAdminClient, topic: BenchTopic, app_id: str, ends: dict[int, int]) -> int:
+def left_in_group(
+    admin: KafkaAdminClient, topic: BenchTopic, app_id: str, ends: dict[int, int]
+) -> int:
     """Messages the group has not committed yet (as vtops.kafka.offsets.remaining counts)."""
     committed = admin.list_group_offsets(app_id).get(app_id, {})
     done = {tp.partition: meta.offset for tp, meta in committed.items() if tp.topic == topic.name}
@@ -147,5 +160,5 @@ def _peak_rss_mb(pid: int) -> float:
     raise WorkerFailed(f"no VmHWM in /proc/{pid}/status")
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
