@@ -36,7 +36,7 @@ import orjson
 from confluent_kafka import Consumer, Producer  # type: ignore[import-untyped]
 from kafka.admin import KafkaAdminClient
 
-from benchmarks.topic import PRODUCER_CONFIG, BenchTopic, clean_up, end_offsets
+from benchmarks.topic import PRODUCER_CONFIG, BenchTopic, add_topic_options, clean_up, end_offsets
 from benchmarks.worker import READY_MARK, WorkerFailed, left_in_group, log_tail, start_worker
 from streams.clock import MINUTE_MS, aligned_start
 from vtops import topics
@@ -282,19 +282,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=2_000, help="camera events per second")
     parser.add_argument("--seconds", type=float, default=60, help="how long to produce, per run")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians shown")
-    parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument(
         "--checkpoint-interval",
         type=float,
         default=None,
         help="the worker's VTOPS_CHECKPOINT_INTERVAL_S (default: as the settings say, 1 s)",
     )
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the topics, groups and data directories"
-    )
+    add_topic_options(parser)
     return parser.parse_args(argv)
 
 

@@ -21,21 +21,22 @@ from pathlib import Path
 
 from benchmarks.report import print_report
 from benchmarks.runs import Run, measures, one_run
-from benchmarks.topic import PRODUCER_NAME, BenchTopic, clean_up, create_and_fill, end_offsets
+from benchmarks.topic import (
+    PRODUCER_NAME,
+    BenchTopic,
+    add_topic_options,
+    clean_up,
+    create_and_fill,
+    end_offsets,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput")
     parser.add_argument("--events", type=int, default=300_000, help="camera events in the topic")
     parser.add_argument("--runs", type=int, default=3, help="runs of each reader; medians shown")
-    parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--seed", type=int, default=72, help="the simulator's seed")
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the topics, groups and data directories"
-    )
+    add_topic_options(parser)
     return parser.parse_args(argv)
 
 

@@ -7,6 +7,8 @@ carries one token, `bench<hex>`, so that clean-up deletes exactly what this run 
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,6 +124,17 @@ def create_and_fill(topic: BenchTopic, events: int, seed: int) -> Fill:
     if left:
         raise RuntimeError(f"{left} camera events still unsent to {topic.name} after 120 s")
     return Fill(events, seconds, city_minutes)
+
+
+def add_topic_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes for its topic: partitions, broker, clean-up."""
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the topics, groups and data directories"
+    )
 
 
 def end_offsets(topic: BenchTopic) -> dict[int, int]:

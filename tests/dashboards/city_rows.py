@@ -11,10 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from clickhouse_connect.driver.client import Client
 
+from schemas.camera import ViolationType
 from vtops.city import CityProfile
 
 PCU = {"motorbike": 0.3, "car": 1.0, "bus": 2.5, "truck": 2.5, "bicycle": 0.2, "other": 1.0}
@@ -26,15 +27,7 @@ CLASS_MIX = {
     "bicycle": 0.03,
     "other": 0.01,
 }
-VIOLATIONS = (
-    "red_light",
-    "wrong_lane",
-    "wrong_way",
-    "speeding",
-    "no_helmet",
-    "crosswalk_stop",
-    "illegal_parking",
-)
+VIOLATIONS: tuple[str, ...] = get_args(ViolationType)
 METHODS = ("cash", "vietqr", "card", "ewallet", "bank_transfer")
 TOPICS = ("camera.events", "payments.terminal-counts", "portal.transactions")
 FLOW_MINUTES = 180
