@@ -1,4 +1,8 @@
-"""A Kafka topic as a sink: window rows and dead letters, as JSON, keyed by a row field."""
+"""Kafka topics as sinks: window rows and dead letters as JSON, and raw forwarded messages.
+
+A batch is sent and the app's producer flushed (it waits for every replica) before `write`
+returns; the checkpoint acks input only after that.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from sinks.exceptions import TransientSinkError
 
 
 class KafkaTopic(BatchSink):
+    """Rows as JSON, keyed by one of their fields."""
+
     def __init__(self, topic: Any, app: Any, key_field: str) -> None:
         """`topic` is a Faust topic with raw serializers; `app` the Faust app that owns it."""
         super().__init__()
@@ -21,14 +27,28 @@ class KafkaTopic(BatchSink):
         self._app = app
         self._key_field = key_field
 
+    def message(self, row: Row) -> tuple[bytes | None, bytes | None]:
+        """The (key, value) a row is sent as."""
+        key = row.get(self._key_field)
+        value = orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS)
+        return None if key is None else str(key).encode(), value
+
     async def write(self, batch: Sequence[Row]) -> None:
         try:
             for row in batch:
-                key = row.get(self._key_field)
-                await self._topic.send(
-                    key=None if key is None else str(key).encode(),
-                    value=orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
-                )
+                key, value = self.message(row)
+                await self._topic.send(key=key, value=value)
             await self._app.producer.flush()
         except KafkaError as error:
             raise TransientSinkError(f"{self.name}: {type(error).__name__}") from error
+
+
+class KafkaForward(KafkaTopic):
+    """Rows are {"key": str, "value": bytes | None}: the value goes on unchanged, re-keyed."""
+
+    def __init__(self, topic: Any, app: Any) -> None:
+        super().__init__(topic, app, key_field="key")
+
+    def message(self, row: Row) -> tuple[bytes | None, bytes | None]:
+        value: bytes | None = row["value"]
+        return str(row["key"]).encode(), value

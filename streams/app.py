@@ -17,8 +17,7 @@ from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
-from sinks.kafka_forward import KafkaForward
-from sinks.kafka_topic import KafkaTopic
+from sinks.kafka_topic import KafkaForward, KafkaTopic
 from streams.definition import WindowedStream
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
