@@ -1,7 +1,8 @@
-"""Kafka topics as sinks: window rows and dead letters as JSON, and raw forwarded messages.
+"""Kafka topics as sinks: window rows and dead letters as JSON, and raw re-keyed records.
 
-A batch is sent and the app's producer flushed (it waits for every replica) before `write`
-returns; the checkpoint acks input only after that.
+A batch is handed to the app's producer and flushed (it waits for every replica) before
+`write` returns; the checkpoint goes on to its commit point only after that. Messages of one
+batch keep their order within a partition: a routing stage's watermark follows its forwards.
 """
 
 from __future__ import annotations
@@ -15,40 +16,49 @@ from aiokafka.errors import KafkaError
 from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
 
+Headers = list[tuple[str, bytes]]
 
-class KafkaTopic(BatchSink):
-    """Rows as JSON, keyed by one of their fields."""
 
-    def __init__(self, topic: Any, app: Any, key_field: str) -> None:
-        """`topic` is a Faust topic with raw serializers; `app` the Faust app that owns it."""
+class KafkaRecords(BatchSink):
+    """Rows are records: {"key": bytes | None, "value": bytes | None} and optionally
+    "partition" (None: by key) and "headers"."""
+
+    def __init__(self, topic: str, producer: Any) -> None:
+        """`producer` is the Faust app's producer (faust.transport.drivers.aiokafka)."""
         super().__init__()
-        self.name = topic.get_topic_name()
-        self._topic = topic
-        self._app = app
-        self._key_field = key_field
+        self.name = topic
+        self._producer = producer
 
-    def message(self, row: Row) -> tuple[bytes | None, bytes | None]:
-        """The (key, value) a row is sent as."""
-        key = row.get(self._key_field)
-        value = orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS)
-        return None if key is None else str(key).encode(), value
+    def record(self, row: Row) -> Row:
+        return row
 
     async def write(self, batch: Sequence[Row]) -> None:
         try:
             for row in batch:
-                key, value = self.message(row)
-                await self._topic.send(key=key, value=value)
-            await self._app.producer.flush()
+                record = self.record(row)
+                await self._producer.send(
+                    self.name,
+                    record["key"],
+                    record["value"],
+                    record.get("partition"),
+                    None,
+                    record.get("headers"),
+                )
+            await self._producer.flush()
         except KafkaError as error:
             raise TransientSinkError(f"{self.name}: {type(error).__name__}") from error
 
 
-class KafkaForward(KafkaTopic):
-    """Rows are {"key": str, "value": bytes | None}: the value goes on unchanged, re-keyed."""
+class KafkaTopic(KafkaRecords):
+    """Rows as JSON, keyed by one of their fields."""
 
-    def __init__(self, topic: Any, app: Any) -> None:
-        super().__init__(topic, app, key_field="key")
+    def __init__(self, topic: str, producer: Any, key_field: str) -> None:
+        super().__init__(topic, producer)
+        self._key_field = key_field
 
-    def message(self, row: Row) -> tuple[bytes | None, bytes | None]:
-        value: bytes | None = row["value"]
-        return str(row["key"]).encode(), value
+    def record(self, row: Row) -> Row:
+        key = row.get(self._key_field)
+        return {
+            "key": None if key is None else str(key).encode(),
+            "value": orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
+        }

@@ -1,6 +1,7 @@
-"""The Faust worker: every domain stream's agent, its checkpoint timer and its sinks, wired once.
+"""The Faust worker: the app, its producer, and the stream engine service with every stage.
 
-Agents and timers are registered explicitly here, not by import side effects.
+Faust is the framework users see (`vtops worker`, signals, logging, the producer); the hot path
+is the engine service (streams/engine/service.py), which reads every stage's topic in batches.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from typing import Any
 
 import faust
 from aiokafka.helpers import create_ssl_context
-from mode.utils.times import Seconds
 
 from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
-from sinks.kafka_topic import KafkaForward, KafkaTopic
-from streams.definition import WindowedStream
+from sinks.kafka_topic import KafkaRecords, KafkaTopic
+from streams.definition import DomainStream
+from streams.engine.checkpoint import Stage
+from streams.engine.route_stage import RouteSinks, RouteStage
+from streams.engine.service import StreamEngine
+from streams.engine.state_store import StateStore
+from streams.engine.window_stage import StageSinks, WindowStage
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
-from streams.repartition import Repartitioned, Repartitioner, repartition_topic
-from streams.runtime import Sinks, StreamRunner
-from streams.state_store import StateStore
 from streams.traffic import TrafficFlow
 from vtops import topics
 from vtops.city import CityProfile
@@ -59,12 +61,17 @@ def _broker_credentials(kafka: KafkaSettings) -> Any:
     )
 
 
-def domain_streams(settings: Settings, profile: CityProfile) -> list[WindowedStream[Any]]:
+def domain_streams(settings: Settings, profile: CityProfile) -> list[DomainStream[Any, Any]]:
     return [
         TrafficFlow(profile, settings.stream.traffic_grace_s),
         CashlessPayments(profile, settings.stream.payments_grace_s),
         PortalKpis(settings.stream.portal_grace_s),
     ]
+
+
+def by_group_topic(kafka: KafkaSettings, stream_name: str) -> str:
+    """The re-key topic of a stream's window stage, per app id (like Faust's own topics)."""
+    return kafka.topic(f"{kafka.app_id}.{stream_name}.by-group")
 
 
 def consumed_topics(settings: Settings, profile: CityProfile) -> list[str]:
@@ -73,15 +80,11 @@ def consumed_topics(settings: Settings, profile: CityProfile) -> list[str]:
     every event sent so far is in ClickHouse."""
     streams = domain_streams(settings, profile)
     return [settings.kafka.topic(stream.source_topic) for stream in streams] + [
-        repartition_topic(settings.kafka, stream.name)
-        for stream in streams
-        if isinstance(stream, Repartitioned)
+        by_group_topic(settings.kafka, stream.name) for stream in streams if stream.rekeyed
     ]
 
 
-def create_app(
-    settings: Settings, profile: CityProfile
-) -> tuple[faust.App, list[StreamRunner[Any]]]:
+def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, StreamEngine]:
     kafka = settings.kafka
     app = faust.App(
         kafka.app_id,
@@ -91,16 +94,11 @@ def create_app(
         web_enabled=False,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        # Our acks follow checkpoints; Faust must not wait for them while stopping or rebalancing.
-        stream_wait_empty=False,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=settings.stream.checkpoint_interval_s,
         producer_acks=-1,
-        # A worker killed with SIGKILL holds its partitions until its session expires; keep
-        # that short so a restarted or surviving worker takes over within seconds.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
     )
+    # Faust's own consumer would join the app's group beside the engine's, with another
+    # assignor; the engine is the only consumer, Faust brings the producer (and web server).
+    app.producer_only = True
     storage = settings.storage
     client = connect(storage)
     migrate(client, storage.clickhouse_database)
@@ -109,99 +107,56 @@ def create_app(
         name: ClickHouseTable(client, storage.clickhouse_database, name, executor)
         for name in TABLES
     }
-
-    def raw_topic(name: str) -> Any:
-        return app.topic(kafka.topic(name), key_serializer="raw", value_serializer="raw")
-
-    def highwater(topic: str, partition: int) -> int:
-        return int(app.consumer.highwater(faust.types.TP(topic, partition)) or 0)
-
-    runners: list[StreamRunner[Any]] = []
-    routers: list[Repartitioner] = []
-    interval = settings.stream.checkpoint_interval_s
+    store = StateStore(client, storage.clickhouse_database, executor)
+    stream_settings = settings.stream
+    client_config = aiokafka_config(kafka)
+    stages: list[Stage] = []
+    engine = StreamEngine(
+        store,
+        client_config,
+        group_id=kafka.app_id,
+        checkpoint_interval_s=stream_settings.checkpoint_interval_s,
+        max_pending_events=stream_settings.max_pending_events,
+        stall_timeout_s=stream_settings.stall_timeout_s,
+    )
+    producer = app.producer
     for stream in domain_streams(settings, profile):
         source = kafka.topic(stream.source_topic)
-        channel = raw_topic(stream.source_topic)
         dead_letters = KafkaTopic(
-            raw_topic(topics.dead_letters_of(stream.source_topic)), app, "source_topic"
+            kafka.topic(topics.dead_letters_of(stream.source_topic)), producer, "source_topic"
         )
-        if isinstance(stream, Repartitioned):
+        window_source = source
+        if stream.rekeyed:
             # Its windows span input partitions: re-key by window group first, and window the
-            # internal topic (streams/repartition.py).
-            by_group = app.topic(
-                repartition_topic(kafka, stream.name),
-                key_serializer="raw",
-                value_serializer="raw",
-                internal=True,
-                partitions=kafka.partitions,
+            # internal topic (streams/engine/route_stage.py).
+            window_source = by_group_topic(kafka, stream.name)
+            stages.append(
+                RouteStage(
+                    stream,
+                    source,
+                    window_source,
+                    RouteSinks(KafkaRecords(window_source, producer), tables, dead_letters),
+                    store,
+                    stream_settings.max_clock_skew_s,
+                    stream_settings.idle_partition_s,
+                    engine.highwater,
+                    engine.partitions_of,
+                )
             )
-            router = Repartitioner(
+        output = KafkaTopic(kafka.topic(stream.output_topic), producer, stream.output_key)
+        stages.append(
+            WindowStage(
                 stream,
-                source,
-                KafkaForward(by_group, app),
-                tables,
-                dead_letters,
-                (client, storage.clickhouse_database),
-                executor,
-                settings.stream.max_pending_events,
-                highwater,
+                window_source,
+                StageSinks(tables, output, dead_letters),
+                store,
+                client_config,
+                stream_settings.max_clock_skew_s,
+                engine.highwater,
             )
-            _register(app, router, channel, f"vtops.{stream.name}.route", interval)
-            routers.append(router)
-            source, channel = repartition_topic(kafka, stream.name), by_group
-        sinks = Sinks(
-            tables=tables,
-            output_topic=KafkaTopic(raw_topic(stream.output_topic), app, stream.output_key),
-            dead_letter_topic=dead_letters,
         )
-        store = StateStore(client, storage.clickhouse_database, executor, stream, source)
-        runner = StreamRunner(
-            stream,
-            source,
-            store,
-            sinks,
-            aiokafka_config(kafka),
-            settings.stream.max_pending_events,
-            highwater,
-        )
-        _register(app, runner, channel, f"vtops.{stream.name}", interval)
-        runners.append(runner)
+    engine.register(stages)
+    # Faust starts and stops the engine with the app; it takes an instance as well as a class.
+    app.service(engine)  # type: ignore[arg-type]
 
-    @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        revoked: set[Any] = args[0]
-        stages: list[StreamRunner[Any] | Repartitioner] = [*routers, *runners]
-        for stage in stages:
-            await stage.on_revoked(tp.partition for tp in revoked if tp.topic == stage.topic)
-
-    @app.on_before_shutdown.connect
-    async def final_checkpoint(sender: Any, /, *_args: Any, signal: Any, **_: Any) -> None:
-        # Routers first: what they forward now is windowed by the next start.
-        stages: list[StreamRunner[Any] | Repartitioner] = [*routers, *runners]
-        for stage in stages:
-            await stage.checkpoint()
-        executor.shutdown(wait=True)
-        log.info("shutdown checkpoints written")
-
-    return app, runners
-
-
-def _register(
-    app: faust.App,
-    runner: StreamRunner[Any] | Repartitioner,
-    source: Any,
-    name: str,
-    interval: Seconds,
-) -> None:
-    async def consume(events: Any) -> None:
-        async for event in events.noack().events():
-            await runner.on_event(event)
-
-    async def checkpoint() -> None:
-        await runner.checkpoint()
-
-    # Faust labels an agent in its logs by the function's qualified name: make it the agent's.
-    consume.__qualname__ = consume.__name__ = name
-    app.agent(source, name=name)(consume)
-    app.timer(interval, name=f"{name}.checkpoint")(checkpoint)
-    log.info("registered agent=%s topic=%s", name, source.get_topic_name())
+    return app, engine

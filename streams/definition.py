@@ -1,7 +1,8 @@
-"""What a domain stream tells the runtime: how to read its topic and what its windows produce.
+"""What a domain stream tells the engine: how to read an event, where it goes, how it folds.
 
-The runtime (streams/runtime.py) owns Kafka, checkpoints and sinks; a domain stream
-(traffic, payments, portal) is pure logic behind this protocol, so unit tests drive it directly.
+The engine (streams/engine/) owns Kafka, checkpoints and sinks; a domain stream (traffic,
+payments, portal) is pure logic behind this protocol, so unit tests drive it directly. Each
+fact is stated once: `assign` says an event's id, window and event time, `fold` what it adds.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from streams.windows import PartitionWindows, Window, WindowKey
+from streams.engine.windows import Group, PartitionWindows, Window, WindowKey
 
 A = TypeVar("A")
+E = TypeVar("E")
 
 Row = dict[str, Any]
 
@@ -31,22 +33,53 @@ class Records:
         return drained
 
 
-class WindowedStream(Protocol[A]):
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where a windowed event belongs: its identity, its window and its event time."""
+
+    event_id: str
+    group: Group
+    start_ms: int
+    end_ms: int
+    event_time_ms: int
+
+    @property
+    def window_key(self) -> WindowKey:
+        return (self.group, self.start_ms)
+
+    @property
+    def route_key(self) -> str:
+        """The re-key topic's message key: the window group."""
+        return "|".join(self.group)
+
+
+class DomainStream(Protocol[E, A]):
     name: str
     source_topic: str
     output_topic: str
     output_key: str  # the window row field that keys the output topic
     window_table: str
+    # The event field that `assign` takes event time from, named in far-future dead letters.
+    event_time_field: str
+    # True when window groups span the input's partitions: a routing stage re-keys it first.
+    rekeyed: bool
+
+    def decode(self, raw: bytes | None) -> E:
+        """The valid event in a message value; InvalidEvent naming the field otherwise."""
+
+    def assign(self, event: E) -> Assignment | None:
+        """The event's window; None for an event that is recorded but not windowed."""
 
     def new_state(self) -> PartitionWindows[A]: ...
 
-    def process(
-        self, state: PartitionWindows[A], offset: int, raw: bytes | None, records: Records
+    def fold(
+        self,
+        state: PartitionWindows[A],
+        event: E,
+        window: Window[A] | None,
+        records: Records,
     ) -> None:
-        """Fold one message into the state; InvalidEvent for one that breaks the contract."""
-
-    def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
-        """(event_id, window key) of a valid windowed message, for re-learning dedup on restore."""
+        """Add a new (not duplicate) event: to `window`, or None when it is late or unwindowed."""
 
     def window_row(self, window: Window[A], final: bool) -> Row:
         """The window's row for ClickHouse and the output topic, without `version`."""

@@ -5,7 +5,7 @@ Contract: section 4 (payments.terminal-counts), section 5 (windows), section 7
 `period_start`, and `period_start` is also its event time for stream time and lateness: with
 `period_end` (up to an hour later) a tally could close its own window before it is folded.
 Tallies of one window come from terminals on every input partition: the stream is
-repartitioned by (ward, category) first (streams/repartition.py).
+re-keyed by (ward, category) first (streams/engine/route_stage.py).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.decoding import decode
 from schemas.exceptions import InvalidEvent
-from schemas.payments import CASHLESS_METHODS, METHODS, TERMINAL_COUNTS, TerminalCounts
+from schemas.fast import TerminalCounts, decode_terminal_counts
+from schemas.payments import CASHLESS_METHODS, METHODS
 from streams.clock import HOUR_MS, aligned_start, local_time
-from streams.definition import Records, Row
-from streams.windows import PartitionWindows, Window, WindowKey
+from streams.definition import Assignment, Records, Row
+from streams.engine.windows import PartitionWindows, Window
 from vtops import topics
 from vtops.city import CityProfile
 
@@ -58,6 +58,8 @@ class CashlessPayments:
     output_topic = topics.PAYMENTS_CASHLESS_1H
     output_key = "ward"
     window_table = CASHLESS_TABLE
+    event_time_field = "period_start"
+    rekeyed = True
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._wards = profile.ward_codes
@@ -66,48 +68,27 @@ class CashlessPayments:
     def new_state(self) -> PartitionWindows[CashlessTally]:
         return PartitionWindows(self._grace_ms, lambda _group: CashlessTally())
 
-    def _decode(self, raw: bytes | None) -> TerminalCounts:
-        tally = decode(TERMINAL_COUNTS, raw)
+    def decode(self, raw: bytes | None) -> TerminalCounts:
+        tally = decode_terminal_counts(raw)
         if tally.ward not in self._wards:
             raise InvalidEvent(f"ward: unknown ward {tally.ward!r}")
         return tally
 
-    def route(self, raw: bytes | None) -> str:
-        """The internal topic's key (streams/repartition.py): the window group."""
-        tally = self._decode(raw)
-        return f"{tally.ward}|{tally.category}"
+    def assign(self, event: TerminalCounts) -> Assignment:
+        start = aligned_start(event.period_start, HOUR_MS)
+        return Assignment(
+            event.event_id, (event.ward, event.category), start, start + HOUR_MS, event.period_start
+        )
 
-    def process(
+    def fold(
         self,
         state: PartitionWindows[CashlessTally],
-        offset: int,
-        raw: bytes | None,
+        event: TerminalCounts,
+        window: Window[CashlessTally] | None,
         records: Records,
     ) -> None:
-        tally = self._decode(raw)
-        if not state.is_new(tally.event_id):
-            return
-        start = aligned_start(tally.period_start, HOUR_MS)
-        window = state.admit(
-            tally.event_id,
-            (tally.ward, tally.category),
-            start,
-            start + HOUR_MS,
-            tally.period_start,
-            offset,
-        )
         if window is not None:
-            window.acc.add(tally)
-
-    def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
-        try:
-            tally = self._decode(raw)
-        except InvalidEvent:
-            return None
-        return tally.event_id, (
-            (tally.ward, tally.category),
-            aligned_start(tally.period_start, HOUR_MS),
-        )
+            window.acc.add(event)
 
     def window_row(self, window: Window[CashlessTally], final: bool) -> Row:
         ward, category = window.group

@@ -11,8 +11,8 @@ resolution's (ties: the later deadline). Those deadlines are per-dossier keyed s
 event still teaches its dossier's deadline: a deadline is a fact about the dossier, not an
 aggregate of the closed window.
 
-The input is keyed by dossier; the stream is repartitioned by (agency, procedure_code) first
-(streams/repartition.py), so a dossier's state lives with its group: the steps of a dossier
+The input is keyed by dossier; the stream is re-keyed by (agency, procedure_code) first
+(streams/engine/route_stage.py), so a dossier's state lives with its group: the steps of a dossier
 that name different agencies or procedures do not share deadlines.
 """
 
@@ -21,12 +21,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from schemas.decoding import decode
-from schemas.exceptions import InvalidEvent
-from schemas.portal import PORTAL_TRANSACTION, PortalTransaction
+from schemas.fast import PortalTransaction, decode_portal_transaction
 from streams.clock import local_day_bounds, local_time
-from streams.definition import Records, Row
-from streams.windows import PartitionWindows, Window, WindowKey
+from streams.definition import Assignment, Records, Row
+from streams.engine.windows import PartitionWindows, Window
 from vtops import topics
 
 KPIS_TABLE = "portal_kpis_1d"
@@ -98,6 +96,8 @@ class PortalKpis:
     output_topic = topics.PORTAL_KPIS_1D
     output_key = "agency"
     window_table = KPIS_TABLE
+    event_time_field = "ts"
+    rekeyed = True
 
     def __init__(self, grace_s: int) -> None:
         self._grace_ms = grace_s * 1000
@@ -105,34 +105,29 @@ class PortalKpis:
     def new_state(self) -> PartitionWindows[PortalCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: PortalCounts())
 
-    def route(self, raw: bytes | None) -> str:
-        """The internal topic's key (streams/repartition.py): the window group."""
-        event = decode(PORTAL_TRANSACTION, raw)
-        return f"{event.agency}|{event.procedure_code}"
+    def decode(self, raw: bytes | None) -> PortalTransaction:
+        return decode_portal_transaction(raw)
 
-    def process(
+    def assign(self, event: PortalTransaction) -> Assignment:
+        _, start, end = local_day_bounds(event.ts)
+        return Assignment(
+            event.event_id, (event.agency, event.procedure_code), start, end, event.ts
+        )
+
+    def fold(
         self,
         state: PartitionWindows[PortalCounts],
-        offset: int,
-        raw: bytes | None,
+        event: PortalTransaction,
+        window: Window[PortalCounts] | None,
         records: Records,
     ) -> None:
-        event = decode(PORTAL_TRANSACTION, raw)
-        if not state.is_new(event.event_id):
-            return
-        previous_stream_time = state.stream_time_ms
-        _, start, end = local_day_bounds(event.ts)
-        window = state.admit(
-            event.event_id, (event.agency, event.procedure_code), start, end, event.ts, offset
-        )
         dossier = self._dossier(state, event.dossier_id)
         if window is not None:
             due_at = event.due_at if event.due_at is not None else deadline_at(dossier, event.ts)
             window.acc.add(event, due_at)
         self._remember(state, event, dossier)
-        if previous_stream_time is None or state.stream_time_ms is None:
-            return
-        if state.stream_time_ms // DAY_MS != previous_stream_time // DAY_MS:
+        if state.stream_time_ms is not None and state.stream_time_ms // DAY_MS != state.swept_day:
+            state.swept_day = state.stream_time_ms // DAY_MS
             self.sweep(state)
 
     @staticmethod
@@ -163,7 +158,7 @@ class PortalKpis:
 
     @staticmethod
     def sweep(state: PartitionWindows[PortalCounts]) -> int:
-        """Drop every dossier whose last event is older than the retention; called by `process`
+        """Drop every dossier whose last event is older than the retention; called by `fold`
         when stream time enters a new (UTC) day, so its cost is paid once a day."""
         now = state.stream_time_ms
         if now is None:
@@ -176,14 +171,6 @@ class PortalKpis:
         for key in expired:
             state.drop_keyed(key)
         return len(expired)
-
-    def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
-        try:
-            event = decode(PORTAL_TRANSACTION, raw)
-        except InvalidEvent:
-            return None
-        _, start, _ = local_day_bounds(event.ts)
-        return event.event_id, ((event.agency, event.procedure_code), start)
 
     def window_row(self, window: Window[PortalCounts], final: bool) -> Row:
         agency, procedure_code = window.group

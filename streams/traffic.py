@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from schemas.camera import CAMERA_EVENT, VEHICLE_CLASSES, Passage, StatusReport, Violation
-from schemas.decoding import decode
+from schemas.camera import VEHICLE_CLASSES
 from schemas.exceptions import InvalidEvent
+from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
 from streams.clock import MINUTE_MS, aligned_start, local_time
-from streams.definition import Records, Row
-from streams.windows import PartitionWindows, Window, WindowKey
+from streams.definition import Assignment, Records, Row
+from streams.engine.windows import PartitionWindows, Window
 from vtops import topics
 from vtops.city import CityProfile
 
@@ -39,6 +39,8 @@ class TrafficFlow:
     output_topic = topics.TRAFFIC_FLOW_1M
     output_key = "camera_id"
     window_table = FLOW_TABLE
+    event_time_field = "ts"
+    rekeyed = False
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._ward_of = {camera.camera_id: camera.ward for camera in profile.cameras}
@@ -48,19 +50,28 @@ class TrafficFlow:
     def new_state(self) -> PartitionWindows[FlowCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: FlowCounts())
 
-    def _decode(self, raw: bytes | None) -> Passage | Violation | StatusReport:
-        event = decode(CAMERA_EVENT, raw, tagged=True)
+    def decode(self, raw: bytes | None) -> CameraEvent:
+        event = decode_camera_event(raw)
         if event.camera_id not in self._ward_of:
             raise InvalidEvent(f"camera_id: unknown camera {event.camera_id!r}")
         return event
 
-    def process(
-        self, state: PartitionWindows[FlowCounts], offset: int, raw: bytes | None, records: Records
+    def assign(self, event: CameraEvent) -> Assignment | None:
+        if isinstance(event, StatusReport):
+            return None  # health is a record, not an aggregate
+        start = aligned_start(event.ts, MINUTE_MS)
+        return Assignment(event.event_id, (event.camera_id,), start, start + MINUTE_MS, event.ts)
+
+    def fold(
+        self,
+        state: PartitionWindows[FlowCounts],
+        event: CameraEvent,
+        window: Window[FlowCounts] | None,
+        records: Records,
     ) -> None:
-        event = self._decode(raw)
         ward = self._ward_of[event.camera_id]
         if isinstance(event, StatusReport):
-            # Health is a record, not an aggregate: repeats collapse on (camera_id, ts, event_id).
+            # Repeats collapse on (camera_id, ts, event_id).
             records.add(
                 STATUS_TABLE,
                 {
@@ -72,12 +83,6 @@ class TrafficFlow:
                 },
             )
             return
-        if not state.is_new(event.event_id):
-            return
-        start = aligned_start(event.ts, MINUTE_MS)
-        window = state.admit(
-            event.event_id, (event.camera_id,), start, start + MINUTE_MS, event.ts, offset
-        )
         if isinstance(event, Violation):
             # A violation is recorded even when late; only the flow window drops it.
             records.add(
@@ -103,15 +108,6 @@ class TrafficFlow:
         if event.speed_kmh is not None:
             counts.speed_sum += event.speed_kmh
             counts.speed_count += 1
-
-    def window_of(self, raw: bytes | None) -> tuple[str, WindowKey] | None:
-        try:
-            event = self._decode(raw)
-        except InvalidEvent:
-            return None
-        if isinstance(event, StatusReport):
-            return None
-        return event.event_id, ((event.camera_id,), aligned_start(event.ts, MINUTE_MS))
 
     def window_row(self, window: Window[FlowCounts], final: bool) -> Row:
         camera_id = window.group[0]

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.pipeline import partition_of
+from tests.pipeline import InputStreamTimes
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -43,34 +43,30 @@ def tally(
 
 @dataclass
 class ExpectedCashless:
-    """Contract sections 5 and 7 applied naively, tally by tally, in the order the owner of
-    each window's group sees them (the internal topic's partition of "ward|category")."""
+    """Contract sections 5 and 7 applied naively, tally by tally, in the order each input
+    partition (the terminal's) holds them: lateness by that partition's stream time, before
+    dedup; a window is final once every input partition has passed its end plus grace."""
 
     partitions: int
     windows: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
     late: int = 0
     duplicates: int = 0
-    # event_id → its window's end, for ids accepted into a window: a copy is a duplicate while
-    # that window accepts events, and late after.
-    _accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
-    _stream_time: dict[int, int] = field(default_factory=dict)
+    _accepted: set[str] = field(default_factory=set)
+    _clock: InputStreamTimes = field(init=False)
 
-    def owner(self, ward: str, category: str) -> int:
-        return partition_of(f"{ward}|{category}", self.partitions)
+    def __post_init__(self) -> None:
+        self._clock = InputStreamTimes(self.partitions)
 
     def add(self, event: dict[str, Any]) -> None:
-        owner = self.owner(event["ward"], event["category"])
-        seen = self._accepted.get(event["event_id"])
-        if seen is not None and seen[1] + GRACE_MS > self._stream_time[seen[0]]:
-            self.duplicates += 1
-            return
-        now = max(self._stream_time.get(owner, event["period_start"]), event["period_start"])
-        self._stream_time[owner] = now
+        now = self._clock.advance(event["terminal_id"], event["period_start"])
         start = event["period_start"] - event["period_start"] % HOUR_MS
         if start + HOUR_MS + GRACE_MS <= now:
             self.late += 1
             return
-        self._accepted[event["event_id"]] = (owner, start + HOUR_MS)
+        if event["event_id"] in self._accepted:
+            self.duplicates += 1
+            return
+        self._accepted.add(event["event_id"])
         window = self.windows.setdefault(
             (event["ward"], event["category"], start),
             {
@@ -100,7 +96,7 @@ class ExpectedCashless:
         for (ward, category, start), w in self.windows.items():
             total = sum(w[m] for m in METHODS)
             share = (total - w["cash"]) / total if total else 0.0
-            final = int(start + HOUR_MS + GRACE_MS <= self._stream_time[self.owner(ward, category)])
+            final = int(self._clock.passed(start + HOUR_MS + GRACE_MS))
             rows[(ward, category, start // 1000)] = (
                 w["reports"],
                 len(w["terminals"]),

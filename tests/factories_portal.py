@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.pipeline import partition_of
+from tests.pipeline import InputStreamTimes
 
 HO_CHI_MINH = ZoneInfo("Asia/Ho_Chi_Minh")
 GRACE_MS = 172_800_000
@@ -69,35 +69,35 @@ def _local_day(ts_ms: int) -> tuple[date, int]:
 
 @dataclass
 class ExpectedPortal:
-    """Contract sections 5 and 7 applied naively, step by step, in the order the owner of
-    each window's group (the internal topic's partition of "agency|procedure_code") sees
-    them. Dossier deadlines: every processed step that carried one, late or not."""
+    """Contract sections 5 and 7 applied naively, step by step, in the order each input
+    partition (the dossier's) holds them: lateness by that partition's stream time, before
+    dedup; a window is final once every input partition has passed its end plus grace.
+    Dossier deadlines: every processed step that carried one, late or not."""
 
     partitions: int
     windows: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
     late: int = 0
     duplicates: int = 0
-    _accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
-    _stream_time: dict[int, int] = field(default_factory=dict)
+    _accepted: set[str] = field(default_factory=set)
     _ends: dict[date, int] = field(default_factory=dict)
     _deadlines: defaultdict[str, list[tuple[int, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    _clock: InputStreamTimes = field(init=False)
 
-    def owner(self, agency: str, procedure_code: str) -> int:
-        return partition_of(f"{agency}|{procedure_code}", self.partitions)
+    def __post_init__(self) -> None:
+        self._clock = InputStreamTimes(self.partitions)
 
     def add(self, event: dict[str, Any]) -> None:
-        owner = self.owner(event["agency"], event["procedure_code"])
-        seen = self._accepted.get(event["event_id"])
-        if seen is not None and seen[1] + GRACE_MS > self._stream_time[seen[0]]:
+        ts = _ms(event["ts"])
+        now = self._clock.advance(event["dossier_id"], ts)
+        duplicate = event["event_id"] in self._accepted
+        day, end = _local_day(ts)
+        late = end + GRACE_MS <= now
+        if duplicate and not late:
             self.duplicates += 1
             return
-        ts = _ms(event["ts"])
         due_at = None if event.get("due_at") is None else _ms(event["due_at"])
-        now = max(self._stream_time.get(owner, ts), ts)
-        self._stream_time[owner] = now
-        day, end = _local_day(ts)
         self._ends[day] = end
         deadlines = self._deadlines[event["dossier_id"]]
         if due_at is None:
@@ -105,10 +105,10 @@ class ExpectedPortal:
             due_at = max(earlier)[1] if earlier else None
         else:
             deadlines.append((ts, due_at))
-        if end + GRACE_MS <= now:
+        if late:
             self.late += 1
             return
-        self._accepted[event["event_id"]] = (owner, end)
+        self._accepted.add(event["event_id"])
         row = self.windows.setdefault(
             (day, event["agency"], event["procedure_code"]), dict.fromkeys(COLUMNS, 0)
         )
@@ -137,7 +137,7 @@ class ExpectedPortal:
         return {
             (day, agency, procedure): (
                 *(row[c] for c in COLUMNS),
-                int(self._ends[day] + GRACE_MS <= self._stream_time[self.owner(agency, procedure)]),
+                int(self._clock.passed(self._ends[day] + GRACE_MS)),
             )
             for (day, agency, procedure), row in self.windows.items()
         }

@@ -33,6 +33,38 @@ def partition_of(key: str, partitions: int) -> int:
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
+def key_per_partition(prefix: str, partitions: int) -> list[str]:
+    """One key for each partition, in partition order: `prefix` plus a number."""
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < partitions:
+        found.setdefault(partition_of(f"{prefix}{n}", partitions), f"{prefix}{n}")
+        n += 1
+    return [found[p] for p in range(partitions)]
+
+
+@dataclass
+class InputStreamTimes:
+    """Stream time per input partition (contract section 5), for the tests' models: events
+    land where their producer's key puts them."""
+
+    partitions: int
+    times: dict[int, int] = field(default_factory=dict)
+
+    def advance(self, key: str, ts_ms: int) -> int:
+        """The stream time of `key`'s partition once an event at `ts_ms` has arrived there."""
+        partition = partition_of(key, self.partitions)
+        now = max(self.times.get(partition, ts_ms), ts_ms)
+        self.times[partition] = now
+        return now
+
+    def passed(self, at_ms: int) -> bool:
+        """Every input partition has passed `at_ms`: a window ending then (plus grace) is final.
+        A partition that never had an event holds it back (the tests' workers never judge a
+        partition idle)."""
+        return len(self.times) == self.partitions and min(self.times.values()) >= at_ms
+
+
 @dataclass
 class PipelineRun:
     """One isolated run: its own topic prefix, consumer group and data directory."""
@@ -55,6 +87,8 @@ class PipelineRun:
             "VTOPS_APP_ID": self.app_id,
             "VTOPS_PARTITIONS": str(self.partitions),
             "VTOPS_DATA_DIR": str(self.data_dir),
+            # Results must not depend on how long a test pauses: no input partition goes idle.
+            "VTOPS_IDLE_PARTITION_S": "3600",
             **self.extra_env,
         }
 

@@ -75,6 +75,13 @@ class StreamSettings(BaseSettings):
     checkpoint_interval_s: float = Field(default=1.0, gt=0, le=5)
     # Un-checkpointed events a worker may hold before it waits for the sinks (backpressure).
     max_pending_events: int = Field(default=200_000, ge=1000)
+    # Events further ahead of the wall clock are dead letters: they would close every window.
+    max_clock_skew_s: int = Field(default=3600, ge=0)
+    # A caught-up input partition of a re-keyed stream that receives nothing for this long
+    # stops holding the windows of the other partitions back (contract section 5).
+    idle_partition_s: float = Field(default=30.0, gt=0)
+    # No records for this long while messages wait: the worker re-seeks, then exits 1.
+    stall_timeout_s: float = Field(default=60.0, gt=0)
     city_profile: Path | None = None
 
 

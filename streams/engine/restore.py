@@ -1,19 +1,19 @@
 """Re-learning which event ids the open windows hold, after a restart or a rebalance.
 
 The state store keeps window aggregates but not their ids. Every id folded into a window that
-is still open sits in the source partition between that window's first and last offsets, so
+is still open sits in the stage's partition between that window's first and last offsets, so
 re-reading that stretch once, with a plain consumer outside the group, restores dedup exactly.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from streams.definition import WindowedStream
-from streams.windows import PartitionWindows
+from streams.engine.windows import PartitionWindows, WindowKey
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,13 @@ _GIVE_UP_AFTER_IDLE_POLLS = 10
 
 
 async def relearn_ids(
-    stream: WindowedStream[A],
+    window_of: Callable[[ConsumerRecord], tuple[str, WindowKey] | None],
     state: PartitionWindows[A],
     topic: str,
     partition: int,
     client_config: dict[str, Any],
 ) -> int:
-    """Re-read the source from the oldest open window's first offset up to the state's offset."""
+    """Re-read the topic from the oldest open window's first offset up to the state's offset."""
     if not state.windows:
         return 0
     start = min(window.first_offset for window in state.windows.values())
@@ -59,10 +59,12 @@ async def relearn_ids(
                 if message.offset > state.offset:
                     done = True
                     break
-                found = stream.window_of(message.value)
+                found = window_of(message)
                 if found is not None:
                     state.remember(*found, message.offset)
                     relearned += 1
+            if messages and messages[-1].offset >= state.offset:
+                done = True
     finally:
         await consumer.stop()
     log.info(

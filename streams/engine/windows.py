@@ -1,8 +1,14 @@
-"""Event-time windows with grace, lateness and `event_id` dedup for one input partition.
+"""Event-time windows with grace, lateness and `event_id` dedup for one partition of a stage.
 
-This is the contract's section 5 as plain, synchronous code: the Faust agent feeds it events
-in offset order and the checkpoint drains it. One `PartitionWindows` per input partition,
-because stream time belongs to the owner of a key and a key lives on one partition.
+This is the contract's section 5 as plain, synchronous code: the engine feeds it events in
+offset order and the checkpoint drains it. One `PartitionWindows` per partition the window
+stage reads, because a window's group lives on one partition of that topic.
+
+Lateness is judged by the stream time of the *input* partition that carried an event (contract
+v1.1). For a stream read straight from its contract topic that is this partition's own stream
+time. For a re-keyed stream the routing stage carries it along with each event (`source_time`),
+and the windows close by `InputClocks`: once every input partition has passed a window's end
+plus grace. Either way the result does not depend on the order partitions are drained in.
 
 Dedup remembers the ids of the events folded into windows that are still open. An id stays
 known for as long as its window accepts events; a copy arriving after that is late anyway.
@@ -52,10 +58,71 @@ class PartitionCounters:
 
 
 @dataclass
+class InputClock:
+    """What a window stage knows of one input partition of a re-keyed stream."""
+
+    stream_time_ms: int | None = None
+    # The highest input offset whose event reached this stage: a router that restarts
+    # re-forwards what it had not recorded, and those copies are skipped by offset.
+    offset: int = -1
+    # Caught up and silent for a while (streams/engine/route_stage.py): stops holding windows.
+    idle: bool = False
+
+
+@dataclass
+class InputClocks:
+    """The stream times of every input partition feeding one partition of a re-keyed stage."""
+
+    partitions: int = 0  # how many input partitions there are, as the routers last said
+    clocks: dict[int, InputClock] = field(default_factory=dict)
+
+    def clock(self, partition: int) -> InputClock:
+        found = self.clocks.get(partition)
+        if found is None:
+            found = self.clocks[partition] = InputClock()
+        return found
+
+    def watermark(self) -> int | None:
+        """The stream time every busy input partition has passed; None while one is unknown.
+
+        Idle partitions are left out; when all are idle, windows close by the latest of them.
+        """
+        if self.partitions == 0 or any(p not in self.clocks for p in range(self.partitions)):
+            return None
+        clocks = [self.clocks[p] for p in range(self.partitions)]
+        busy = [c.stream_time_ms for c in clocks if not c.idle]
+        if busy:
+            return None if None in busy else min(t for t in busy if t is not None)
+        known = [c.stream_time_ms for c in clocks if c.stream_time_ms is not None]
+        return max(known) if known else None
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "partitions": self.partitions,
+            "clocks": {
+                str(p): [c.stream_time_ms, c.offset, c.idle] for p, c in self.clocks.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> InputClocks:
+        return cls(
+            state["partitions"],
+            {int(p): InputClock(t, o, idle) for p, (t, o, idle) in state["clocks"].items()},
+        )
+
+
+@dataclass
 class PartitionWindows(Generic[A]):
     grace_ms: int
     new_acc: Callable[[Group], A]
+    # None: the stage reads its contract topic, and this partition's own stream time judges.
+    inputs: InputClocks | None = None
+    # The largest event time (or carried input stream time) seen on this partition.
     stream_time_ms: int | None = None
+    # The time windows were last closed by; an event of a window closed by it is late even
+    # when its input partition, idle until now, is behind.
+    closed_through_ms: int | None = None
     # Offset of the last message folded into this state; replays at or below it are skipped.
     offset: int = -1
     counters: PartitionCounters = field(default_factory=PartitionCounters)
@@ -66,6 +133,28 @@ class PartitionWindows(Generic[A]):
     keyed: dict[str, Any] = field(default_factory=dict)
     keyed_dirty: set[str] = field(default_factory=set)
     keyed_dropped: set[str] = field(default_factory=set)
+    # The stream-time day a stream last swept its keyed state in; not persisted (a sweep only
+    # collects what readers already treat as expired).
+    swept_day: int | None = None
+
+    def is_late(self, end_ms: int, ts_ms: int, source_time_ms: int | None = None) -> bool:
+        """Advance stream time by the event; True, and counted, when that closes its window.
+
+        `source_time_ms` is the stream time of the input partition that carried the event, as
+        its routing stage saw it; None when this partition is that input partition. Lateness
+        is judged before dedup: a copy of an event whose window its input partition has passed
+        is late, whatever else this partition has seen.
+        """
+        if source_time_ms is None:
+            self.advance(ts_ms)
+            judged_by = self.stream_time_ms
+        else:
+            self.advance(source_time_ms)
+            judged_by = max(source_time_ms, self.closed_through_ms or source_time_ms)
+        if self._closes(end_ms, judged_by):
+            self.counters.late += 1
+            return True
+        return False
 
     def is_new(self, event_id: str) -> bool:
         """False, and counted, for the id of an event already folded into an open window."""
@@ -78,21 +167,18 @@ class PartitionWindows(Generic[A]):
         if self.stream_time_ms is None or ts_ms > self.stream_time_ms:
             self.stream_time_ms = ts_ms
 
-    def is_closed(self, end_ms: int) -> bool:
-        """A window accepts events until stream time reaches its end plus grace."""
-        return self.stream_time_ms is not None and end_ms + self.grace_ms <= self.stream_time_ms
+    def closing_time_ms(self) -> int | None:
+        """The time that closes windows: this partition's stream time, or for a re-keyed stage
+        the stream time every input partition has passed."""
+        return self.stream_time_ms if self.inputs is None else self.inputs.watermark()
+
+    def _closes(self, end_ms: int, by_ms: int | None) -> bool:
+        return by_ms is not None and end_ms + self.grace_ms <= by_ms
 
     def admit(
-        self, event_id: str, group: Group, start_ms: int, end_ms: int, ts_ms: int, offset: int
-    ) -> Window[A] | None:
-        """The open window a new event folds into, or None for a late event (counted).
-
-        Callers ask `is_new` first: a duplicate changes nothing, not even stream time.
-        """
-        self.advance(ts_ms)
-        if self.is_closed(end_ms):
-            self.counters.late += 1
-            return None
+        self, event_id: str, group: Group, start_ms: int, end_ms: int, offset: int
+    ) -> Window[A]:
+        """The open window a new, timely event folds into (callers ask `is_late`, `is_new`)."""
         key = (group, start_ms)
         window = self.windows.get(key)
         if window is None:
@@ -110,7 +196,10 @@ class PartitionWindows(Generic[A]):
 
         Closed windows leave the state with their ids; their final rows are the caller's job.
         """
-        closed = [w for w in self.windows.values() if self.is_closed(w.end_ms)]
+        closing = self.closing_time_ms()
+        closed = [w for w in self.windows.values() if self._closes(w.end_ms, closing)]
+        if closing is not None and self.inputs is not None:
+            self.closed_through_ms = max(closing, self.closed_through_ms or closing)
         for window in closed:
             del self.windows[window.key]
             self.dirty.discard(window.key)

@@ -9,8 +9,9 @@ import pytest
 
 from schemas.exceptions import InvalidEvent
 from streams.definition import Records
+from streams.engine.window_stage import fold_event
+from streams.engine.windows import PartitionWindows
 from streams.payments import CashlessPayments, CashlessTally
-from streams.windows import PartitionWindows
 from tests.factories_payments import HOUR_MS, MINUTE_MS, T0, tally
 from vtops.city import load_city_profile
 
@@ -21,7 +22,7 @@ def fold(
     stream: CashlessPayments, state: PartitionWindows[CashlessTally], events: list[dict[str, Any]]
 ) -> None:
     for event in events:
-        stream.process(state, state.offset + 1, orjson.dumps(event), Records())
+        fold_event(stream, state, state.offset + 1, orjson.dumps(event), Records())
         state.offset += 1
 
 
@@ -116,7 +117,7 @@ def test_unknown_ward_is_invalid_and_names_the_ward(stream: CashlessPayments) ->
     with pytest.raises(InvalidEvent, match=r"^ward: unknown ward 'phuong-6'"):
         fold(stream, state, [tally("a", "T1", T0, ward="phuong-6")])
     with pytest.raises(InvalidEvent, match=r"^ward:"):
-        stream.route(orjson.dumps(tally("a", "T1", T0, ward="Phuong-1")))
-    assert stream.window_of(orjson.dumps(tally("a", "T1", T0, ward="x"))) is None
+        stream.decode(orjson.dumps(tally("a", "T1", T0, ward="Phuong-1")))
     assert not state.windows
-    assert stream.route(orjson.dumps(tally("a", "T1", T0))) == "phuong-1|grocery"
+    routed = stream.assign(stream.decode(orjson.dumps(tally("a", "T1", T0))))
+    assert routed.route_key == "phuong-1|grocery"

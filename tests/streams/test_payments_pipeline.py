@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.repartition import repartition_topic
+from streams.app import by_group_topic
 from tests.factories_payments import (
     HOUR_MS,
     MINUTE_MS,
@@ -26,7 +26,7 @@ from tests.factories_payments import (
     tally,
 )
 from tests.factories_portal import ExpectedPortal, at, random_dossiers, step
-from tests.pipeline import PipelineRun
+from tests.pipeline import PipelineRun, key_per_partition
 from vtops import topics
 from vtops.kafka.offsets import wait_until_consumed
 
@@ -80,7 +80,7 @@ def produce_and_wait(run: PipelineRun, events: list[dict[str, Any]]) -> None:
 def wait_checkpointed(run: PipelineRun, timeout: float = 90) -> None:
     run.wait_until_checkpointed(topics.PAYMENT_COUNTS, timeout)
     wait_until_consumed(
-        run.kafka_settings, [repartition_topic(run.kafka_settings, "payments")], timeout
+        run.kafka_settings, [by_group_topic(run.kafka_settings, "payments")], timeout
     )
 
 
@@ -136,10 +136,16 @@ def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
             tally("t8", "VT-T-00003", T0 + HOUR_MS + 15 * minute - 1000, counts={"card": 1}),
             tally("t9", "VT-T-00002", T0 + 50 * minute, counts={"vietqr": 2, "cash": 1}),
         ],
-        # 08:15: the 07:00 window of phuong-1 grocery closes (end + 900 s grace).
-        [tally("t10", "VT-T-00001", T0 + HOUR_MS + 15 * minute, counts={"ewallet": 1})],
+        # 08:15 on every input partition: the 07:00 windows close (end + 900 s grace).
+        [
+            tally("t10", "VT-T-00001", T0 + HOUR_MS + 15 * minute, counts={"ewallet": 1}),
+            *(
+                tally(f"t10-{t}", t, T0 + HOUR_MS + 15 * minute, ward="rach-dua", counts={})
+                for t in key_per_partition("VT-T-088", pipeline.partitions)
+            ),
+        ],
         # Late: dropped and counted, as is a copy of t1 now that its window has closed.
-        [tally("t11", "VT-T-00004", T0 + 59 * minute, counts={"cash": 9}), dict(first)],
+        [tally("t11", "VT-T-00001", T0 + 59 * minute, counts={"cash": 9}), dict(first)],
     ]
     worker = pipeline.start_worker()
     pipeline.produce(topics.PAYMENT_COUNTS, (("VT-T-00001", raw) for raw, _ in INVALID))
@@ -170,7 +176,7 @@ def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
     )
     assert rows[("phuong-1", "grocery", t0 + 3600)][:3] == (3, 3, 0)
     assert rows[("thang-tam", "restaurant", t0)][:3] == (1, 1, 2)
-    assert rows[("long-son", "market", t0)] == (1, 1, 0, 0, 0, 0, 0, 0, 0, 0.0, 0)
+    assert rows[("long-son", "market", t0)] == (1, 1, 0, 0, 0, 0, 0, 0, 0, 0.0, 1)
     assert rows[("phuong-1", "utility_electricity", t0)][2:7] == (0, 0, 0, 5, 10)
 
     letters = pipeline.rows(
@@ -211,23 +217,14 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
             time.sleep(rng.uniform(0.2, 1.0))
             pipeline.stop_worker(worker, signal.SIGKILL)
     wait_checkpointed(pipeline, timeout=120)
-    # Close every window: one tally per group at 09:15, one step per group on 09-20.
-    groups = sorted({(e["ward"], e["category"]) for e in tallies})
+    # Close every window: every input partition passes 09:15, and 09-20 for the portal.
     closing = [
-        tally(f"close-{w}-{c}", "VT-T-09999", T0 + 2 * HOUR_MS + 15 * MINUTE_MS, ward=w, category=c)
-        for w, c in groups
+        tally(f"close-{terminal}", terminal, T0 + 2 * HOUR_MS + 15 * MINUTE_MS)
+        for terminal in key_per_partition("VT-T-099", pipeline.partitions)
     ]
-    offices = sorted({(e["agency"], e["procedure_code"]) for e in dossiers})
     closing_steps = [
-        step(
-            f"close-{a}-{p}",
-            f"close-{a}-{p}",
-            "2024-09-20T09:00:00+07:00",
-            "rejected",
-            agency=a,
-            procedure_code=p,
-        )
-        for a, p in offices
+        step(f"close-{dossier}", dossier, "2024-09-20T09:00:00+07:00", "rejected")
+        for dossier in key_per_partition("close-", pipeline.partitions)
     ]
     pipeline.produce_events(topics.PORTAL_TRANSACTIONS, "dossier_id", closing_steps)
     produce_and_wait(pipeline, closing)
@@ -235,7 +232,7 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
         pipeline.kafka_settings,
         [
             pipeline.topic(topics.PORTAL_TRANSACTIONS),
-            repartition_topic(pipeline.kafka_settings, "portal"),
+            by_group_topic(pipeline.kafka_settings, "portal"),
         ],
         90,
     )

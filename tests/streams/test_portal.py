@@ -10,8 +10,9 @@ import pytest
 
 from schemas.exceptions import InvalidEvent
 from streams.definition import Records
+from streams.engine.window_stage import fold_event
+from streams.engine.windows import PartitionWindows
 from streams.portal import DAY_MS, DOSSIER_RETENTION_MS, PortalCounts, PortalKpis
-from streams.windows import PartitionWindows
 from tests.factories_portal import at, step
 
 GRACE_S = 172_800
@@ -21,7 +22,7 @@ def fold(
     stream: PortalKpis, state: PartitionWindows[PortalCounts], events: list[dict[str, Any]]
 ) -> None:
     for event in events:
-        stream.process(state, state.offset + 1, orjson.dumps(event), Records())
+        fold_event(stream, state, state.offset + 1, orjson.dumps(event), Records())
         state.offset += 1
 
 
@@ -132,7 +133,9 @@ def test_window_row_names_the_local_day_and_state_round_trips() -> None:
     ) == (1, 1, 1, 1, 1, 0)
     assert stream.acc_from_state(stream.acc_to_state(window.acc)) == window.acc
     withdrawn = step("w", "D", "2024-09-14T17:30:00Z", "withdrawn")
-    assert stream.route(orjson.dumps(withdrawn)) == "ubnd-phuong-1|1.001193"
+    assert (
+        stream.assign(stream.decode(orjson.dumps(withdrawn))).route_key == "ubnd-phuong-1|1.001193"
+    )
 
 
 def test_invalid_steps_raise_and_change_nothing() -> None:

@@ -15,9 +15,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from streams.repartition import repartition_topic
+from streams.app import by_group_topic
 from tests.factories_portal import ExpectedPortal, at, step
-from tests.pipeline import BOOTSTRAP, PipelineRun
+from tests.pipeline import BOOTSTRAP, PipelineRun, key_per_partition
 from vtops import topics
 from vtops.kafka.offsets import wait_until_consumed
 
@@ -54,7 +54,7 @@ def kpi_rows(run: PipelineRun) -> dict[tuple[date, str, str], tuple[int, ...]]:
 def produce_and_wait(run: PipelineRun, events: list[dict[str, Any]]) -> None:
     run.produce_events(topics.PORTAL_TRANSACTIONS, "dossier_id", events)
     run.wait_until_checkpointed(topics.PORTAL_TRANSACTIONS)
-    wait_until_consumed(run.kafka_settings, [repartition_topic(run.kafka_settings, "portal")], 90)
+    wait_until_consumed(run.kafka_settings, [by_group_topic(run.kafka_settings, "portal")], 90)
 
 
 def test_days_deadlines_duplicates_late_steps_and_dead_letters(pipeline: PipelineRun) -> None:
@@ -182,9 +182,14 @@ def test_days_deadlines_duplicates_late_steps_and_dead_letters(pipeline: Pipelin
             step("D11-s", "D11", "2024-09-16T23:59:59+07:00", "submitted"),
             step("D12-s", "D12", "2024-09-14T12:00:00+07:00", "submitted", channel="counter"),
         ],
-        # 09-17 00:00: 09-14 has ended two days (the grace) ago, and closes.
-        [step("D13-s", "D13", "2024-09-17T00:00:00+07:00", "submitted")],
-        # Late: dropped and counted. D14's deadline is still learnt from its late step.
+        # 09-17 00:00 on every input partition: 09-14 has ended two days (the grace) ago for
+        # all of them, and closes.
+        [
+            step(f"{dossier}-s", dossier, "2024-09-17T00:00:00+07:00", "submitted")
+            for dossier in key_per_partition("D13-", pipeline.partitions)
+        ],
+        # Late by their dossiers' partitions: dropped and counted. D14's deadline is still
+        # learnt from its late step.
         [
             step(
                 "D14-a",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.windows import PartitionWindows
+from streams.engine.windows import InputClocks, PartitionWindows
 
 MINUTE = 60_000
 GRACE = 120_000
@@ -12,14 +12,17 @@ def _state() -> PartitionWindows[list[str]]:
     return PartitionWindows(GRACE, lambda _group: [])
 
 
-def _fold(state: PartitionWindows[list[str]], event_id: str, ts: int, offset: int) -> bool:
-    if not state.is_new(event_id):
-        return False
+def _fold(
+    state: PartitionWindows[list[str]],
+    event_id: str,
+    ts: int,
+    offset: int,
+    source_time: int | None = None,
+) -> bool:
     start = ts - ts % MINUTE
-    window = state.admit(event_id, ("cam",), start, start + MINUTE, ts, offset)
-    if window is None:
+    if state.is_late(start + MINUTE, ts, source_time) or not state.is_new(event_id):
         return False
-    window.acc.append(event_id)
+    state.admit(event_id, ("cam",), start, start + MINUTE, offset).acc.append(event_id)
     return True
 
 
@@ -34,13 +37,69 @@ def test_window_accepts_until_stream_time_reaches_end_plus_grace() -> None:
     assert state.windows[(("cam",), 0)].acc == ["a", "c"]
 
 
-def test_duplicate_changes_nothing_not_even_stream_time() -> None:
+def test_duplicate_changes_nothing() -> None:
     state = _state()
     assert _fold(state, "a", 10_000, 0)
-    assert not _fold(state, "a", 10 * MINUTE, 1)
-    assert state.stream_time_ms == 10_000
+    assert _fold(state, "b", 20_000, 1)
+    assert not _fold(state, "a", 10_000, 2)
+    assert state.stream_time_ms == 20_000
     assert state.counters.duplicates == 1
-    assert state.counters.accepted == 1
+    assert state.counters.accepted == 2
+    assert state.windows[(("cam",), 0)].acc == ["a", "b"]
+
+
+def test_a_copy_whose_window_its_partition_has_passed_is_late_not_a_duplicate() -> None:
+    state = _state()
+    assert _fold(state, "a", 10_000, 0)
+    assert _fold(state, "b", MINUTE + GRACE, 1)  # closes 07:00 by this partition's time
+    assert not _fold(state, "a", 10_000, 2)
+    assert (state.counters.late, state.counters.duplicates) == (1, 0)
+
+
+def _rekeyed(partitions: int) -> PartitionWindows[list[str]]:
+    state = _state()
+    state.inputs = InputClocks(partitions)
+    return state
+
+
+def test_a_routed_event_is_judged_by_its_input_partitions_stream_time() -> None:
+    state = _rekeyed(2)
+    # Input partition 1 is far ahead; partition 0 is behind and its events are on time.
+    assert _fold(state, "ahead", 10 * MINUTE, 0, source_time=10 * MINUTE)
+    assert _fold(state, "behind", 10_000, 1, source_time=10_000)
+    assert not _fold(state, "late", 20_000, 2, source_time=MINUTE + GRACE)
+    assert state.counters.late == 1
+    assert state.windows[(("cam",), 0)].acc == ["behind"]
+
+
+def test_windows_of_a_rekeyed_stage_close_when_every_input_partition_has_passed() -> None:
+    state = _rekeyed(2)
+    assert state.inputs is not None
+    _fold(state, "a", 10_000, 0, source_time=10_000)
+    state.inputs.clock(0).stream_time_ms = 10 * MINUTE
+    assert state.take_changes()[1] == []  # partition 1 unknown: nothing closes
+    state.inputs.clock(1).stream_time_ms = MINUTE + GRACE - 1
+    assert state.take_changes()[1] == []
+    state.inputs.clock(1).stream_time_ms = MINUTE + GRACE
+    assert [w.start_ms for w in state.take_changes()[1]] == [0]
+    # Windows closed by the inputs stay closed for an input partition that was idle.
+    assert not _fold(state, "b", 20_000, 1, source_time=20_000)
+    assert state.counters.late == 1
+
+
+def test_idle_input_partitions_stop_holding_windows_back() -> None:
+    clocks = InputClocks(3)
+    clocks.clock(0).stream_time_ms = 5 * MINUTE
+    clocks.clock(1).stream_time_ms = 9 * MINUTE
+    clocks.clock(2).idle = True  # never had data, caught up
+    assert clocks.watermark() == 5 * MINUTE
+    clocks.clock(0).idle = True
+    assert clocks.watermark() == 9 * MINUTE
+    clocks.clock(1).idle = True
+    assert clocks.watermark() == 9 * MINUTE  # all idle: the latest of them
+    clocks.clock(2).idle = False
+    assert clocks.watermark() is None  # busy and no stream time yet: holds everything
+    assert InputClocks.from_state(clocks.to_state()) == clocks
 
 
 def test_closing_forgets_ids_and_reports_final_windows_once() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 import typer
 
-from streams.app import create_app
+from streams.app import consumed_topics, create_app
 from vtops.city import load_city_profile
 from vtops.cli.output import exit_with_error
 from vtops.exceptions import VtopsError
@@ -20,7 +20,7 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        ensure_topics(settings.kafka)
+        ensure_topics(settings.kafka, consumed_topics(settings, profile))
         app, _ = create_app(settings, profile)
     except VtopsError as error:
         exit_with_error(str(error))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -92,13 +92,14 @@ def contract_topic_names(settings: KafkaSettings) -> list[str]:
     return [settings.topic(name) for name in topics.ALL]
 
 
-def ensure_topics(settings: KafkaSettings) -> list[str]:
-    """Create the contract topics that are missing; return the names created (maybe none).
+def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list[str]:
+    """Create the contract topics, and the `internal` ones (broker-side names) a worker needs,
+    that are missing; return the names created (maybe none).
 
     Idempotent: existing topics are left as they are (their partition count is not changed),
     and a topic created concurrently by another process counts as present.
     """
-    wanted = contract_topic_names(settings)
+    wanted = list(dict.fromkeys([*contract_topic_names(settings), *internal]))
     with _admin(settings) as admin:
         try:
             existing = set(admin.list_topics())

@@ -1,0 +1,215 @@
+"""The routing stage: re-keys a contract topic by window group, for streams whose windows span
+input partitions.
+
+payments.terminal-counts is keyed by terminal and portal.transactions by dossier (contract
+section 3), but their windows group by (ward, category) and (agency, procedure_code): tallies
+of one window arrive on every partition. So these streams run in two stages, as Faust's
+`group_by` does: this stage validates each message (dead letters go out here, naming the
+contract topic, partition and offset) and forwards the original value to the internal topic
+`<prefix><app id>.<stream>.by-group`, keyed by window group; a window stage reads that topic.
+
+Lateness stays with the input partition (contract section 5): each forward carries its input
+partition, offset and that partition's stream time (streams/engine/records.py), and every
+checkpoint sends each partition of the re-key topic a watermark with the stream times of the
+input partitions this router owns. An input partition that is caught up (nothing left to read)
+and has received nothing for `idle_partition_s` is announced idle and stops holding windows
+back; its next event makes it busy again.
+
+This stage's commit record is its meta entry in `stream_state` (offset, stream time, counters),
+written in the checkpoint's one insert after the forwards are on every replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from schemas.dead_letter import dead_letter
+from schemas.exceptions import InvalidEvent
+from sinks.base import BatchSink, Row
+from streams.clock import local_time
+from streams.definition import DomainStream
+from streams.engine.checkpoint import Cut, Step
+from streams.engine.records import origin_header, watermark_header, watermark_value
+from streams.engine.skew import reject_far_future
+from streams.engine.state_store import META_KEY, StateStore, entry
+from streams.engine.window_stage import HighWater, lag_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Input:
+    """One input partition as this router holds it."""
+
+    offset: int = -1  # last message forwarded or dead-lettered
+    stream_time_ms: int | None = None
+    invalid: int = 0
+    received_at: float = field(default_factory=time.monotonic)
+    announced: tuple[int | None, bool] | None = None  # (stream time, idle) last sent
+    touched: bool = True
+
+
+@dataclass
+class RouteSinks:
+    forward: BatchSink
+    tables: dict[str, BatchSink]
+    dead_letter_topic: BatchSink
+
+
+class RouteStage:
+    def __init__(
+        self,
+        stream: DomainStream[Any, Any],
+        topic: str,
+        by_group_topic: str,
+        sinks: RouteSinks,
+        store: StateStore,
+        max_clock_skew_s: int,
+        idle_partition_s: float,
+        highwater: HighWater,
+        partitions_of: Callable[[str], int | None],
+    ) -> None:
+        self.stream = stream
+        self.topic = topic
+        self.by_group_topic = by_group_topic
+        self._sinks = sinks
+        self._store = store
+        self._max_skew_ms = max_clock_skew_s * 1000
+        self._idle_s = idle_partition_s
+        self._highwater = highwater
+        self._partitions_of = partitions_of
+        self._inputs: dict[int, _Input] = {}
+        self._forwards: list[Row] = []
+        self._dead_letters: list[Row] = []
+
+    async def assign(self, partition: int) -> int | None:
+        meta = (await self._store.load(self.topic, partition)).get(META_KEY)
+        held = self._inputs[partition] = _Input()
+        if meta is not None:
+            held.offset, held.stream_time_ms, held.invalid = (
+                meta["offset"],
+                meta["stream_time"],
+                meta["invalid"],
+            )
+        log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition, held.offset)
+        return None if meta is None else held.offset + 1
+
+    def revoke(self, partition: int) -> None:
+        self._inputs.pop(partition, None)
+
+    def fold(self, partition: int, records: Sequence[ConsumerRecord]) -> None:
+        held = self._inputs.get(partition)
+        if held is None:
+            log.error(
+                "records of unassigned partition topic=%s partition=%d", self.topic, partition
+            )
+            return
+        held.received_at = time.monotonic()
+        held.touched = True
+        latest_ms = int(time.time() * 1000) + self._max_skew_ms
+        stream = self.stream
+        for record in records:
+            offset = record.offset
+            if offset <= held.offset:
+                continue
+            held.offset = offset
+            try:
+                assignment = stream.assign(stream.decode(record.value))
+                if assignment is None:
+                    continue
+                reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
+            except InvalidEvent as error:
+                self._dead_letter(held, partition, record, error.reason)
+                continue
+            except Exception as error:
+                log.exception(
+                    "unprocessable topic=%s partition=%d offset=%d", self.topic, partition, offset
+                )
+                reason = f"payload: unprocessable ({type(error).__name__})"
+                self._dead_letter(held, partition, record, reason)
+                continue
+            if held.stream_time_ms is None or assignment.event_time_ms > held.stream_time_ms:
+                held.stream_time_ms = assignment.event_time_ms
+            self._forwards.append(
+                {
+                    "key": assignment.route_key.encode(),
+                    "value": record.value,
+                    "headers": origin_header(partition, offset, held.stream_time_ms),
+                }
+            )
+
+    def _dead_letter(self, held: _Input, partition: int, record: ConsumerRecord, why: str) -> None:
+        held.invalid += 1
+        self._dead_letters.append(
+            dead_letter(self.topic, partition, record.offset, record.value, why)
+        )
+
+    def _idle(self, partition: int, held: _Input) -> bool:
+        caught_up = lag_of(self._highwater(self.topic, partition), held.offset) == 0
+        return caught_up and time.monotonic() - held.received_at >= self._idle_s
+
+    def _watermarks(self) -> list[Row]:
+        """A watermark for every re-key partition when any input clock changed since the last."""
+        clocks = {p: (held.stream_time_ms, self._idle(p, held)) for p, held in self._inputs.items()}
+        if all(held.announced == clocks[p] for p, held in self._inputs.items()):
+            return []
+        inputs, outputs = self._partitions_of(self.topic), self._partitions_of(self.by_group_topic)
+        if inputs is None or outputs is None:
+            return []  # no metadata yet: the next checkpoint announces them
+        for p, held in self._inputs.items():
+            held.announced = clocks[p]
+        value = watermark_value(inputs, clocks)
+        return [
+            {"key": None, "value": value, "partition": p, "headers": watermark_header()}
+            for p in range(outputs)
+        ]
+
+    def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
+        forwards, self._forwards = self._forwards, []
+        cut.write(Step.TOPICS, self._sinks.forward, forwards + self._watermarks())
+        dead_letters, self._dead_letters = self._dead_letters, []
+        tables = self._sinks.tables
+        cut.write(Step.DEAD_LETTERS, tables["dlq_events"], dead_letters)
+        cut.write(Step.DEAD_LETTERS, self._sinks.dead_letter_topic, dead_letters)
+        progress: list[Row] = []
+        for partition, held in self._inputs.items():
+            if not held.touched:
+                continue
+            held.touched = False
+            meta = {
+                "offset": held.offset,
+                "stream_time": held.stream_time_ms,
+                "invalid": held.invalid,
+            }
+            cut.state.append(entry(self.topic, partition, META_KEY, held.offset, meta))
+            progress.append(self._progress_row(partition, held, last_checkpoint_ms))
+            if held.offset >= 0:
+                cut.offsets[TopicPartition(self.topic, partition)] = held.offset + 1
+        cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
+
+    def _progress_row(self, partition: int, held: _Input, last_checkpoint_ms: float) -> Row:
+        lag = lag_of(self._highwater(self.topic, partition), held.offset)
+        return {
+            "source_topic": self.topic,
+            "partition": partition,
+            "offset": held.offset,
+            "recorded_at": local_time(int(time.time() * 1000)),
+            "stream_time": None if held.stream_time_ms is None else local_time(held.stream_time_ms),
+            # A message counts as an event where its journey ends: here for a dead letter, in
+            # the window stage otherwise (with accepted, duplicate and late events), so that
+            # totals over every source topic count each message once.
+            "events": held.invalid,
+            "accepted": 0,
+            "duplicates": 0,
+            "late": 0,
+            "invalid": held.invalid,
+            "open_windows": 0,
+            "lag": -1 if lag is None else lag,
+            "sink_ms": last_checkpoint_ms,
+        }

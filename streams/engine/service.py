@@ -1,0 +1,262 @@
+"""The hot path: one aiokafka consumer, batches folded synchronously, checkpoints behind them.
+
+Why not Faust agents and tables: measured on this project's 2-core machine, Faust's
+per-message path costs ~170 µs per event before our code runs (a `wait_first` with four tasks
+per message, a lock, a queue and a loop pass; ../shared/research/engine.md), which capped the
+worker at 3.3-3.9k events/s against 10k/s for Quix Streams. Its windows close on the wall
+clock and restored windows never expire. So this service, started by the Faust app like any
+other (`vtops worker`, its producer, signals and logging stay Faust's), reads every input
+topic of every stage with one consumer in the app's group: `getmany` returns up to
+`batch_size` records, each partition's batch is folded by its stage with no await per event
+(~10 µs per camera event with msgspec decoding), and a checkpoint
+(streams/engine/checkpoint.py) runs in the background at most once at a time while the next
+batches are folded.
+
+Rebalances: on revoke, the checkpoint in flight and a last one are written (with a deadline)
+and the partitions' state is dropped; on assign, each stage loads its state and the consumer
+seeks to the offset after it, or to the beginning of the retained data when there is none: the
+saved state, not the group's committed offset, says where a partition resumes.
+
+Stalls: if nothing arrives for `stall_timeout_s` while an assigned partition has messages left,
+the service logs it and re-seeks every partition to its position; if that does not bring
+records within another period, it stops the worker with an error (exit 1) so that its
+supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from streams.engine.checkpoint import Checkpointer, Stage
+from streams.engine.state_store import StateStore
+
+log = logging.getLogger(__name__)
+
+# How long a revoke waits for sinks before it gives the partitions up unsaved.
+REVOKE_DEADLINE_S = 20.0
+
+
+class StalledError(RuntimeError):
+    """Consumption stopped with messages left to read, and re-seeking did not restart it."""
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, engine: StreamEngine) -> None:
+        self._engine = engine
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._engine.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._engine.acquire(assigned)
+
+
+class StreamEngine(Service):
+    def __init__(
+        self,
+        store: StateStore,
+        client_config: dict[str, Any],
+        group_id: str,
+        checkpoint_interval_s: float,
+        max_pending_events: int,
+        stall_timeout_s: float,
+        batch_size: int = 10_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._stages: dict[str, Stage] = {}
+        self._store = store
+        self._client_config = client_config
+        self._group_id = group_id
+        self._interval_s = checkpoint_interval_s
+        self._max_pending = max_pending_events
+        self._stall_s = stall_timeout_s
+        self._batch_size = batch_size
+        self._consumer: AIOKafkaConsumer | None = None
+        self.checkpointer = Checkpointer([], store, self._commit)
+        self._in_flight: asyncio.Task[None] | None = None
+        self._pending = 0
+        self.assigned: set[TopicPartition] = set()
+        self._consuming_done = asyncio.Event()
+
+    def register(self, stages: Sequence[Stage]) -> None:
+        """The stages to feed, in checkpoint order (routers before the windows they feed)."""
+        self._stages = {stage.topic: stage for stage in stages}
+        self.checkpointer = Checkpointer(stages, self._store, self._commit)
+
+    # -- what stages ask of the consumer ---------------------------------------------------
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        hw: int | None = consumer.highwater(TopicPartition(topic, partition))
+        return hw
+
+    def partitions_of(self, topic: str) -> int | None:
+        found = None if self._consumer is None else self._consumer.partitions_for_topic(topic)
+        return None if not found else len(found)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        owned = {tp: offset for tp, offset in offsets.items() if tp in self.assigned}
+        if not owned:
+            return
+        try:
+            await self._consumer.commit(owned)
+        except KafkaError as error:
+            # The state store holds the truth; the group's offsets catch up next time.
+            log.warning("offset commit failed, will retry next checkpoint: %r", error)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # A worker killed with SIGKILL holds its partitions until its session expires;
+            # keep that short so a restarted or surviving worker takes over within seconds.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self._client_config,
+        )
+        self._consumer.subscribe(topics=list(self._stages), listener=_Rebalance(self))
+        await self._consumer.start()
+        log.info("engine started topics=%s", ",".join(self._stages))
+
+    async def on_stop(self) -> None:
+        if self._consumer is None:
+            return
+        # The loop sees `should_stop` after its current poll (at most 200 ms).
+        await self._consuming_done.wait()
+        await self._settle()
+        await self.checkpointer.run()
+        log.info("shutdown checkpoint written")
+        await self._consumer.stop()
+        self._consumer = None
+
+    async def _settle(self) -> None:
+        """Wait for the checkpoint in flight, re-raising what made it fail."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        log.info("revoked partitions=%d", len(revoked))
+        try:
+            await asyncio.wait_for(self._settle(), REVOKE_DEADLINE_S)
+            await self.checkpointer.run_before(REVOKE_DEADLINE_S)
+        except TimeoutError:
+            log.warning("a checkpoint did not finish before the revoke; the next owner replays")
+        for tp in revoked:
+            self._stages[tp.topic].revoke(tp.partition)
+        self.assigned -= revoked
+        self._pending = 0
+
+    async def acquire(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        started = time.monotonic()
+        # The fetcher runs while this listener loads state: hold the partitions back until
+        # their stages know them and they sit at their state's offset.
+        consumer.pause(*assigned)
+        from_start: list[TopicPartition] = []
+        for tp in sorted(assigned):
+            offset = await self._stages[tp.topic].assign(tp.partition)
+            if offset is None:
+                from_start.append(tp)
+            else:
+                consumer.seek(tp, offset)
+        if from_start:
+            await consumer.seek_to_beginning(*from_start)
+        self.assigned |= assigned
+        consumer.resume(*assigned)
+        log.info("assigned partitions=%d load_s=%.2f", len(assigned), time.monotonic() - started)
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    @Service.task
+    async def _consume(self) -> None:
+        try:
+            await self._consume_until_stopped()
+        except BaseException as error:
+            log.critical("the stream engine stopped: %s", error)
+            raise
+        finally:
+            self._consuming_done.set()
+
+    async def _consume_until_stopped(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        next_checkpoint = time.monotonic() + self._interval_s
+        quiet_since = time.monotonic()
+        reseeked = False
+        while not self.should_stop:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+            received = 0
+            for tp, records in batches.items():
+                self._stages[tp.topic].fold(tp.partition, records)
+                received += len(records)
+            self._pending += received
+            now = time.monotonic()
+            if received:
+                quiet_since, reseeked = now, False
+            elif now - quiet_since >= self._stall_s:
+                reseeked = await self._on_quiet(reseeked)
+                quiet_since = now
+            if now >= next_checkpoint or self._pending >= self._max_pending:
+                await self._checkpoint(wait=self._pending >= self._max_pending)
+                next_checkpoint = now + self._interval_s
+
+    async def _checkpoint(self, wait: bool) -> None:
+        """Start a checkpoint unless one is in flight; `wait` for it when input must pause."""
+        task = self._in_flight
+        if task is not None and not task.done():
+            if not wait:
+                return
+            await task
+        if task is not None and task.done():
+            task.result()  # a sink's fatal error stops the worker here
+        self._in_flight = asyncio.create_task(self.checkpointer.run())
+        self._pending = 0
+        if wait:
+            await self._in_flight
+
+    async def _on_quiet(self, reseeked: bool) -> bool:
+        """Nothing arrived for a stall period: fine when nothing is left to read."""
+        consumer = self._consumer
+        assert consumer is not None
+        behind = []
+        for tp in self.assigned:
+            highwater = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            if highwater is not None and position < highwater:
+                behind.append((tp, position, highwater))
+        if not behind:
+            return False
+        left = sum(hw - position for _, position, hw in behind)
+        if reseeked:
+            raise StalledError(
+                f"no records for {self._stall_s:.0f} s twice with {left} messages left in "
+                f"{len(behind)} partitions; stopping so that a supervisor restarts the worker"
+            )
+        log.error(
+            "stalled: no records for %.0f s with %d messages left in %d partitions; re-seeking",
+            self._stall_s,
+            left,
+            len(behind),
+        )
+        for tp, position, _ in behind:
+            consumer.seek(tp, position)
+        return True

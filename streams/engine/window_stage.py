@@ -1,0 +1,364 @@
+"""The window stage: a domain stream's events into event-time windows, one partition at a time.
+
+It reads either the stream's contract topic (camera events, keyed by camera, so one partition
+owns each window) or the re-key topic its routing stage writes (streams/engine/route_stage.py),
+whose records carry the stream time of the input partition they came from. A batch is folded
+synchronously, event by event: decode, `assign`, dedup, admit, `fold`. Nothing awaits per event.
+
+Exactness rests on the checkpoint (streams/engine/checkpoint.py): messages at or below the
+restored state's offset are skipped, window rows carry `version = 2 * last offset + final`, a
+function of the state alone, so a replayed write is identical to the one it repeats and a
+fuller state always wins; record tables collapse repeats by identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+
+from schemas.dead_letter import dead_letter
+from schemas.exceptions import InvalidEvent
+from sinks.base import BatchSink, Row
+from streams.clock import local_time
+from streams.definition import DomainStream, Records
+from streams.engine.checkpoint import Cut, Step
+from streams.engine.records import is_watermark, origin_of, read_watermark
+from streams.engine.restore import relearn_ids
+from streams.engine.skew import reject_far_future
+from streams.engine.state_store import META_KEY, StateRow, StateStore, entry, tombstone
+from streams.engine.windows import (
+    InputClocks,
+    PartitionCounters,
+    PartitionWindows,
+    Window,
+    WindowKey,
+)
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A")
+E = TypeVar("E")
+
+# A partition's high-water mark as the consumer last saw it; None before its first fetch.
+HighWater = Callable[[str, int], int | None]
+
+
+def lag_of(highwater: int | None, offset: int) -> int | None:
+    """Messages after `offset` that the partition already holds."""
+    return None if highwater is None else max(0, highwater - offset - 1)
+
+
+@dataclass
+class StageSinks:
+    """Where a stage's output goes; `tables` maps ClickHouse table name to its sink."""
+
+    tables: dict[str, BatchSink]
+    output_topic: BatchSink | None
+    dead_letter_topic: BatchSink
+
+
+def window_version(window: Window[Any], final: bool) -> int:
+    return 2 * window.last_offset + int(final)
+
+
+def window_entry_key(key: WindowKey) -> str:
+    group, start_ms = key
+    return "w:" + orjson.dumps([*group, start_ms]).decode()
+
+
+def keyed_entry_key(key: str) -> str:
+    return "k:" + key
+
+
+def fold_event(
+    stream: DomainStream[E, A],
+    state: PartitionWindows[A],
+    offset: int,
+    raw: bytes | None,
+    records: Records,
+    *,
+    source_time_ms: int | None = None,
+    latest_ms: int | None = None,
+) -> None:
+    """Fold one message: decode, assign, judge lateness, dedup, admit, fold. InvalidEvent for
+    a bad one.
+
+    `source_time_ms`: the carrying input partition's stream time, for a routed event.
+    `latest_ms`: the latest event time accepted (wall clock plus skew), None for no bound.
+    """
+    event = stream.decode(raw)
+    assignment = stream.assign(event)
+    if assignment is None:
+        stream.fold(state, event, None, records)
+        return
+    if latest_ms is not None:
+        reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
+    if state.is_late(assignment.end_ms, assignment.event_time_ms, source_time_ms):
+        stream.fold(state, event, None, records)
+        return
+    if not state.is_new(assignment.event_id):
+        return
+    window = state.admit(
+        assignment.event_id, assignment.group, assignment.start_ms, assignment.end_ms, offset
+    )
+    stream.fold(state, event, window, records)
+
+
+class WindowStage(Generic[E, A]):
+    def __init__(
+        self,
+        stream: DomainStream[E, A],
+        topic: str,
+        sinks: StageSinks,
+        store: StateStore,
+        client_config: dict[str, Any],
+        max_clock_skew_s: int,
+        highwater: HighWater,
+    ) -> None:
+        self.stream = stream
+        self.topic = topic
+        self._sinks = sinks
+        self._store = store
+        self._client_config = client_config
+        self._max_skew_ms = max_clock_skew_s * 1000
+        self._highwater = highwater
+        self._states: dict[int, PartitionWindows[A]] = {}
+        self._touched: set[int] = set()
+        self._records = Records()
+        self._dead_letters: list[Row] = []
+
+    # -- assignment -----------------------------------------------------------------------
+
+    async def assign(self, partition: int) -> int | None:
+        entries = await self._store.load(self.topic, partition)
+        state = self.stream.new_state()
+        if self.stream.rekeyed:
+            state.inputs = InputClocks()
+        meta = entries.pop(META_KEY, None)
+        if meta is not None:
+            self._restore(state, meta, entries)
+            await relearn_ids(self._window_of, state, self.topic, partition, self._client_config)
+        self._states[partition] = state
+        log.info(
+            "assigned topic=%s partition=%d offset=%d windows=%d",
+            self.topic,
+            partition,
+            state.offset,
+            len(state.windows),
+        )
+        return None if meta is None else state.offset + 1
+
+    def _restore(
+        self, state: PartitionWindows[A], meta: dict[str, Any], entries: dict[str, Any]
+    ) -> None:
+        state.offset = meta["offset"]
+        state.stream_time_ms = meta["stream_time"]
+        state.closed_through_ms = meta.get("closed_through")
+        state.counters = PartitionCounters(**meta["counters"])
+        if meta.get("inputs") is not None:
+            state.inputs = InputClocks.from_state(meta["inputs"])
+        for key, value in entries.items():
+            if key.startswith("k:"):
+                state.keyed[key[2:]] = value
+            else:
+                window = Window(
+                    tuple(value["group"]),
+                    value["start"],
+                    value["end"],
+                    self.stream.acc_from_state(value["acc"]),
+                    value["first"],
+                    value["last"],
+                )
+                state.windows[window.key] = window
+
+    def _window_of(self, record: ConsumerRecord) -> tuple[str, WindowKey] | None:
+        """(event_id, window key) of a record that may sit in an open window; for restore."""
+        if self.stream.rekeyed and origin_of(record.headers) is None:
+            return None
+        try:
+            assignment = self.stream.assign(self.stream.decode(record.value))
+        except InvalidEvent:
+            return None
+        return None if assignment is None else (assignment.event_id, assignment.window_key)
+
+    def revoke(self, partition: int) -> None:
+        self._states.pop(partition, None)
+        self._touched.discard(partition)
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def fold(self, partition: int, records: Sequence[ConsumerRecord]) -> None:
+        state = self._states.get(partition)
+        if state is None:
+            log.error(
+                "records of unassigned partition topic=%s partition=%d", self.topic, partition
+            )
+            return
+        self._touched.add(partition)
+        now_ms = int(time.time() * 1000)
+        for record in records:
+            offset = record.offset
+            if offset <= state.offset:
+                continue  # folded before the last restart
+            state.offset = offset
+            source_time_ms = None
+            if state.inputs is not None:
+                origin = origin_of(record.headers)
+                if origin is None:
+                    self._mark(state, partition, record)
+                    continue
+                clock = state.inputs.clock(origin.partition)
+                if origin.offset <= clock.offset:
+                    continue  # forwarded again by a router that restarted
+                clock.offset = origin.offset
+                clock.idle = False
+                if clock.stream_time_ms is None or origin.stream_time_ms > clock.stream_time_ms:
+                    clock.stream_time_ms = origin.stream_time_ms
+                source_time_ms = origin.stream_time_ms
+            state.counters.events += 1
+            try:
+                fold_event(
+                    self.stream,
+                    state,
+                    offset,
+                    record.value,
+                    self._records,
+                    source_time_ms=source_time_ms,
+                    # A routed event was judged by its router already.
+                    latest_ms=None if source_time_ms is not None else now_ms + self._max_skew_ms,
+                )
+            except InvalidEvent as error:
+                self._dead_letter(state, partition, record, error.reason)
+            except Exception as error:
+                # A message that trips a bug must not stop the partition behind it: it is kept
+                # as a dead letter, loudly, and the stream goes on.
+                log.exception(
+                    "unprocessable topic=%s partition=%d offset=%d", self.topic, partition, offset
+                )
+                self._dead_letter(
+                    state, partition, record, f"payload: unprocessable ({type(error).__name__})"
+                )
+
+    def _mark(self, state: PartitionWindows[A], partition: int, record: ConsumerRecord) -> None:
+        """Apply a router's watermark; anything else without an origin is a dead letter."""
+        assert state.inputs is not None
+        if not is_watermark(record.headers):
+            state.counters.events += 1
+            self._dead_letter(state, partition, record, "headers: no vtops.origin header")
+            return
+        partitions, clocks = read_watermark(record.value)
+        state.inputs.partitions = partitions
+        for input_partition, (stream_time_ms, idle) in clocks.items():
+            clock = state.inputs.clock(input_partition)
+            clock.idle = idle
+            if stream_time_ms is not None and (
+                clock.stream_time_ms is None or stream_time_ms > clock.stream_time_ms
+            ):
+                clock.stream_time_ms = stream_time_ms
+
+    def _dead_letter(
+        self, state: PartitionWindows[A], partition: int, record: ConsumerRecord, reason: str
+    ) -> None:
+        state.counters.invalid += 1
+        self._dead_letters.append(
+            dead_letter(self.topic, partition, record.offset, record.value, reason)
+        )
+
+    # -- the checkpoint -------------------------------------------------------------------
+
+    def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
+        window_rows: list[Row] = []
+        progress: list[Row] = []
+        for partition, state in self._states.items():
+            changed, closed = state.take_changes()
+            keyed_changed, keyed_dropped = state.take_keyed_changes()
+            touched = changed or closed or keyed_changed or keyed_dropped
+            if not touched and partition not in self._touched:
+                continue
+            for windows, final in ((changed, False), (closed, True)):
+                for window in windows:
+                    row = self.stream.window_row(window, final)
+                    row["version"] = window_version(window, final)
+                    window_rows.append(row)
+            cut.state += self._state_rows(
+                partition, state, changed, closed, keyed_changed, keyed_dropped
+            )
+            progress.append(self._progress_row(partition, state, last_checkpoint_ms))
+            if state.offset >= 0:
+                cut.offsets[TopicPartition(self.topic, partition)] = state.offset + 1
+        self._touched = set()
+        tables = self._sinks.tables
+        cut.write(Step.WINDOWS, tables[self.stream.window_table], window_rows)
+        for table, rows in self._records.drain().items():
+            cut.write(Step.WINDOWS, tables[table], rows)
+        if self._sinks.output_topic is not None:
+            cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
+        dead_letters, self._dead_letters = self._dead_letters, []
+        cut.write(Step.DEAD_LETTERS, tables["dlq_events"], dead_letters)
+        cut.write(Step.DEAD_LETTERS, self._sinks.dead_letter_topic, dead_letters)
+        cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
+
+    def _state_rows(
+        self,
+        partition: int,
+        state: PartitionWindows[A],
+        changed: list[Window[A]],
+        closed: list[Window[A]],
+        keyed_changed: dict[str, Any],
+        keyed_dropped: list[str],
+    ) -> list[StateRow]:
+        """The cut as stream_state entries; made now, because windows are live objects that
+        the next batches keep folding into while the checkpoint's writes are under way."""
+        topic, offset = self.topic, state.offset
+        rows = [
+            entry(topic, partition, window_entry_key(w.key), offset, self._window_state(w))
+            for w in changed
+        ]
+        rows += [tombstone(topic, partition, window_entry_key(w.key), offset) for w in closed]
+        rows += [
+            entry(topic, partition, keyed_entry_key(k), offset, v) for k, v in keyed_changed.items()
+        ]
+        rows += [tombstone(topic, partition, keyed_entry_key(k), offset) for k in keyed_dropped]
+        meta = {
+            "offset": offset,
+            "stream_time": state.stream_time_ms,
+            "closed_through": state.closed_through_ms,
+            "counters": state.counters.as_dict(),
+            "inputs": None if state.inputs is None else state.inputs.to_state(),
+        }
+        rows.append(entry(topic, partition, META_KEY, offset, meta))
+        return rows
+
+    def _window_state(self, window: Window[A]) -> dict[str, Any]:
+        return {
+            "group": list(window.group),
+            "start": window.start_ms,
+            "end": window.end_ms,
+            "first": window.first_offset,
+            "last": window.last_offset,
+            "acc": self.stream.acc_to_state(window.acc),
+        }
+
+    def _progress_row(
+        self, partition: int, state: PartitionWindows[A], last_checkpoint_ms: float
+    ) -> Row:
+        lag = lag_of(self._highwater(self.topic, partition), state.offset)
+        return {
+            "source_topic": self.topic,
+            "partition": partition,
+            "offset": state.offset,
+            "recorded_at": local_time(int(time.time() * 1000)),
+            "stream_time": None
+            if state.stream_time_ms is None
+            else local_time(state.stream_time_ms),
+            **state.counters.as_dict(),
+            "open_windows": len(state.windows),
+            "lag": -1 if lag is None else lag,
+            "sink_ms": last_checkpoint_ms,
+        }
