@@ -73,10 +73,13 @@ class PipelineRun:
     partitions: int = 3
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Another consumer group on the same topics: a second app reading what the first did.
+    group: str | None = None
+    _logs: dict[int, Path] = field(default_factory=dict)
 
     @property
     def app_id(self) -> str:
-        return self.prefix.rstrip(".")
+        return self.group or self.prefix.rstrip(".")
 
     @property
     def env(self) -> dict[str, str]:
@@ -110,13 +113,24 @@ class PipelineRun:
         assert done.returncode == 0, done.stderr
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        log = open(self.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-        return subprocess.Popen(
+        path = self.data_dir / f"worker-{time.monotonic_ns()}.log"
+        log = open(path, "wb")  # noqa: SIM115
+        worker = subprocess.Popen(
             [VTOPS, "worker", "--loglevel", "info"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        self._logs[worker.pid] = path
+        return worker
+
+    def wait_until_assigned(self, worker: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        """Until the worker has its partitions and their state: it is consuming."""
+        deadline = time.monotonic() + timeout
+        while b"assigned partitions=" not in self._logs[worker.pid].read_bytes():
+            assert worker.poll() is None, f"worker exited with {worker.returncode}"
+            assert time.monotonic() < deadline, f"worker not assigned within {timeout}s"
+            time.sleep(0.1)
 
     def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
         """Send (key, raw value) pairs in order, keyed as the contract says."""
@@ -144,8 +158,10 @@ class PipelineRun:
         wait_until_consumed(self.kafka_settings, [self.topic(topic)], timeout)
 
     def wait_for_progress(self, topic: str, timeout: float = 60) -> None:
-        """Until the worker has checkpointed some of what is waiting in `topic`."""
+        """Until the worker has checkpointed some of what is waiting in `topic`, if anything."""
         waiting = remaining(self.kafka_settings, self.topic(topic))
+        if waiting == 0:
+            return
         deadline = time.monotonic() + timeout
         while remaining(self.kafka_settings, self.topic(topic)) >= waiting:
             assert time.monotonic() < deadline, f"worker made no progress within {timeout}s"

@@ -86,7 +86,7 @@ class StreamEngine(Service):
         self._in_flight: asyncio.Task[None] | None = None
         self._pending = 0
         self.assigned: set[TopicPartition] = set()
-        self._consuming_done = asyncio.Event()
+        self._consuming: asyncio.Event | None = None  # set once the loop has ended
 
     def register(self, stages: Sequence[Stage]) -> None:
         """The stages to feed, in checkpoint order (routers before the windows they feed)."""
@@ -131,15 +131,19 @@ class StreamEngine(Service):
             max_partition_fetch_bytes=4 * 1024 * 1024,
             **self._client_config,
         )
-        self._consumer.subscribe(topics=list(self._stages), listener=_Rebalance(self))
         await self._consumer.start()
+        # Subscribed after the start, so that the start does not wait for an assignment (a
+        # killed worker's partitions stay held for a session timeout): the first poll does,
+        # and a SIGTERM meanwhile stops the worker at once.
+        self._consumer.subscribe(topics=list(self._stages), listener=_Rebalance(self))
         log.info("engine started topics=%s", ",".join(self._stages))
 
     async def on_stop(self) -> None:
         if self._consumer is None:
             return
-        # The loop sees `should_stop` after its current poll (at most 200 ms).
-        await self._consuming_done.wait()
+        if self._consuming is not None:
+            # The loop sees `should_stop` after its current poll (at most 200 ms).
+            await self._consuming.wait()
         await self._settle()
         await self.checkpointer.run()
         log.info("shutdown checkpoint written")
@@ -188,13 +192,14 @@ class StreamEngine(Service):
 
     @Service.task
     async def _consume(self) -> None:
+        self._consuming = consuming = asyncio.Event()
         try:
             await self._consume_until_stopped()
         except BaseException as error:
-            log.critical("the stream engine stopped: %s", error)
+            log.critical("the stream engine stopped: %r", error)
             raise
         finally:
-            self._consuming_done.set()
+            consuming.set()
 
     async def _consume_until_stopped(self) -> None:
         consumer = self._consumer

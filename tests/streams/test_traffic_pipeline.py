@@ -68,7 +68,7 @@ INVALID: list[tuple[bytes, str]] = [
 ]
 
 
-def _flow_rows(run: PipelineRun) -> dict[tuple[str, int], tuple[Any, ...]]:
+def flow_rows(run: PipelineRun) -> dict[tuple[str, int], tuple[Any, ...]]:
     """Rows by (camera, minute), PCU and speed rounded as the expectations are (in Python:
     ClickHouse's round() breaks ties differently)."""
     return {
@@ -107,7 +107,7 @@ def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: Pipel
     assert pipeline.stop_worker(worker) == 0
 
     t0 = T0 // 1000
-    assert _flow_rows(pipeline) == {
+    assert flow_rows(pipeline) == {
         # vehicles, motorbike, car, bus, truck, bicycle, other, pcu, avg speed, violations, final
         (cam, t0): (4, 1, 1, 1, 0, 0, 1, 4.8, 40.0, 1, 1),
         (cam, t0 + 60): (1, 0, 0, 0, 1, 0, 0, 2.5, 20.0, 0, 0),
@@ -187,7 +187,7 @@ def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRu
     pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
     assert pipeline.stop_worker(worker) == 0
 
-    assert _flow_rows(pipeline) == expected.rows()
+    assert flow_rows(pipeline) == expected.rows()
     assert {r[0] for r in pipeline.rows("SELECT event_id FROM vtops.traffic_violations FINAL")} == (
         expected.violations
     )
@@ -214,7 +214,7 @@ def test_ten_thousand_malformed_messages_amid_traffic_lose_nothing(pipeline: Pip
     pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
     assert pipeline.stop_worker(worker) == 0
 
-    assert _flow_rows(pipeline) == expected_from(valid, pipeline.partitions).rows()
+    assert flow_rows(pipeline) == expected_from(valid, pipeline.partitions).rows()
     by_field = pipeline.rows(
         "SELECT splitByChar(':', error)[1] AS field, count() "
         "FROM vtops.dlq_events FINAL GROUP BY field ORDER BY field"
@@ -249,4 +249,4 @@ def test_broker_down_for_30_seconds_mid_run_the_worker_recovers_exactly(
     assert pipeline.stop_worker(worker) == 0
 
     expected = expected_from(events, pipeline.partitions)
-    assert _flow_rows(pipeline) == expected.rows()
+    assert flow_rows(pipeline) == expected.rows()

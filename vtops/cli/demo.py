@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import typer
 from rich.table import Table
@@ -32,14 +32,22 @@ from vtops.settings import Settings, get_settings
 WORKER_STOP_TIMEOUT_S = 45
 
 
+def _morning_peak(tz: tzinfo, span_s: float) -> datetime:
+    """Today's 08:00 in the city, or yesterday's while today's has not been lived yet: the
+    worker refuses events from too far in the future (VTOPS_MAX_CLOCK_SKEW_S)."""
+    now = datetime.now(tz)
+    start = now.replace(hour=8, minute=0, second=0, microsecond=0)
+    return start if start + timedelta(seconds=span_s) <= now else start - timedelta(days=1)
+
+
 def demo(
     duration: float = typer.Option(60.0, min=5, help="wall seconds the simulator runs"),
     speedup: float = typer.Option(60.0, min=1, help="city seconds per wall second"),
-    camera_rate: float = typer.Option(
-        50.0,
+    camera_rate: float | None = typer.Option(
+        None,
         min=1,
-        help="camera events per city second: the real city makes about 300 at "
-        "peak, more than one laptop process takes at 60× speed-up",
+        help="thin camera traffic to this many events per city second",
+        show_default="the city's own traffic, unthinned",
     ),
     start: str | None = typer.Option(
         None,
@@ -53,18 +61,14 @@ def demo(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        city_start = (
-            parse_start(start)
-            if start
-            else datetime.now(profile.tz).replace(hour=8, minute=0, second=0, microsecond=0)
-        )
+        city_start = parse_start(start) if start else _morning_peak(profile.tz, duration * speedup)
         city_end = city_start + timedelta(seconds=duration * speedup)
         console.rule("1. Kafka")
         console.print(
             f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
             f" at {settings.kafka.kafka_bootstrap}"
         )
-        created = ensure_topics(settings.kafka)
+        created = ensure_topics(settings.kafka, consumed_topics(settings, profile))
         console.print(f"topics: {len(created)} created, the rest already there")
         before = _counters(settings)
     except VtopsError as error:
@@ -93,8 +97,7 @@ def demo(
                 city_start.isoformat(),
                 "--seed",
                 str(seed),
-                "--rate",
-                str(camera_rate),
+                *([] if camera_rate is None else ["--rate", str(camera_rate)]),
             ],
             check=False,
         )

@@ -1,0 +1,268 @@
+"""The engine in-process: batches of records folded by a stage, checkpoints through sinks that
+fail, the real embedded ClickHouse as state store, the real broker for restores."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaProducer
+
+from sinks.base import Backoff, BatchSink, Row
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import TABLES, migrate
+from sinks.exceptions import SinkError, TransientSinkError
+from streams.app import aiokafka_config
+from streams.engine.checkpoint import Checkpointer
+from streams.engine.records import origin_header
+from streams.engine.route_stage import RouteSinks, RouteStage
+from streams.engine.state_store import META_KEY, StateStore
+from streams.engine.window_stage import StageSinks, WindowStage
+from streams.payments import CashlessPayments
+from streams.traffic import TrafficFlow
+from tests.factories import MINUTE_MS, T0, passage
+from tests.factories_payments import tally
+from tests.pipeline import BOOTSTRAP
+from vtops.city import load_city_profile
+from vtops.settings import KafkaSettings, StorageSettings
+
+DATABASE = "vtops"
+CAMERA = "VT-CAM-001"
+
+
+@dataclass
+class Engine:
+    client: Client
+    store: StateStore
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    client = connect(StorageSettings(data_dir=tmp_path_factory.mktemp("engine")))
+    try:
+        migrate(client, DATABASE)
+        yield Engine(client, StateStore(client, DATABASE, ThreadPoolExecutor(1)))
+    finally:
+        client.close()
+
+
+class Recording(BatchSink):
+    """Keeps what it was given; fails `failures` times first (transiently, or for good)."""
+
+    def __init__(self, name: str, failures: int = 0, fatal: bool = False) -> None:
+        super().__init__(Backoff(first_s=0.001, max_s=0.001))
+        self.name = name
+        self.failures = failures
+        self.fatal = fatal
+        self.rows: list[Row] = []
+        self.attempts = 0
+
+    async def write(self, batch: Sequence[Row]) -> None:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise (SinkError if self.fatal else TransientSinkError)(f"{self.name} is down")
+        self.rows.extend(batch)
+
+
+@dataclass
+class Commits:
+    offsets: list[dict[TopicPartition, int]] = field(default_factory=list)
+
+    async def __call__(self, offsets: dict[TopicPartition, int]) -> None:
+        self.offsets.append(dict(offsets))
+
+
+def record(topic: str, offset: int, event: dict[str, Any], partition: int = 0) -> ConsumerRecord:
+    value = orjson.dumps(event)
+    return ConsumerRecord(topic, partition, offset, 0, 0, None, value, None, 0, len(value), ())
+
+
+def camera_stage(
+    engine: Engine, topic: str, window_sink: BatchSink, dead_letters: BatchSink | None = None
+) -> WindowStage[Any, Any]:
+    tables: dict[str, BatchSink] = {name: Recording(name) for name in TABLES}
+    tables["traffic_flow_1m"] = window_sink
+    config = aiokafka_config(KafkaSettings(kafka_bootstrap=BOOTSTRAP))
+    return WindowStage(
+        TrafficFlow(load_city_profile(), 120),
+        topic,
+        StageSinks(tables, Recording("out"), dead_letters or Recording("dlq")),
+        engine.store,
+        config,
+        max_clock_skew_s=3600,
+        highwater=lambda _topic, _partition: None,
+    )
+
+
+def saved_offset(engine: Engine, topic: str) -> int | None:
+    meta = asyncio.run(engine.store.load(topic, 0)).get(META_KEY)
+    return None if meta is None else int(meta["offset"])
+
+
+def passages(count: int, first: int = 0) -> list[dict[str, Any]]:
+    return [passage(f"e{n}", CAMERA, T0 + n * 1000) for n in range(first, first + count)]
+
+
+def test_offsets_are_committed_only_after_the_state_that_covers_them(engine: Engine) -> None:
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    windows = Recording("traffic_flow_1m", failures=3)
+    stage = camera_stage(engine, topic, windows)
+    commits = Commits()
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, [record(topic, n, e) for n, e in enumerate(passages(10))])
+        await Checkpointer([stage], engine.store, commits).run()
+
+    asyncio.run(run())
+    assert windows.attempts == 4  # three transient failures, then written
+    assert commits.offsets == [{TopicPartition(topic, 0): 10}]
+    assert saved_offset(engine, topic) == 9
+
+
+def test_a_sink_that_fails_for_good_leaves_no_state_and_no_commit(engine: Engine) -> None:
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    stage = camera_stage(engine, topic, Recording("traffic_flow_1m", failures=1, fatal=True))
+    commits = Commits()
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, [record(topic, n, e) for n, e in enumerate(passages(10))])
+        await Checkpointer([stage], engine.store, commits).run()
+
+    with pytest.raises(SinkError):
+        asyncio.run(run())
+    assert commits.offsets == []
+    assert saved_offset(engine, topic) is None
+
+
+def test_a_restart_skips_what_it_folded_and_relearns_the_open_windows_ids(
+    engine: Engine, broker: str
+) -> None:
+    """The state is saved after ten events; a new stage restores it, re-reads the open
+    window's ids from the real topic, skips the replayed offsets and knows a late copy."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    events = passages(10)
+    producer = KafkaProducer(bootstrap_servers=broker)
+    for event in events:
+        producer.send(topic, key=CAMERA.encode(), value=orjson.dumps(event), partition=0)
+    producer.flush()
+    producer.close()
+    records = [record(topic, n, e) for n, e in enumerate(events)]
+
+    async def first_life() -> None:
+        stage = camera_stage(engine, topic, Recording("traffic_flow_1m"))
+        await stage.assign(0)
+        stage.fold(0, records)
+        await Checkpointer([stage], engine.store, Commits()).run()
+
+    windows = Recording("traffic_flow_1m")
+
+    async def second_life() -> WindowStage[Any, Any]:
+        stage = camera_stage(engine, topic, windows)
+        assert await stage.assign(0) == 10
+        stage.fold(0, records)  # redelivered: skipped by offset
+        copy = record(topic, 10, events[3])  # a re-sent event: a duplicate
+        stage.fold(0, [copy, record(topic, 11, passage("new", CAMERA, T0 + 20_000))])
+        await Checkpointer([stage], engine.store, Commits()).run()
+        return stage
+
+    asyncio.run(first_life())
+    asyncio.run(second_life())
+    (row,) = windows.rows
+    assert (row["vehicles"], row["motorbike"], row["final"]) == (11, 11, 0)
+    assert row["version"] == 2 * 11  # the window's last offset, not yet final
+    meta = asyncio.run(engine.store.load(topic, 0))[META_KEY]
+    assert meta["counters"]["duplicates"] == 1
+    assert meta["counters"]["accepted"] == 11
+    assert meta["offset"] == 11
+
+
+def test_a_stale_owner_cannot_overwrite_a_newer_state(engine: Engine) -> None:
+    """Two stages hold the same partition (a rebalance in flight): the one behind writes last,
+    and the saved state is still the one of the furthest offset."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    ahead, behind = (camera_stage(engine, topic, Recording("w")) for _ in range(2))
+
+    async def run() -> None:
+        await ahead.assign(0)
+        await behind.assign(0)
+        ahead.fold(0, [record(topic, n, e) for n, e in enumerate(passages(20))])
+        await Checkpointer([ahead], engine.store, Commits()).run()
+        behind.fold(0, [record(topic, n, e) for n, e in enumerate(passages(5))])
+        await Checkpointer([behind], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    state = asyncio.run(engine.store.load(topic, 0))
+    assert state[META_KEY]["offset"] == 19
+    (window,) = [value for key, value in state.items() if key.startswith("w:")]
+    assert sum(window["acc"]["by_class"].values()) == 20
+
+
+def test_a_far_future_event_is_a_dead_letter_and_leaves_stream_time_alone(
+    engine: Engine,
+) -> None:
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    letters = Recording("dlq")
+    stage = camera_stage(engine, topic, Recording("w"), letters)
+    future = passage("2099", CAMERA, 4_102_444_799_000)  # 2099-12-31T23:59:59Z
+    records = [record(topic, 0, future)]
+    records += [record(topic, n + 1, e) for n, e in enumerate(passages(200))]
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, records)
+        await Checkpointer([stage], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    meta = asyncio.run(engine.store.load(topic, 0))[META_KEY]
+    assert meta["stream_time"] == T0 + 199_000
+    counters = meta["counters"]
+    assert (counters["late"], counters["invalid"], counters["accepted"]) == (0, 1, 200)
+    (letter,) = letters.rows
+    assert letter["error"].startswith("ts: 2100-01-01T06:59:59+07:00 is ahead of the wall clock")
+
+
+def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) -> None:
+    """A router ahead on one input partition does not make another partition's events late."""
+    source, by_group = f"t{uuid.uuid4().hex[:8]}", f"t{uuid.uuid4().hex[:8]}"
+    tables: dict[str, BatchSink] = {name: Recording(name) for name in TABLES}
+    forward = Recording("by-group")
+    router = RouteStage(
+        CashlessPayments(load_city_profile(), 900),
+        source,
+        by_group,
+        RouteSinks(forward, tables, Recording("dlq")),
+        engine.store,
+        max_clock_skew_s=3600,
+        idle_partition_s=3600,
+        highwater=lambda _topic, _partition: None,
+        partitions_of=lambda _topic: 2,
+    )
+    ahead = tally("ahead", "VT-T-00001", T0 + 5 * 60 * MINUTE_MS)
+    behind = tally("behind", "VT-T-00002", T0)
+
+    async def run() -> None:
+        await router.assign(0)
+        await router.assign(1)
+        router.fold(0, [record(source, 0, ahead, partition=0)])
+        router.fold(1, [record(source, 0, behind, partition=1)])
+        await Checkpointer([router], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    forwards = [row for row in forward.rows if row.get("partition") is None]
+    assert [(row["key"], row["headers"]) for row in forwards] == [
+        (b"phuong-1|grocery", origin_header(0, 0, ahead["period_start"])),
+        (b"phuong-1|grocery", origin_header(1, 0, T0)),
+    ]
+    watermarks = [row for row in forward.rows if row.get("partition") is not None]
+    assert sorted(row["partition"] for row in watermarks) == [0, 1]
