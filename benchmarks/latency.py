@@ -38,11 +38,11 @@ from kafka.admin import KafkaAdminClient
 
 from benchmarks.topic import PRODUCER_CONFIG, BenchTopic, add_topic_options, clean_up, end_offsets
 from benchmarks.worker import READY_MARK, WorkerFailed, left_in_group, log_tail, start_worker
-from streams.clock import MINUTE_MS, aligned_start
-from vtops import topics
-from vtops.city import load_city_profile
+from city import topics
+from city.clock import MINUTE_MS, aligned_start
+from city.profile import load_city_profile
+from streams.settings import StreamSettings
 from vtops.kafka.topics import ensure_topics
-from vtops.settings import StreamSettings
 
 BATCH_S = 0.01  # events are sent in batches every 10 ms: 20 at a time at 2,000/s
 READY_TIMEOUT_S = 60.0

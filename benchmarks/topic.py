@@ -20,12 +20,12 @@ from confluent_kafka import Producer  # type: ignore[import-untyped]
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from city import topics
+from city.profile import load_city_profile
+from city.settings import KafkaSettings
 from simulator.city import city_sources
 from simulator.sources import SimEvent, merged_events
-from vtops import topics
-from vtops.city import load_city_profile
 from vtops.kafka.topics import ensure_topics
-from vtops.settings import KafkaSettings
 
 # A Monday at the morning peak, fixed so that every run sends the same events.
 CITY_START = (2025, 9, 15, 7, 0)

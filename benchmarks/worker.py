@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient
 from benchmarks.progress import checkpoints, read_progress, steady_rate
 from benchmarks.topic import BenchTopic
 from sinks.clickhouse.client import connect
-from vtops.settings import StorageSettings
+from sinks.settings import StorageSettings
 
 VTOPS = str(Path(sys.executable).parent / "vtops")
 POLL_S = 0.5
@@ -36,7 +36,7 @@ LOG_TIME = "[%Y-%m-%d %H:%M:%S,%f]"
 class WorkerRun:
     events_counted: int  # by the worker's last checkpoint: should equal the topic's size
     steady_events_per_s: float | None  # from pipeline_progress (see benchmarks.progress)
-    ready_to_written_events_per_s: float | None  # events / ("Ready" → last checkpoint written)
+    ready_to_last_cut_events_per_s: float | None  # events / ("Ready" → the last checkpoint's cut)
     caught_up_s: float  # process start → group's committed offsets at the end
     ready_s: float | None  # process start → Faust's "Ready" in the log (P7)
     first_checkpoint_s: float | None  # process start → first pipeline_progress row
@@ -100,8 +100,8 @@ def run_worker(
     return WorkerRun(
         events_counted=counted,
         steady_events_per_s=steady_rate(points),
-        ready_to_written_events_per_s=(
-            counted / (points[-1].written_s - ready_at) if points and ready_at else None
+        ready_to_last_cut_events_per_s=(
+            counted / (points[-1].at_s - ready_at) if points and ready_at else None
         ),
         caught_up_s=caught_up_s,
         ready_s=ready_at - started_epoch if ready_at else None,

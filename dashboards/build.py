@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from city.profile import CityProfile, load_city_profile
 from dashboards import cashless, pipeline, portal, traffic
 from dashboards.panels import JSON
 from dashboards.provisioning import alert_rules_file, dashboards_provider_file, datasource_file
-from vtops.city import CityProfile, load_city_profile
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 JSON_DIR: Final = PACKAGE_DIR / "json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
+from city.profile import CityProfile, MerchantCategory, PaymentCategory
 from dashboards.layout import Layout, dashboard
 from dashboards.panels import (
     JSON,
@@ -24,7 +25,6 @@ from dashboards.panels import (
     timeseries,
 )
 from dashboards.traffic_sql import WARD_VARIABLE
-from vtops.city import CityProfile, MerchantCategory, PaymentCategory
 
 UID = "vtops-cashless"
 UTILITY_TARGETS: Final = {

@@ -16,7 +16,7 @@ from typing import Any, Final, NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
-from vtops.city import CityProfile
+from city.profile import CityProfile
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from statistics import fmean
 
+from city.profile import CityProfile
 from dashboards import traffic_sql as q
 from dashboards.layout import Layout, dashboard
 from dashboards.panels import (
@@ -20,7 +21,6 @@ from dashboards.panels import (
     thresholds,
     timeseries,
 )
-from vtops.city import CityProfile
 
 UID = "vtops-traffic"
 

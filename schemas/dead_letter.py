@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from streams.clock import CITY_TZ
+from city.clock import CITY_TZ
 
 
 def dead_letter(

@@ -6,11 +6,11 @@ does not change the events the others produce for a seed.
 
 from __future__ import annotations
 
+from city.profile import CityProfile
 from simulator.payments import TerminalTallies
 from simulator.portal import DossierSteps
 from simulator.sources import EventSource, source_rng
 from simulator.traffic import CameraTraffic
-from vtops.city import CityProfile
 
 
 def city_sources(profile: CityProfile, seed: int, *, holiday: bool = False) -> list[EventSource]:

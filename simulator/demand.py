@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from vtops.city import Camera, CameraKind
+from city.profile import Camera, CameraKind
 
 DayType = Literal["weekday", "weekend", "holiday"]
 Curve = tuple[tuple[float, float], ...]  # (hour of day, level), hours ascending, 0 to 24

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vtops.exceptions import VtopsError
+from city.exceptions import VtopsError
 
 
 class SimulatorError(VtopsError):

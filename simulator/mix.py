@@ -13,8 +13,8 @@ from functools import cache
 from itertools import accumulate
 from typing import Generic, TypeVar
 
+from city.profile import Camera, CameraKind
 from schemas.camera import CameraStatus, VehicleClass, ViolationType
-from vtops.city import Camera, CameraKind
 
 T = TypeVar("T")
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from random import Random
 
+from city.profile import CityProfile
+from city.topics import PAYMENT_COUNTS
 from schemas.payments import METHODS, PaymentCategory, PaymentMethod
 from simulator.demand import Curve, level_at
 from simulator.mix import Table
 from simulator.sources import Load, SimEvent
 from simulator.timestamps import event_time
-from vtops.city import CityProfile
-from vtops.topics import PAYMENT_COUNTS
 
 MINUTE_MS = 60_000
 REPORT_EVERY_MS = (5 * MINUTE_MS, 15 * MINUTE_MS)

@@ -20,14 +20,14 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from random import Random
 
+from city.profile import CityProfile, Procedure
+from city.topics import PORTAL_TRANSACTIONS
 from schemas.portal import Auth, Channel, DossierStatus
 from simulator.demand import Curve, level_at
 from simulator.mix import Table
 from simulator.office import DayKind, day_kind, deadline, is_open, next_open
 from simulator.sources import Load, SimEvent
 from simulator.timestamps import event_time
-from vtops.city import CityProfile, Procedure
-from vtops.topics import PORTAL_TRANSACTIONS
 
 STEP_MS = 60_000
 HOUR_MS = 3_600_000

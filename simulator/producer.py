@@ -19,12 +19,12 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from city.exceptions import BrokerError
+from city.kafka_client import admin_client, kafka_python_config
+from city.settings import KafkaSettings
 from simulator.clock import SimClock
 from simulator.exceptions import SimulatorError
 from simulator.sources import EventSource, SimEvent, merged_events
-from vtops.exceptions import BrokerError
-from vtops.kafka.topics import admin_client, kafka_python_config
-from vtops.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 
 class SimEvent(NamedTuple):
-    topic: str  # contract topic, without the run's prefix (vtops.topics)
+    topic: str  # contract topic, without the run's prefix (city.topics)
     key: str  # the contract's key for the topic: camera_id, terminal_id, dossier_id
     value: dict[str, object]  # the JSON value, exactly per contract section 4
     kind: str  # what the run summary counts it as: "passage", "status", ...

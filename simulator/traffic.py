@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from operator import itemgetter
 from random import Random
 
+from city.profile import CityProfile
+from city.topics import CAMERA_EVENTS
 from schemas.camera import VehicleClass, ViolationType
 from simulator.demand import (
     CameraDemand,
@@ -32,8 +34,6 @@ from simulator.mix import (
 )
 from simulator.plates import plate_for
 from simulator.sources import Load, SimEvent
-from vtops.city import CityProfile
-from vtops.topics import CAMERA_EVENTS
 
 # The rate of every camera is re-evaluated each city minute; heartbeats come once a minute.
 STEP_MS = 60_000

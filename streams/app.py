@@ -13,11 +13,16 @@ from typing import Any
 import faust
 from aiokafka.helpers import create_ssl_context
 
+from city import topics
+from city.kafka_client import kafka_python_config
+from city.profile import CityProfile
+from city.settings import KafkaSettings
 from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import KafkaRecords, KafkaTopic
+from sinks.settings import StorageSettings
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Stage
 from streams.engine.route_stage import RouteSinks, RouteStage
@@ -26,11 +31,8 @@ from streams.engine.state_store import StateStore
 from streams.engine.window_stage import StageSinks, WindowStage
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
+from streams.settings import StreamSettings
 from streams.traffic import TrafficFlow
-from vtops import topics
-from vtops.city import CityProfile
-from vtops.kafka.topics import kafka_python_config
-from vtops.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,11 @@ def _broker_credentials(kafka: KafkaSettings) -> Any:
     )
 
 
-def domain_streams(settings: Settings, profile: CityProfile) -> list[DomainStream[Any, Any]]:
+def domain_streams(stream: StreamSettings, profile: CityProfile) -> list[DomainStream[Any, Any]]:
     return [
-        TrafficFlow(profile, settings.stream.traffic_grace_s),
-        CashlessPayments(profile, settings.stream.payments_grace_s),
-        PortalKpis(settings.stream.portal_grace_s),
+        TrafficFlow(profile, stream.traffic_grace_s),
+        CashlessPayments(profile, stream.payments_grace_s),
+        PortalKpis(stream.portal_grace_s),
     ]
 
 
@@ -74,18 +76,24 @@ def by_group_topic(kafka: KafkaSettings, stream_name: str) -> str:
     return kafka.topic(f"{kafka.app_id}.{stream_name}.by-group")
 
 
-def consumed_topics(settings: Settings, profile: CityProfile) -> list[str]:
+def consumed_topics(
+    kafka: KafkaSettings, stream_settings: StreamSettings, profile: CityProfile
+) -> list[str]:
     """Every topic the worker consumes (broker-side names), inputs before the internal topics
     they feed: wait until the app's group has consumed them all, in this order, to know that
     every event sent so far is in ClickHouse."""
-    streams = domain_streams(settings, profile)
-    return [settings.kafka.topic(stream.source_topic) for stream in streams] + [
-        by_group_topic(settings.kafka, stream.name) for stream in streams if stream.rekeyed
+    streams = domain_streams(stream_settings, profile)
+    return [kafka.topic(stream.source_topic) for stream in streams] + [
+        by_group_topic(kafka, stream.name) for stream in streams if stream.rekeyed
     ]
 
 
-def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, StreamEngine]:
-    kafka = settings.kafka
+def create_app(
+    kafka: KafkaSettings,
+    storage: StorageSettings,
+    stream_settings: StreamSettings,
+    profile: CityProfile,
+) -> tuple[faust.App, StreamEngine]:
     app = faust.App(
         kafka.app_id,
         broker=[f"kafka://{host.strip()}" for host in kafka.kafka_bootstrap.split(",")],
@@ -99,7 +107,6 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, Str
     # Faust's own consumer would join the app's group beside the engine's, with another
     # assignor; the engine is the only consumer, Faust brings the producer (and web server).
     app.producer_only = True
-    storage = settings.storage
     client = connect(storage)
     migrate(client, storage.clickhouse_database)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
@@ -108,7 +115,6 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, Str
         for name in TABLES
     }
     store = StateStore(client, storage.clickhouse_database, executor)
-    stream_settings = settings.stream
     client_config = aiokafka_config(kafka)
     stages: list[Stage] = []
     engine = StreamEngine(
@@ -120,7 +126,7 @@ def create_app(settings: Settings, profile: CityProfile) -> tuple[faust.App, Str
         stall_timeout_s=stream_settings.stall_timeout_s,
     )
     producer = app.producer
-    for stream in domain_streams(settings, profile):
+    for stream in domain_streams(stream_settings, profile):
         source = kafka.topic(stream.source_topic)
         dead_letters = KafkaTopic(
             kafka.topic(topics.dead_letters_of(stream.source_topic)), producer, "source_topic"

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from city import topics
+from city.clock import HOUR_MS, aligned_start, local_time
+from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import TerminalCounts, decode_terminal_counts
 from schemas.payments import CASHLESS_METHODS, METHODS
-from streams.clock import HOUR_MS, aligned_start, local_time
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
-from vtops import topics
-from vtops.city import CityProfile
 
 CASHLESS_TABLE = "payments_cashless_1h"
 

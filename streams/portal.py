@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from city import topics
+from city.clock import local_day_bounds, local_time
 from schemas.fast import PortalTransaction, decode_portal_transaction
-from streams.clock import local_day_bounds, local_time
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
-from vtops import topics
 
 KPIS_TABLE = "portal_kpis_1d"
 DAY_MS = 86_400_000

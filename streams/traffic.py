@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from city import topics
+from city.clock import MINUTE_MS, aligned_start, local_time
+from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
-from streams.clock import MINUTE_MS, aligned_start, local_time
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
-from vtops import topics
-from vtops.city import CityProfile
 
 FLOW_TABLE = "traffic_flow_1m"
 VIOLATIONS_TABLE = "traffic_violations"

@@ -20,9 +20,10 @@ from clickhouse_connect.driver.client import Client
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from city.settings import KafkaSettings
 from sinks.clickhouse.client import connect
+from sinks.settings import StorageSettings
 from vtops.kafka.offsets import remaining, wait_until_consumed
-from vtops.settings import KafkaSettings, StorageSettings
 
 BOOTSTRAP = os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 VTOPS = str(Path(sys.executable).parent / "vtops")

@@ -15,7 +15,7 @@ from clickhouse_connect.driver.exceptions import (
 )
 
 from sinks.exceptions import SinkError, StoreInUseError, TransientSinkError
-from vtops.settings import StorageSettings
+from sinks.settings import StorageSettings
 
 
 def connect(storage: StorageSettings) -> Client:

@@ -29,10 +29,10 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
+from city.clock import local_time
 from schemas.dead_letter import dead_letter
 from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
-from streams.clock import local_time
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Cut, Step
 from streams.engine.records import origin_header, watermark_header, watermark_value

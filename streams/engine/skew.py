@@ -7,8 +7,8 @@ judgement in the windows, and it only ever rejects times no real producer sends.
 
 from __future__ import annotations
 
+from city.clock import local_time
 from schemas.exceptions import InvalidEvent
-from streams.clock import local_time
 
 
 def reject_far_future(field: str, event_time_ms: int, latest_ms: int) -> None:

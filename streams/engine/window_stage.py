@@ -22,10 +22,10 @@ from typing import Any, Generic, TypeVar
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
+from city.clock import local_time
 from schemas.dead_letter import dead_letter
 from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
-from streams.clock import local_time
 from streams.definition import DomainStream, Records
 from streams.engine.checkpoint import Cut, Step
 from streams.engine.records import is_watermark, origin_of, read_watermark

@@ -15,8 +15,8 @@ from typing import Any, get_args
 
 from clickhouse_connect.driver.client import Client
 
+from city.profile import CityProfile
 from schemas.camera import ViolationType
-from vtops.city import CityProfile
 
 PCU = {"motorbike": 0.3, "car": 1.0, "bus": 2.5, "truck": 2.5, "bicycle": 0.2, "other": 1.0}
 CLASS_MIX = {

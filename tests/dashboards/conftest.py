@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from city.profile import CityProfile, load_city_profile
 from dashboards.dimensions import load_dimensions
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
+from sinks.settings import StorageSettings
 from tests.dashboards.city_rows import Expected, insert_city, utc_minute
-from vtops.city import CityProfile, load_city_profile
-from vtops.settings import StorageSettings
 
 DATABASE = "vtops"
 

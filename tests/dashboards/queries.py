@@ -10,10 +10,10 @@ from typing import Any
 
 from clickhouse_connect.driver.query import QueryResult
 
+from city.profile import load_city_profile
 from dashboards.build import build_dashboards
 from dashboards.macros import ALL, Context, TimeRange, Variable, expand
 from tests.dashboards.conftest import Store
-from vtops.city import load_city_profile
 
 JSON = dict[str, Any]
 _RELATIVE = re.compile(r"now-(\d+)([mhdw])")

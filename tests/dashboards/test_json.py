@@ -6,11 +6,11 @@ from itertools import combinations
 
 import pytest
 
+from city.profile import load_city_profile
 from dashboards.build import rendered_files
 from dashboards.macros import GRAFANA_BUILTINS, PLUGIN_MACROS, referenced_names
 from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID
 from tests.dashboards.queries import JSON, boards
-from vtops.city import load_city_profile
 
 LIVE = {"vtops-traffic", "vtops-pipeline"}
 

@@ -11,22 +11,22 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from city import topics
+from city.clock import CITY_TZ
+from city.profile import load_city_profile
 from dashboards import pipeline
 from dashboards.dimensions import load_dimensions
 from dashboards.macros import Context, TimeRange, expand
 from dashboards.provisioning import ALERT_RULES, AlertRule
 from streams.app import consumed_topics
-from streams.clock import CITY_TZ
+from streams.settings import StreamSettings
 from tests.dashboards.city_rows import Expected
 from tests.dashboards.conftest import DATABASE, Store
 from tests.dashboards.queries import JSON, boards, panels_with_sql, resolve_variables, run
 from tests.dashboards.queries import time_range as board_range
 from tests.dashboards.test_queries import NUMERIC, _check_shape, _id
 from tests.pipeline import PipelineRun
-from vtops import topics
-from vtops.city import load_city_profile
 from vtops.kafka.offsets import wait_until_consumed
-from vtops.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -60,9 +60,8 @@ def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
     run_.produce(topics.PAYMENT_COUNTS, [("VT-T-00001", b'{"event_id": 5}')])
     worker = run_.start_worker()
     profile = load_city_profile()
-    settings = Settings()
-    settings.kafka = run_.kafka_settings
-    wait_until_consumed(run_.kafka_settings, consumed_topics(settings, profile), timeout_s=240)
+    consumed = consumed_topics(run_.kafka_settings, StreamSettings(), profile)
+    wait_until_consumed(run_.kafka_settings, consumed, timeout_s=240)
     assert run_.stop_worker(worker) == 0
     with run_.store() as client:
         load_dimensions(client, DATABASE, profile)

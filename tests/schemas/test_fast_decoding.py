@@ -20,6 +20,7 @@ import pytest
 from msgspec import Meta
 from pydantic import BaseModel, TypeAdapter
 
+from city.profile import load_city_profile
 from schemas import fast
 from schemas.camera import CAMERA_EVENT, VEHICLE_CLASSES
 from schemas.decoding import MAX_EVENT_BYTES, decode
@@ -32,7 +33,6 @@ from simulator.traffic import camera_events
 from tests.factories import passage, random_traffic, status, violation
 from tests.factories_payments import random_tallies, tally
 from tests.factories_portal import random_dossiers, step
-from vtops.city import load_city_profile
 
 Event = dict[str, Any]
 FastDecode = Callable[[bytes | None], object]

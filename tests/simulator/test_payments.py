@@ -10,6 +10,8 @@ from random import Random
 import orjson
 import pytest
 
+from city.profile import CityProfile, load_city_profile
+from city.topics import CAMERA_EVENTS
 from schemas.decoding import decode
 from schemas.fields import to_epoch_ms
 from schemas.payments import METHODS, TERMINAL_COUNTS
@@ -17,8 +19,6 @@ from simulator.city import city_sources
 from simulator.payments import TerminalTallies, poisson
 from simulator.sources import merged_events, source_rng
 from simulator.traffic import CameraTraffic
-from vtops.city import CityProfile, load_city_profile
-from vtops.topics import CAMERA_EVENTS
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from city.profile import CityProfile, load_city_profile
 from schemas.decoding import decode
 from schemas.portal import PORTAL_TRANSACTION, PortalTransaction
 from simulator.office import add_working_days, deadline, is_open, next_open
 from simulator.portal import DossierSteps
-from vtops.city import CityProfile, load_city_profile
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 HOUR_MS = 3_600_000

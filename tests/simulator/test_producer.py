@@ -8,11 +8,11 @@ from random import Random
 
 import pytest
 
+from city.profile import CityProfile, load_city_profile
 from simulator.clock import SimClock
 from simulator.producer import Progress, run
 from simulator.sources import Load, SimEvent
 from simulator.traffic import CameraTraffic
-from vtops.city import CityProfile, load_city_profile
 
 START = datetime.fromisoformat("2024-09-16T07:30:00+07:00")
 

@@ -10,11 +10,11 @@ from random import Random
 import orjson
 import pytest
 
+from city.profile import CityProfile, load_city_profile
 from schemas.camera import CAMERA_EVENT
 from schemas.decoding import decode
 from simulator.sources import rate_scale_for
 from simulator.traffic import CameraTraffic, camera_events
-from vtops.city import CityProfile, load_city_profile
 
 CAR_PLATE = re.compile(r"^72[A-HJ-NPR-VX-Z]-\d{3}\.\d{2}$")
 MOTORBIKE_PLATE = re.compile(r"^72-[A-HJ-NPR-VX-Z][1-9] \d{3}\.\d{2}$")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from city import topics
 from streams.app import by_group_topic
 from tests.factories import CLASSES, MINUTE_MS, T0, expected_from, passage, violation
 from tests.factories_payments import ExpectedCashless, random_tallies
@@ -24,7 +25,6 @@ from tests.factories_portal import ExpectedPortal, at, random_dossiers
 from tests.pipeline import PipelineRun, partition_of
 from tests.streams.test_payments_pipeline import cashless_rows, kpi_rows
 from tests.streams.test_traffic_pipeline import CAMERAS, flow_rows
-from vtops import topics
 from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,13 @@ from aiokafka import ConsumerRecord, TopicPartition
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaProducer
 
+from city.profile import load_city_profile
+from city.settings import KafkaSettings
 from sinks.base import Backoff, BatchSink, Row
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.exceptions import SinkError, TransientSinkError
+from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
 from streams.engine.checkpoint import Checkpointer
 from streams.engine.records import origin_header
@@ -31,8 +34,6 @@ from streams.traffic import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage
 from tests.factories_payments import tally
 from tests.pipeline import BOOTSTRAP
-from vtops.city import load_city_profile
-from vtops.settings import KafkaSettings, StorageSettings
 
 DATABASE = "vtops"
 CAMERA = "VT-CAM-001"

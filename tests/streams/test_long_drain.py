@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from city import topics
 from tests.factories import CLASSES, T0
 from tests.pipeline import BOOTSTRAP, PipelineRun
-from vtops import topics
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,13 @@ from typing import Any
 import orjson
 import pytest
 
+from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
 from streams.payments import CashlessPayments, CashlessTally
 from tests.factories_payments import HOUR_MS, MINUTE_MS, T0, tally
-from vtops.city import load_city_profile
 
 GRACE_S = 900
 

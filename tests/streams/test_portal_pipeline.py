@@ -15,10 +15,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
+from city import topics
 from streams.app import by_group_topic
 from tests.factories_portal import ExpectedPortal, at, step
 from tests.pipeline import BOOTSTRAP, PipelineRun, key_per_partition
-from vtops import topics
 from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration

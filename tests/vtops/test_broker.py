@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from vtops import topics
+from city import topics
+from city.kafka_client import admin_client
+from city.settings import KafkaSettings
+from sinks.settings import StorageSettings
 from vtops.cli.main import app
-from vtops.kafka import LocalBroker, admin_client, describe_contract_topics, ensure_topics
-from vtops.kafka.topics import kafka_python_config
-from vtops.settings import KafkaSettings, StorageSettings
+from vtops.kafka import LocalBroker, describe_contract_topics, ensure_topics
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +72,3 @@ def test_status_reports_running(broker: LocalBroker) -> None:
     report = json.loads(result.output)
     assert report["state"] == "running"
     assert report["bootstrap"] == broker.kafka.kafka_bootstrap
-
-
-def test_client_config_passes_sasl_only_when_asked() -> None:
-    plain = kafka_python_config(KafkaSettings(kafka_bootstrap="a:9092, b:9092"))
-    assert plain == {"bootstrap_servers": ["a:9092", "b:9092"], "security_protocol": "PLAINTEXT"}
-
-    sasl = kafka_python_config(
-        KafkaSettings(
-            kafka_security_protocol="SASL_SSL",
-            kafka_sasl_mechanism="SCRAM-SHA-512",
-            kafka_sasl_username="city",
-            kafka_sasl_password=SecretStr("s3cret"),
-        )
-    )
-    assert sasl["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert sasl["sasl_plain_username"] == "city"
-    assert sasl["sasl_plain_password"] == "s3cret"

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
+from city import topics
 from tests.factories import T0, passage
 from tests.pipeline import VTOPS, PipelineRun
-from vtops import topics
 
 
 def test_settings_show_names_sources_and_masks_secrets() -> None:

@@ -13,9 +13,9 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
+from sinks.settings import StorageSettings
 from tests.factories_portal import COLUMNS as PORTAL_COUNTS
 from vtops.indicators import Indicator, article_indicators
-from vtops.settings import StorageSettings
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DATABASE = "vtops"

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import typer
 from grafana_client.api import GrafanaApi
 
+from city.exceptions import VtopsError
+from city.profile import CityProfile, load_city_profile
 from dashboards.build import JSON_DIR, PROVISIONING_DIR, build_dashboards, write_all
 from dashboards.dimensions import load_dimensions
 from dashboards.exceptions import GrafanaPushError
@@ -25,10 +27,9 @@ from dashboards.push import push_all
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.grafana_access import grant_grafana_access
 from sinks.clickhouse.migrations import migrate
-from vtops.city import CityProfile, load_city_profile
+from sinks.settings import StorageSettings
 from vtops.cli.output import console, exit_with_error
-from vtops.exceptions import VtopsError
-from vtops.settings import Settings, StorageSettings, get_settings
+from vtops.settings import Settings, get_settings
 
 app = typer.Typer(
     help="Build and publish the Grafana dashboards and alert rules.", no_args_is_help=True

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta, tzinfo
 import typer
 from rich.table import Table
 
+from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from simulator.clock import parse_start
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import consumed_topics
-from vtops.city import load_city_profile
 from vtops.cli.output import console, exit_with_error
 from vtops.demo_summary import CitySummary, PipelineCounters, city_summary, pipeline_counters
-from vtops.exceptions import VtopsError
 from vtops.indicators import Indicator, article_indicators
 from vtops.kafka import LocalBroker
 from vtops.kafka.offsets import wait_until_consumed
@@ -68,7 +68,9 @@ def demo(
             f"broker: {LocalBroker(settings.kafka, settings.storage).start()}"
             f" at {settings.kafka.kafka_bootstrap}"
         )
-        created = ensure_topics(settings.kafka, consumed_topics(settings, profile))
+        created = ensure_topics(
+            settings.kafka, consumed_topics(settings.kafka, settings.stream, profile)
+        )
         console.print(f"topics: {len(created)} created, the rest already there")
         before = _counters(settings)
     except VtopsError as error:
@@ -104,7 +106,9 @@ def demo(
         if simulated.returncode != 0:
             raise VtopsError("the simulator failed; see its message above")
         console.print("waiting for the worker to catch up…")
-        wait_until_consumed(settings.kafka, consumed_topics(settings, profile), timeout_s=300)
+        wait_until_consumed(
+            settings.kafka, consumed_topics(settings.kafka, settings.stream, profile), timeout_s=300
+        )
         caught_up = time.monotonic()
     except VtopsError as error:
         worker.kill()

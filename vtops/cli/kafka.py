@@ -7,8 +7,8 @@ import time
 
 import typer
 
+from city.exceptions import VtopsError
 from vtops.cli.output import console, exit_with_error
-from vtops.exceptions import VtopsError
 from vtops.kafka import LocalBroker
 from vtops.settings import get_settings
 

@@ -7,10 +7,10 @@ import sys
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from city.exceptions import VtopsError
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from vtops.cli.output import exit_with_error
-from vtops.exceptions import VtopsError
 from vtops.settings import get_settings
 
 

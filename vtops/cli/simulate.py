@@ -16,13 +16,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from simulator.city import city_sources
 from simulator.clock import SimClock, city_now, parse_start
 from simulator.producer import KafkaSink, Progress, RunSummary, run
 from simulator.sources import rate_scale_for
-from vtops.city import load_city_profile
 from vtops.cli.output import console, exit_with_error
-from vtops.exceptions import VtopsError
 from vtops.settings import get_settings
 
 logger = logging.getLogger(__name__)

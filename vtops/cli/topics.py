@@ -8,8 +8,8 @@ from dataclasses import asdict
 import typer
 from rich.table import Table
 
+from city.exceptions import VtopsError
 from vtops.cli.output import console, exit_with_error
-from vtops.exceptions import VtopsError
 from vtops.kafka import describe_contract_topics, ensure_topics
 from vtops.settings import get_settings
 

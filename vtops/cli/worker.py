@@ -5,10 +5,10 @@ from __future__ import annotations
 import faust
 import typer
 
+from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from streams.app import consumed_topics, create_app
-from vtops.city import load_city_profile
 from vtops.cli.output import exit_with_error
-from vtops.exceptions import VtopsError
 from vtops.kafka.topics import ensure_topics
 from vtops.settings import get_settings
 
@@ -20,8 +20,8 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        ensure_topics(settings.kafka, consumed_topics(settings, profile))
-        app, _ = create_app(settings, profile)
+        ensure_topics(settings.kafka, consumed_topics(settings.kafka, settings.stream, profile))
+        app, _ = create_app(settings.kafka, settings.storage, settings.stream, profile)
     except VtopsError as error:
         exit_with_error(str(error))
     # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook

@@ -6,21 +6,17 @@ from vtops.kafka.broker import BrokerStatus, LocalBroker
 from vtops.kafka.jars import default_kafka_home
 from vtops.kafka.topics import (
     TopicState,
-    admin_client,
     contract_topic_names,
     describe_contract_topics,
     ensure_topics,
-    kafka_python_config,
 )
 
 __all__ = [
     "BrokerStatus",
     "LocalBroker",
     "TopicState",
-    "admin_client",
     "contract_topic_names",
     "default_kafka_home",
     "describe_contract_topics",
     "ensure_topics",
-    "kafka_python_config",
 ]

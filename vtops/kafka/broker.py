@@ -20,11 +20,12 @@ from typing import Literal
 
 from kafka.errors import KafkaError
 
-from vtops.exceptions import BrokerError
+from city.exceptions import BrokerError
+from city.kafka_client import admin_client
+from city.settings import KafkaSettings
+from sinks.settings import StorageSettings
 from vtops.kafka.jars import INSTALL_HINT, BrokerJars, default_kafka_home
 from vtops.kafka.server_config import cluster_id, log4j2_properties, server_properties
-from vtops.kafka.topics import admin_client
-from vtops.settings import KafkaSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 

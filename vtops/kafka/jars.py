@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from vtops.exceptions import BrokerError
+from city.exceptions import BrokerError
 
 logger = logging.getLogger(__name__)
 

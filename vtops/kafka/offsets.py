@@ -8,9 +8,9 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from vtops.exceptions import BrokerError
-from vtops.kafka.topics import admin_client, kafka_python_config
-from vtops.settings import KafkaSettings
+from city.exceptions import BrokerError
+from city.kafka_client import admin_client, kafka_python_config
+from city.settings import KafkaSettings
 
 COORDINATOR_WAIT_S = 30
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vtops.exceptions import CityProfileError
+from city.exceptions import CityProfileError
 
 VehicleClass = Literal["motorbike", "car", "bus", "truck", "bicycle", "other"]
 CameraKind = Literal["high_ptz", "low_ptz", "security", "urban_management", "traffic_counting"]
@@ -271,8 +271,8 @@ def load_city_profile(path: Path | None = None) -> CityProfile:
 
 @cache
 def _default_profile() -> CityProfile:
-    resource = resources.files("vtops").joinpath(DEFAULT_PROFILE)
-    return _load(resource, f"vtops/{DEFAULT_PROFILE} (packaged default)")
+    resource = resources.files("city").joinpath(DEFAULT_PROFILE)
+    return _load(resource, f"city/{DEFAULT_PROFILE} (packaged default)")
 
 
 def _load(source: Path | Traversable, label: str) -> CityProfile:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from vtops.city import CityProfile, Point, load_city_profile
-from vtops.exceptions import CityProfileError, VtopsError
+from city.exceptions import CityProfileError, VtopsError
+from city.profile import CityProfile, Point, load_city_profile
 
 CONTRACT_WARDS = (
     "phuong-1", "phuong-2", "phuong-3", "phuong-4", "phuong-5", "phuong-7", "phuong-8",
@@ -192,7 +192,7 @@ def test_agencies_one_committee_per_ward_and_city_departments(city: CityProfile)
 
 
 def default_document() -> dict[str, Any]:
-    text = resources.files("vtops").joinpath("profiles/vung-tau.json").read_text("utf-8")
+    text = resources.files("city").joinpath("profiles/vung-tau.json").read_text("utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
 
