@@ -1,13 +1,12 @@
 """The worker's own account of its speed: `pipeline_progress` rows turned into a steady rate.
 
 Pure arithmetic, apart from the ClickHouse read. The worker writes one row per partition per
-checkpoint (about every second) with the partition's cumulative `events`, its last `offset`,
-`recorded_at` and `sink_ms`. The counters are those of the checkpoint's cut, but `recorded_at`
-is stamped after the sinks have written, which can take seconds: the cut happened at
-`recorded_at - sink_ms`, and that is the time each point is placed at. Summed over partitions
-the points give a curve of events against time; the steady rate is its slope between the first
-cut (startup is over, events are flowing) and the last cut at which some partition still had
-messages left (so no idle tail after the catch-up is counted).
+checkpoint (about every second) with the partition's cumulative `events`, its last `offset`
+and `recorded_at`, all stamped when the checkpoint's cut is taken (the engine writes the cut
+while it goes on folding; `sink_ms` is how long the previous checkpoint's writes took). Summed
+over partitions the points give a curve of events against time; the steady rate is its slope
+between the first cut (startup is over, events are flowing) and the last cut at which some
+partition still had messages left (so no idle tail after the catch-up is counted).
 """
 
 from __future__ import annotations
@@ -34,18 +33,13 @@ class ProgressRow:
     partition: int
     offset: int  # last offset the worker folded in this partition
     events: int  # cumulative events of the partition
-    recorded_at_s: float  # epoch seconds, once the checkpoint's sinks had written
-    sink_ms: float  # how long those writes took
-
-    @property
-    def cut_at_s(self) -> float:
-        return self.recorded_at_s - self.sink_ms / 1000
+    recorded_at_s: float  # epoch seconds of the checkpoint's cut
+    sink_ms: float  # how long the previous checkpoint's writes took
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     at_s: float  # epoch seconds of the cut
-    written_s: float  # epoch seconds when its progress rows were stamped
     events: int  # cumulative over every partition
     behind: bool  # some partition still had messages to read after this checkpoint
 
@@ -87,10 +81,7 @@ def _point(
     ends: Mapping[int, int],
 ) -> Checkpoint:
     behind = any(offsets.get(partition, -1) < end - 1 for partition, end in ends.items())
-    cut_at_s = min(row.cut_at_s for row in group)
-    return Checkpoint(
-        cut_at_s, max(row.recorded_at_s for row in group), sum(events.values()), behind
-    )
+    return Checkpoint(min(row.recorded_at_s for row in group), sum(events.values()), behind)
 
 
 def steady_rate(points: Sequence[Checkpoint]) -> float | None:

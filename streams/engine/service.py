@@ -87,6 +87,7 @@ class StreamEngine(Service):
         self._pending = 0
         self.assigned: set[TopicPartition] = set()
         self._consuming: asyncio.Event | None = None  # set once the loop has ended
+        self._failure: BaseException | None = None  # what stopped the loop, if anything
 
     def register(self, stages: Sequence[Stage]) -> None:
         """The stages to feed, in checkpoint order (routers before the windows they feed)."""
@@ -139,16 +140,20 @@ class StreamEngine(Service):
         log.info("engine started topics=%s", ",".join(self._stages))
 
     async def on_stop(self) -> None:
-        if self._consumer is None:
+        consumer = self._consumer
+        if consumer is None:
             return
-        if self._consuming is not None:
-            # The loop sees `should_stop` after its current poll (at most 200 ms).
-            await self._consuming.wait()
-        await self._settle()
-        await self.checkpointer.run()
-        log.info("shutdown checkpoint written")
-        await self._consumer.stop()
-        self._consumer = None
+        try:
+            if self._consuming is not None:
+                # The loop sees `should_stop` after its current poll (at most 200 ms).
+                await self._consuming.wait()
+            if self._failure is None:
+                await self._settle()
+                await self.checkpointer.run()
+                log.info("shutdown checkpoint written")
+        finally:
+            await consumer.stop()
+            self._consumer = None
 
     async def _settle(self) -> None:
         """Wait for the checkpoint in flight, re-raising what made it fail."""
@@ -195,7 +200,9 @@ class StreamEngine(Service):
         self._consuming = consuming = asyncio.Event()
         try:
             await self._consume_until_stopped()
-        except BaseException as error:
+        except Exception as error:
+            # Nothing more is written: the next start resumes from the last saved state.
+            self._failure = error
             log.critical("the stream engine stopped: %r", error)
             raise
         finally:
@@ -232,6 +239,7 @@ class StreamEngine(Service):
                 return
             await task
         if task is not None and task.done():
+            self._in_flight = None
             task.result()  # a sink's fatal error stops the worker here
         self._in_flight = asyncio.create_task(self.checkpointer.run())
         self._pending = 0

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from city import topics
 from streams.app import by_group_topic
 from tests.factories_payments import (
     HOUR_MS,
@@ -27,7 +28,6 @@ from tests.factories_payments import (
 )
 from tests.factories_portal import ExpectedPortal, at, random_dossiers, step
 from tests.pipeline import PipelineRun, key_per_partition
-from vtops import topics
 from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration
@@ -252,3 +252,22 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
         "FROM vtops.pipeline_progress FINAL GROUP BY source_topic, partition)"
     )
     assert late == [(0,)]
+
+
+def test_an_idle_input_partition_stops_holding_windows_back(pipeline: PipelineRun) -> None:
+    """Partition 0 of the input never gets a tally: once it has been caught up and silent for
+    VTOPS_IDLE_PARTITION_S, the windows the other partitions have passed become final."""
+    pipeline.extra_env["VTOPS_IDLE_PARTITION_S"] = "1"
+    busy = [t for t in key_per_partition("VT-T-077", pipeline.partitions)[1:]]
+    events = [tally(f"a-{t}", t, T0, counts={"cash": 1}) for t in busy]
+    events += [tally(f"b-{t}", t, T0 + HOUR_MS + 15 * MINUTE_MS) for t in busy]
+    worker = pipeline.start_worker()
+    pipeline.wait_until_assigned(worker)
+    produce_and_wait(pipeline, events)
+    time.sleep(5)  # idle after 1 s, announced by the next checkpoint, windowed by the one after
+    wait_checkpointed(pipeline)
+    assert pipeline.stop_worker(worker) == 0
+    rows = cashless_rows(pipeline)
+    assert rows[("phuong-1", "grocery", T0 // 1000)][0] == len(busy)
+    assert rows[("phuong-1", "grocery", T0 // 1000)][-1] == 1
+    assert rows[("phuong-1", "grocery", T0 // 1000 + 3600)][-1] == 0

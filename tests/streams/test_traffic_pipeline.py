@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from city import topics
 from tests.factories import (
     MINUTE_MS,
     T0,
@@ -21,7 +22,7 @@ from tests.factories import (
     violation,
 )
 from tests.pipeline import VTOPS, PipelineRun
-from vtops import topics
+from vtops.kafka.offsets import remaining
 
 pytestmark = pytest.mark.integration
 
@@ -250,3 +251,24 @@ def test_broker_down_for_30_seconds_mid_run_the_worker_recovers_exactly(
 
     expected = expected_from(events, pipeline.partitions)
     assert flow_rows(pipeline) == expected.rows()
+
+
+def test_a_store_that_refuses_rows_for_good_stops_the_worker_with_an_error(
+    pipeline: PipelineRun,
+) -> None:
+    """A terminal sink error (here a table whose columns do not match) is no reason to retry
+    forever or to hang: the worker exits 1, saying why, and commits nothing it did not save."""
+    with pipeline.store() as client:
+        client.command("CREATE DATABASE vtops")
+        client.command(
+            "CREATE TABLE vtops.traffic_flow_1m (camera_id String, lane_closures UInt8) "
+            "ENGINE = MergeTree ORDER BY ()"
+        )
+    worker = pipeline.start_worker()
+    pipeline.wait_until_assigned(worker)
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", [passage("a", CAMERAS[0], T0)])
+    try:
+        assert worker.wait(timeout=60) == 1
+    finally:
+        worker.kill()
+    assert remaining(pipeline.kafka_settings, pipeline.topic(topics.CAMERA_EVENTS)) == 1
