@@ -150,8 +150,9 @@ class PortalKpis:
         if event.due_at is not None and [event.ts, event.due_at] not in deadlines:
             # Sorted by (ts, due_at): the last one at or before an instant is "the latest".
             deadlines = sorted([*deadlines, [event.ts, event.due_at]])[-MAX_DEADLINES:]
-        elif dossier is not None and last_ts == dossier["last_ts"]:
-            return  # nothing new: no state write
+        elif dossier is None or last_ts == dossier["last_ts"]:
+            # Nothing new, or a dossier with no deadline yet: nothing a resolution could use.
+            return
         state.put_keyed(
             DOSSIER_PREFIX + event.dossier_id, {"last_ts": last_ts, "deadlines": deadlines}
         )
