@@ -39,7 +39,9 @@ check: install
 
 bench: install
 	$(BIN)/vtops kafka start
-	$(BIN)/python -m benchmarks.throughput
+	$(BIN)/python -m benchmarks.throughput --events 1000000 --runs 3
+	$(BIN)/python -m benchmarks.latency --rate 2000 --seconds 60 --runs 3
+	$(BIN)/python -m benchmarks.rekeyed --events 200000 --runs 3
 
 clean:
 	-$(BIN)/vtops kafka stop
