@@ -1,17 +1,20 @@
 """Kafka topics as sinks: window rows and dead letters as JSON, and raw re-keyed records.
 
-A batch is handed to the app's producer and flushed (it waits for every replica) before
-`write` returns; the checkpoint goes on to its commit point only after that. Messages of one
-batch keep their order within a partition: a routing stage's watermark follows its forwards.
+A batch is handed to the app's producer, and `write` returns once every message of it has been
+acknowledged by every replica (`acks=all`); the checkpoint goes on to its commit point only
+after that. Messages of one batch keep their order within a partition: a routing stage's
+watermark follows its forwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
@@ -34,18 +37,23 @@ class KafkaRecords(BatchSink):
 
     async def write(self, batch: Sequence[Row]) -> None:
         try:
+            deliveries = []
             for row in batch:
                 record = self.record(row)
-                await self._producer.send(
-                    self.name,
-                    record["key"],
-                    record["value"],
-                    record.get("partition"),
-                    None,
-                    record.get("headers"),
+                deliveries.append(
+                    await self._producer.send(
+                        self.name,
+                        record["key"],
+                        record["value"],
+                        record.get("partition"),
+                        None,
+                        record.get("headers"),
+                    )
                 )
-            await self._producer.flush()
-        except KafkaError as error:
+            # Every message acknowledged by every replica, or the batch is retried: a flush
+            # alone does not say whether a delivery failed.
+            await asyncio.gather(*deliveries)
+        except (KafkaError, ProducerSendError) as error:
             raise TransientSinkError(f"{self.name}: {type(error).__name__}") from error
 
 

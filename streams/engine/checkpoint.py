@@ -11,8 +11,10 @@ two batches; then it writes the cut in order:
    point, after which a restart resumes from these offsets;
 6. the group's Kafka offsets, for operators and lag, never trusted over the state.
 
-Every write of steps 1-4 is idempotent (versions that are functions of the state, records that
-collapse by identity), so a crash anywhere before step 5 only repeats identical writes.
+A crash anywhere before step 5 only repeats writes: ClickHouse keeps the row of the highest
+version per window (versions are functions of the state) and collapses records by identity;
+the topics are at-least-once, and their readers keep the highest version per key (a replay may
+cut elsewhere and re-send a window at a lower version than one already sent).
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def _step(item: tuple[tuple[Step, BatchSink], list[Row]]) -> int:
     return int(item[0][0])
 
 
+# A partition's high-water mark as the consumer last saw it; None before its first fetch.
+HighWater = Callable[[str, int], int | None]
+
+
+def lag_of(highwater: int | None, offset: int) -> int | None:
+    """Messages after `offset` that the partition already holds."""
+    return None if highwater is None else max(0, highwater - offset - 1)
+
+
 class Stage(Protocol):
     """A consumer of some input topic partitions: folds batches, and says what to persist."""
 
@@ -73,6 +84,9 @@ class Stage(Protocol):
 
     async def assign(self, partition: int) -> int | None:
         """Load the partition's state; the offset to resume reading at, or None for the start."""
+
+    def starts_at(self, partition: int, offset: int) -> None:
+        """A partition without state starts at `offset`, the first one retention kept."""
 
     def fold(self, partition: int, records: Sequence[object]) -> None:
         """Fold a batch of one partition's records, in offset order, synchronously."""
@@ -96,7 +110,6 @@ class Checkpointer:
         self._commit = commit
         self._lock = asyncio.Lock()
         self.last_duration_ms = 0.0
-        self.completed = 0
 
     async def run(self) -> None:
         """Take a cut of every stage and write it."""
@@ -113,22 +126,9 @@ class Checkpointer:
             # Only now may the group move on: what the offsets cover is in the store.
             await self._commit(cut.offsets)
             self.last_duration_ms = (time.perf_counter() - started) * 1000
-            self.completed += 1
             log.debug(
                 "checkpoint writes=%d state_rows=%d ms=%.1f",
                 len(cut.writes),
                 len(cut.state),
                 self.last_duration_ms,
             )
-
-    async def run_before(self, deadline_s: float) -> bool:
-        """A checkpoint that gives up after `deadline_s` (a revoke cannot wait for a sink that
-        is down): False when it did, and the partitions' next owner replays from the store."""
-        try:
-            await asyncio.wait_for(self.run(), deadline_s)
-        except TimeoutError:
-            log.warning(
-                "checkpoint did not finish within %.0f s; the next owner replays", deadline_s
-            )
-            return False
-        return True

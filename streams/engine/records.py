@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from schemas.exceptions import InvalidEvent
+
 ORIGIN = "vtops.origin"
 WATERMARK = "vtops.watermark"
 
@@ -36,8 +38,11 @@ def origin_of(headers: Headers) -> Origin | None:
     """The origin of a forwarded record; None for any other record."""
     for name, value in headers:
         if name == ORIGIN:
-            partition, offset, stream_time = value.split(b",")
-            return Origin(int(partition), int(offset), int(stream_time))
+            try:
+                partition, offset, stream_time = value.split(b",")
+                return Origin(int(partition), int(offset), int(stream_time))
+            except ValueError:
+                raise InvalidEvent(f"headers: malformed {ORIGIN} {value[:40]!r}") from None
     return None
 
 
@@ -56,6 +61,9 @@ def watermark_value(partitions: int, clocks: dict[int, tuple[int | None, bool]])
 
 
 def read_watermark(value: bytes | None) -> tuple[int, dict[int, tuple[int | None, bool]]]:
-    decoded: dict[str, Any] = orjson.loads(value or b"{}")
-    clocks = {int(p): (t, bool(idle)) for p, (t, idle) in decoded["clocks"].items()}
-    return int(decoded["partitions"]), clocks
+    try:
+        decoded: dict[str, Any] = orjson.loads(value or b"{}")
+        clocks = {int(p): (t, bool(idle)) for p, (t, idle) in decoded["clocks"].items()}
+        return int(decoded["partitions"]), clocks
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InvalidEvent(f"payload: malformed watermark {(value or b'')[:40]!r}") from None

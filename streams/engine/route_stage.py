@@ -34,11 +34,10 @@ from schemas.dead_letter import dead_letter
 from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
 from streams.definition import DomainStream
-from streams.engine.checkpoint import Cut, Step
+from streams.engine.checkpoint import Cut, HighWater, Step, lag_of
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
-from streams.engine.window_stage import HighWater, lag_of
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +98,10 @@ class RouteStage:
             )
         log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition, held.offset)
         return None if meta is None else held.offset + 1
+
+    def starts_at(self, partition: int, offset: int) -> None:
+        held = self._inputs[partition]
+        held.offset = max(held.offset, offset - 1)
 
     def revoke(self, partition: int) -> None:
         self._inputs.pop(partition, None)

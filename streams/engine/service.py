@@ -17,6 +17,9 @@ and the partitions' state is dropped; on assign, each stage loads its state and 
 seeks to the offset after it, or to the beginning of the retained data when there is none: the
 saved state, not the group's committed offset, says where a partition resumes.
 
+Errors in the rebalance listener, or a checkpoint that a revoke cannot wait for (20 s), stop
+the engine: the worker exits 1 rather than hold partitions it no longer reads.
+
 Stalls: if nothing arrives for `stall_timeout_s` while an assigned partition has messages left,
 the service logs it and re-seeks every partition to its position; if that does not bring
 records within another period, it stops the worker with an error (exit 1) so that its
@@ -45,7 +48,11 @@ log = logging.getLogger(__name__)
 REVOKE_DEADLINE_S = 20.0
 
 
-class StalledError(RuntimeError):
+class EngineFailure(RuntimeError):
+    """The engine cannot go on safely; the worker exits 1 and a restart resumes from the state."""
+
+
+class StalledError(EngineFailure):
     """Consumption stopped with messages left to read, and re-seeking did not restart it."""
 
 
@@ -161,19 +168,50 @@ class StreamEngine(Service):
         if task is not None:
             await task
 
+    def _fail(self, error: BaseException) -> None:
+        """Stop consuming for good: the loop raises it, the worker exits 1, and a restart
+        resumes from the last saved state."""
+        if self._failure is None:
+            self._failure = error
+            log.critical("the stream engine stops: %r", error)
+
     async def release(self, revoked: set[TopicPartition]) -> None:
         log.info("revoked partitions=%d", len(revoked))
         try:
-            await asyncio.wait_for(self._settle(), REVOKE_DEADLINE_S)
-            await self.checkpointer.run_before(REVOKE_DEADLINE_S)
-        except TimeoutError:
-            log.warning("a checkpoint did not finish before the revoke; the next owner replays")
+            await self._release(revoked)
+        except Exception as error:  # aiokafka would only log it
+            self._fail(error)
+
+    async def _release(self, revoked: set[TopicPartition]) -> None:
+        task = self._in_flight
+        if task is not None:
+            await self._within_deadline(task)
+            if self._in_flight is task:
+                self._in_flight = None
+            task.result()
+        await self._within_deadline(asyncio.ensure_future(self.checkpointer.run()))
         for tp in revoked:
             self._stages[tp.topic].revoke(tp.partition)
         self.assigned -= revoked
         self._pending = 0
 
+    @staticmethod
+    async def _within_deadline(task: asyncio.Future[None]) -> None:
+        """Wait for a checkpoint without cancelling it; a revoke cannot wait for ever."""
+        done, _ = await asyncio.wait({task}, timeout=REVOKE_DEADLINE_S)
+        if not done:
+            raise EngineFailure(
+                f"a checkpoint did not finish within {REVOKE_DEADLINE_S:.0f} s of a revoke"
+            )
+        task.result()
+
     async def acquire(self, assigned: set[TopicPartition]) -> None:
+        try:
+            await self._acquire(assigned)
+        except Exception as error:  # aiokafka would only log it, and the partitions stay paused
+            self._fail(error)
+
+    async def _acquire(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
         assert consumer is not None
         started = time.monotonic()
@@ -189,6 +227,9 @@ class StreamEngine(Service):
                 consumer.seek(tp, offset)
         if from_start:
             await consumer.seek_to_beginning(*from_start)
+            for tp in from_start:
+                # Retention may have removed the start: the stage must not wait for it.
+                self._stages[tp.topic].starts_at(tp.partition, await consumer.position(tp))
         self.assigned |= assigned
         consumer.resume(*assigned)
         log.info("assigned partitions=%d load_s=%.2f", len(assigned), time.monotonic() - started)
@@ -201,9 +242,7 @@ class StreamEngine(Service):
         try:
             await self._consume_until_stopped()
         except Exception as error:
-            # Nothing more is written: the next start resumes from the last saved state.
-            self._failure = error
-            log.critical("the stream engine stopped: %r", error)
+            self._fail(error)
             raise
         finally:
             consuming.set()
@@ -216,6 +255,8 @@ class StreamEngine(Service):
         reseeked = False
         while not self.should_stop:
             batches = await consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+            if self._failure is not None:
+                raise self._failure
             received = 0
             for tp, records in batches.items():
                 self._stages[tp.topic].fold(tp.partition, records)
@@ -227,31 +268,33 @@ class StreamEngine(Service):
             elif now - quiet_since >= self._stall_s:
                 reseeked = await self._on_quiet(reseeked)
                 quiet_since = now
-            if now >= next_checkpoint or self._pending >= self._max_pending:
-                await self._checkpoint(wait=self._pending >= self._max_pending)
+            due = now >= next_checkpoint or self._pending >= self._max_pending
+            if due and await self._checkpoint(wait=self._pending >= self._max_pending):
                 next_checkpoint = now + self._interval_s
 
-    async def _checkpoint(self, wait: bool) -> None:
-        """Start a checkpoint unless one is in flight; `wait` for it when input must pause."""
+    async def _checkpoint(self, wait: bool) -> bool:
+        """Start a checkpoint unless one is in flight (False); `wait` for it when input must
+        pause."""
         task = self._in_flight
         if task is not None and not task.done():
             if not wait:
-                return
-            await task
+                return False
+            await asyncio.wait({task})
         if task is not None and task.done():
             self._in_flight = None
             task.result()  # a sink's fatal error stops the worker here
         self._in_flight = asyncio.create_task(self.checkpointer.run())
         self._pending = 0
         if wait:
-            await self._in_flight
+            await asyncio.wait({self._in_flight})
+        return True
 
     async def _on_quiet(self, reseeked: bool) -> bool:
         """Nothing arrived for a stall period: fine when nothing is left to read."""
         consumer = self._consumer
         assert consumer is not None
         behind = []
-        for tp in self.assigned:
+        for tp in list(self.assigned):
             highwater = consumer.highwater(tp)
             position = await consumer.position(tp)
             if highwater is not None and position < highwater:

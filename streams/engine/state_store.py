@@ -6,9 +6,9 @@ clocks they reflect. A single insert into an unpartitioned MergeTree lands as on
 at all, so a restarted worker always reads a consistent cut: the state exactly as it was after
 `offset`. Dedup ids are not stored; the restore re-reads them (streams/engine/restore.py).
 
-Each row's version is the partition's source offset at the cut. The state after an offset is a
-function of the input alone, so a worker that lost a partition and writes late can never
-replace a newer state: its rows carry smaller offsets and lose under FINAL.
+Each row's version is the partition's source offset at the cut plus one (nothing read: 0). The
+state after an offset is a function of the input alone, so a worker that lost a partition and
+writes late can never replace a newer state: its rows carry smaller offsets and lose under FINAL.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ StateRow = list[Any]
 
 
 def entry(topic: str, partition: int, key: str, offset: int, value: Any) -> StateRow:
-    return [topic, partition, key, max(offset, 0), 0, orjson.dumps(value)]
+    return [topic, partition, key, offset + 1, 0, orjson.dumps(value)]
 
 
 def tombstone(topic: str, partition: int, key: str, offset: int) -> StateRow:
-    return [topic, partition, key, max(offset, 0), 1, b""]
+    return [topic, partition, key, offset + 1, 1, b""]
 
 
 class StateStore:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,7 +27,7 @@ from schemas.dead_letter import dead_letter
 from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
 from streams.definition import DomainStream, Records
-from streams.engine.checkpoint import Cut, Step
+from streams.engine.checkpoint import Cut, HighWater, Step, lag_of
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
@@ -44,14 +44,6 @@ log = logging.getLogger(__name__)
 
 A = TypeVar("A")
 E = TypeVar("E")
-
-# A partition's high-water mark as the consumer last saw it; None before its first fetch.
-HighWater = Callable[[str, int], int | None]
-
-
-def lag_of(highwater: int | None, offset: int) -> int | None:
-    """Messages after `offset` that the partition already holds."""
-    return None if highwater is None else max(0, highwater - offset - 1)
 
 
 @dataclass
@@ -108,6 +100,19 @@ def fold_event(
         assignment.event_id, assignment.group, assignment.start_ms, assignment.end_ms, offset
     )
     stream.fold(state, event, window, records)
+
+
+def _mark(inputs: InputClocks, value: bytes | None) -> None:
+    """Apply a router's watermark: its input partitions' stream times and idleness."""
+    partitions, clocks = read_watermark(value)
+    inputs.partitions = partitions
+    for input_partition, (stream_time_ms, idle) in clocks.items():
+        clock = inputs.clock(input_partition)
+        clock.idle = idle
+        if stream_time_ms is not None and (
+            clock.stream_time_ms is None or stream_time_ms > clock.stream_time_ms
+        ):
+            clock.stream_time_ms = stream_time_ms
 
 
 class WindowStage(Generic[E, A]):
@@ -187,6 +192,10 @@ class WindowStage(Generic[E, A]):
             return None
         return None if assignment is None else (assignment.event_id, assignment.window_key)
 
+    def starts_at(self, partition: int, offset: int) -> None:
+        state = self._states[partition]
+        state.offset = max(state.offset, offset - 1)
+
     def revoke(self, partition: int) -> None:
         self._states.pop(partition, None)
         self._touched.discard(partition)
@@ -201,38 +210,14 @@ class WindowStage(Generic[E, A]):
             )
             return
         self._touched.add(partition)
-        now_ms = int(time.time() * 1000)
+        latest_ms = int(time.time() * 1000) + self._max_skew_ms
         for record in records:
             offset = record.offset
             if offset <= state.offset:
                 continue  # folded before the last restart
             state.offset = offset
-            source_time_ms = None
-            if state.inputs is not None:
-                origin = origin_of(record.headers)
-                if origin is None:
-                    self._mark(state, partition, record)
-                    continue
-                clock = state.inputs.clock(origin.partition)
-                if origin.offset <= clock.offset:
-                    continue  # forwarded again by a router that restarted
-                clock.offset = origin.offset
-                clock.idle = False
-                if clock.stream_time_ms is None or origin.stream_time_ms > clock.stream_time_ms:
-                    clock.stream_time_ms = origin.stream_time_ms
-                source_time_ms = origin.stream_time_ms
-            state.counters.events += 1
             try:
-                fold_event(
-                    self.stream,
-                    state,
-                    offset,
-                    record.value,
-                    self._records,
-                    source_time_ms=source_time_ms,
-                    # A routed event was judged by its router already.
-                    latest_ms=None if source_time_ms is not None else now_ms + self._max_skew_ms,
-                )
+                self._fold_record(state, record, latest_ms)
             except InvalidEvent as error:
                 self._dead_letter(state, partition, record, error.reason)
             except Exception as error:
@@ -245,22 +230,39 @@ class WindowStage(Generic[E, A]):
                     state, partition, record, f"payload: unprocessable ({type(error).__name__})"
                 )
 
-    def _mark(self, state: PartitionWindows[A], partition: int, record: ConsumerRecord) -> None:
-        """Apply a router's watermark; anything else without an origin is a dead letter."""
-        assert state.inputs is not None
-        if not is_watermark(record.headers):
+    def _fold_record(
+        self, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
+    ) -> None:
+        inputs = state.inputs
+        if inputs is None:
             state.counters.events += 1
-            self._dead_letter(state, partition, record, "headers: no vtops.origin header")
+            fold_event(
+                self.stream, state, record.offset, record.value, self._records, latest_ms=latest_ms
+            )
             return
-        partitions, clocks = read_watermark(record.value)
-        state.inputs.partitions = partitions
-        for input_partition, (stream_time_ms, idle) in clocks.items():
-            clock = state.inputs.clock(input_partition)
-            clock.idle = idle
-            if stream_time_ms is not None and (
-                clock.stream_time_ms is None or stream_time_ms > clock.stream_time_ms
-            ):
-                clock.stream_time_ms = stream_time_ms
+        if is_watermark(record.headers):
+            _mark(inputs, record.value)
+            return
+        origin = origin_of(record.headers)
+        if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
+            return  # forwarded again by a router that restarted
+        state.counters.events += 1
+        if origin is None:
+            raise InvalidEvent("headers: no vtops.origin header")
+        clock = inputs.clock(origin.partition)
+        clock.offset = origin.offset
+        clock.idle = False
+        if clock.stream_time_ms is None or origin.stream_time_ms > clock.stream_time_ms:
+            clock.stream_time_ms = origin.stream_time_ms
+        # A routed event was judged against the wall clock by its router already.
+        fold_event(
+            self.stream,
+            state,
+            record.offset,
+            record.value,
+            self._records,
+            source_time_ms=origin.stream_time_ms,
+        )
 
     def _dead_letter(
         self, state: PartitionWindows[A], partition: int, record: ConsumerRecord, reason: str

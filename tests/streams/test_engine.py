@@ -267,3 +267,42 @@ def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) 
     ]
     watermarks = [row for row in forward.rows if row.get("partition") is not None]
     assert sorted(row["partition"] for row in watermarks) == [0, 1]
+
+
+def test_a_record_on_a_rekey_topic_without_a_sound_origin_is_a_dead_letter(
+    engine: Engine,
+) -> None:
+    """Somebody else's message on an internal topic, or a damaged header: kept as a dead
+    letter, and the events behind it are folded."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    tables: dict[str, BatchSink] = {name: Recording(name) for name in TABLES}
+    letters = Recording("dlq")
+    stage = WindowStage(
+        CashlessPayments(load_city_profile(), 900),
+        topic,
+        StageSinks(tables, Recording("out"), letters),
+        engine.store,
+        {},
+        max_clock_skew_s=3600,
+        highwater=lambda _topic, _partition: None,
+    )
+    event = tally("a", "VT-T-00001", T0)
+    value = orjson.dumps(event)
+
+    def routed(offset: int, headers: list[tuple[str, bytes]]) -> ConsumerRecord:
+        return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), headers)
+
+    asyncio.run(stage.assign(0))
+    stage.fold(
+        0,
+        [
+            routed(0, []),
+            routed(1, [("vtops.origin", b"not,a number")]),
+            routed(2, origin_header(3, 7, T0)),
+        ],
+    )
+    asyncio.run(Checkpointer([stage], engine.store, Commits()).run())
+    assert [row["error"].split(":")[0] for row in letters.rows] == ["headers", "headers"]
+    meta = asyncio.run(engine.store.load(topic, 0))[META_KEY]
+    assert (meta["counters"]["accepted"], meta["counters"]["invalid"]) == (1, 2)
+    assert meta["inputs"]["clocks"]["3"] == [T0, 7, False]
