@@ -5,6 +5,8 @@ Both are clickhouse-connect clients, so every sink and query runs the same code 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from clickhouse_connect import get_client
 from clickhouse_connect.driver import options
 from clickhouse_connect.driver.client import Client
@@ -17,6 +19,24 @@ from clickhouse_connect.driver.exceptions import (
 from sinks.exceptions import SinkError, StoreInUseError, TransientSinkError
 from sinks.settings import StorageSettings
 
+DSN_FORM = "http://user:password@host:port/database (or https://)"
+
+
+def _check_dsn(dsn: str) -> None:
+    """A URL the driver can read, or a one-line error that quotes none of it: the password
+    is in there, and a malformed URL (a '/' in the password) puts it where the host or the
+    port should be."""
+    try:
+        parts = urlsplit(dsn)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SinkError(
+            f"VTOPS_CLICKHOUSE_URL: not a URL of the form {DSN_FORM} (percent-encode a '/', "
+            "'@' or ':' in the user name or password)"
+        )
+
 
 def connect(storage: StorageSettings) -> Client:
     """A client for the configured store; the database itself is made by the migrations."""
@@ -24,12 +44,18 @@ def connect(storage: StorageSettings) -> Client:
     # second-long import out of a busy worker's first checkpoint.
     options.pd  # noqa: B018
     if storage.clickhouse_url is not None:
+        dsn = storage.clickhouse_url.get_secret_value()
+        _check_dsn(dsn)
         try:
-            return get_client(dsn=storage.clickhouse_url.get_secret_value(), database="default")
+            return get_client(dsn=dsn, database="default")
         except (OperationalError, DatabaseError) as error:
             # The DSN holds the password: say where, never how.
             raise TransientSinkError(
                 f"ClickHouse server unreachable: {type(error).__name__}"
+            ) from None
+        except Exception as error:
+            raise SinkError(
+                f"VTOPS_CLICKHOUSE_URL: the driver refused it ({type(error).__name__})"
             ) from None
     path = storage.clickhouse_path.resolve()
     path.mkdir(parents=True, exist_ok=True)

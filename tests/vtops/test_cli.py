@@ -49,3 +49,26 @@ def test_query_says_the_store_is_busy_while_the_worker_runs(pipeline: PipelineRu
     assert done.stdout == '"VT-CAM-003",1\n'
     bad = pipeline.vtops("query", "SELEC 1")
     assert bad.returncode == 1 and "Syntax error" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://u:Ab3/s3cret@127.0.0.1:1/vtops",  # a '/' in the password: "port" Ab3
+        "http://u:Ab3@s3cret@127.0.0.1:1/vtops",  # an '@' in the password
+        "clickhouse://u:Ab3s3cret@127.0.0.1/vtops",
+        "u:Ab3s3cret@127.0.0.1",
+    ],
+)
+def test_a_bad_clickhouse_url_fails_in_one_line_without_its_password(url: str) -> None:
+    done = subprocess.run(
+        [VTOPS, "query", "SELECT 1"],
+        env={**os.environ, "VTOPS_CLICKHOUSE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert "Ab3" not in done.stderr + done.stdout and "s3cret" not in done.stderr + done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -26,6 +27,8 @@ def query(
     ),
 ) -> None:
     """Run SQL against ClickHouse (embedded by default; needs the worker stopped)."""
+    # The driver logs its retries of an unreachable server; the error below says it once.
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     storage = get_settings().storage
     try:
         client = connect(storage)
