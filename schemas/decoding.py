@@ -28,12 +28,10 @@ def _describe(error: ValidationError, tagged: bool) -> str:
         return f"payload: invalid JSON ({first['msg']})"
     if first["type"] == "model_type":
         return "payload: must be a JSON object"
-    shown = repr(first["input"])
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    value = "" if first["type"] == "missing" else f" (got {shown})"
+    # The rejected value stays out: a reason is readable by more people than the payload is
+    # (a plate must not reach the dashboards through it).
     message = first["msg"].removeprefix("Value error, ")
-    return f"{path or 'payload'}: {message}{value}"
+    return f"{path or 'payload'}: {message}"
 
 
 def decode(adapter: TypeAdapter[T], raw: bytes | None, *, tagged: bool = False) -> T:

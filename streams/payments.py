@@ -71,7 +71,7 @@ class CashlessPayments:
     def decode(self, raw: bytes | None) -> TerminalCounts:
         tally = decode_terminal_counts(raw)
         if tally.ward not in self._wards:
-            raise InvalidEvent(f"ward: unknown ward {tally.ward!r}")
+            raise InvalidEvent("ward: not a ward of the city profile")
         return tally
 
     def assign(self, event: TerminalCounts) -> Assignment:

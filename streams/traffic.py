@@ -53,7 +53,7 @@ class TrafficFlow:
     def decode(self, raw: bytes | None) -> CameraEvent:
         event = decode_camera_event(raw)
         if event.camera_id not in self._ward_of:
-            raise InvalidEvent(f"camera_id: unknown camera {event.camera_id!r}")
+            raise InvalidEvent("camera_id: not a camera of the city profile")
         return event
 
     def assign(self, event: CameraEvent) -> Assignment | None:

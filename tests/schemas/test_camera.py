@@ -8,6 +8,7 @@ import pytest
 from schemas.camera import CAMERA_EVENT, Passage, StatusReport, Violation
 from schemas.decoding import MAX_EVENT_BYTES, decode
 from schemas.exceptions import InvalidEvent
+from schemas.fast import decode_camera_event
 
 PASSAGE = {
     "event_id": "e1",
@@ -114,3 +115,23 @@ def test_unreadable_payloads(raw: bytes | None, reason: str) -> None:
     with pytest.raises(InvalidEvent) as caught:
         decode(CAMERA_EVENT, raw, tagged=True)
     assert caught.value.reason.startswith(reason)
+
+
+def test_a_reason_names_the_field_and_the_rule_but_never_the_rejected_value() -> None:
+    """Reasons reach `dlq_events.error`, which Grafana's user may read; plates must not."""
+    plate = "72A-123.45 (TRAILER 9)"
+    raw = orjson.dumps(
+        {
+            "event_id": "e1",
+            "camera_id": "VT-CAM-001",
+            "ts": 1_726_272_000_000,
+            "kind": "violation",
+            "vehicle_class": "car",
+            "violation_type": "red_light",
+            "plate": plate,
+        }
+    )
+    with pytest.raises(InvalidEvent) as refused:
+        decode_camera_event(raw)
+    assert refused.value.reason == "plate: String should have at most 16 characters"
+    assert "72A" not in refused.value.reason
