@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import signal
 import subprocess
@@ -166,6 +167,35 @@ def test_dead_letters_reach_the_dlq_topic_with_the_contract_fields(pipeline: Pip
             letter
         )
         assert letter["source_topic"] == pipeline.topic(topics.CAMERA_EVENTS)
+
+
+def test_a_dead_letter_of_any_size_fits_in_a_kafka_message(pipeline: PipelineRun) -> None:
+    """200 KB of control bytes JSON-escape to 1.2 MB, over the broker's message limit: the
+    dead letter keeps the start, the length and a digest, and the stream goes on."""
+    from kafka import KafkaConsumer
+
+    poison = b"\x01" * 200_000
+    before = [passage(f"b{n}", "VT-CAM-001", T0 + n * 1000) for n in range(10)]
+    after = [passage(f"a{n}", "VT-CAM-001", T0 + 20_000 + n * 1000) for n in range(10)]
+    worker = pipeline.start_worker()
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", before)
+    pipeline.produce(topics.CAMERA_EVENTS, [("VT-CAM-001", poison)])
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", after)
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=60)
+    assert pipeline.stop_worker(worker) == 0
+    assert pipeline.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(20,)]
+    consumer = KafkaConsumer(
+        pipeline.topic(topics.dead_letters_of(topics.CAMERA_EVENTS)),
+        bootstrap_servers="127.0.0.1:9092",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    (letter,) = [orjson.loads(m.value) for m in consumer]
+    consumer.close()
+    assert letter["error"] == "payload: 200000 bytes is over the 64 KiB limit"
+    assert letter["payload_bytes"] == 200_000
+    assert letter["payload_sha256"] == hashlib.sha256(poison).hexdigest()
+    assert letter["payload"] == "\x01" * 16 * 1024
 
 
 def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRun) -> None:
