@@ -124,6 +124,7 @@ def create_app(
         checkpoint_interval_s=stream_settings.checkpoint_interval_s,
         max_pending_events=stream_settings.max_pending_events,
         stall_timeout_s=stream_settings.stall_timeout_s,
+        exclusive=storage.clickhouse_url is None,
     )
     producer = app.producer
     for stream in domain_streams(stream_settings, profile):

@@ -44,6 +44,10 @@ from streams.engine.state_store import StateStore
 
 log = logging.getLogger(__name__)
 
+# A worker killed with SIGKILL holds its partitions until its session expires; keep that short
+# so a restarted or surviving worker takes over within seconds.
+SESSION_TIMEOUT_S = 10
+
 # How long a revoke waits for sinks before it gives the partitions up unsaved.
 REVOKE_DEADLINE_S = 20.0
 
@@ -76,6 +80,7 @@ class StreamEngine(Service):
         checkpoint_interval_s: float,
         max_pending_events: int,
         stall_timeout_s: float,
+        exclusive: bool,
         batch_size: int = 10_000,
         **kwargs: Any,
     ) -> None:
@@ -88,6 +93,8 @@ class StreamEngine(Service):
         self._max_pending = max_pending_events
         self._stall_s = stall_timeout_s
         self._batch_size = batch_size
+        # An embedded store serves one worker: it must own every partition.
+        self._exclusive = exclusive
         self._consumer: AIOKafkaConsumer | None = None
         self.checkpointer = Checkpointer([], store, self._commit)
         self._in_flight: asyncio.Task[None] | None = None
@@ -132,9 +139,7 @@ class StreamEngine(Service):
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            # A worker killed with SIGKILL holds its partitions until its session expires;
-            # keep that short so a restarted or surviving worker takes over within seconds.
-            session_timeout_ms=10_000,
+            session_timeout_ms=SESSION_TIMEOUT_S * 1000,
             heartbeat_interval_ms=2_000,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             **self._client_config,
@@ -214,6 +219,17 @@ class StreamEngine(Service):
     async def _acquire(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
         assert consumer is not None
+        if self._exclusive:
+            every = {
+                TopicPartition(topic, p)
+                for topic in self._stages
+                for p in consumer.partitions_for_topic(topic) or ()
+            }
+            if assigned != every:
+                raise EngineFailure(
+                    "this worker was given part of the partitions: another worker shares its "
+                    "group, and several workers need a ClickHouse server (VTOPS_CLICKHOUSE_URL)"
+                )
         started = time.monotonic()
         # The fetcher runs while this listener loads state: hold the partitions back until
         # their stages know them and they sit at their state's offset.

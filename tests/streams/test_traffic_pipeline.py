@@ -302,3 +302,26 @@ def test_a_store_that_refuses_rows_for_good_stops_the_worker_with_an_error(
     finally:
         worker.kill()
     assert remaining(pipeline.kafka_settings, pipeline.topic(topics.CAMERA_EVENTS)) == 1
+
+
+def test_a_second_worker_with_its_own_embedded_store_refuses_to_join(
+    pipeline: PipelineRun, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two embedded stores would split the state; the survivor of the two would then take
+    over partitions without theirs. The second worker says so and exits 1; the first goes on."""
+    first = pipeline.start_worker()
+    pipeline.wait_until_assigned(first)
+    second = subprocess.run(
+        [VTOPS, "worker"],
+        env={**pipeline.env, "VTOPS_DATA_DIR": str(tmp_path_factory.mktemp("second"))},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "several workers need a ClickHouse server" in second.stderr
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", [passage("x", CAMERAS[0], T0)])
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(first) == 0
+    assert pipeline.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(1,)]

@@ -1,4 +1,4 @@
-"""`vtops worker`: every stream agent and sink in one process, until SIGINT or SIGTERM."""
+"""`vtops worker`: every stage of every stream in one process, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import typer
 from city.exceptions import VtopsError
 from city.profile import load_city_profile
 from streams.app import consumed_topics, create_app
+from streams.engine.service import SESSION_TIMEOUT_S
 from vtops.cli.output import exit_with_error
+from vtops.kafka.offsets import group_stays_busy
 from vtops.kafka.topics import ensure_topics
 from vtops.settings import get_settings
 
@@ -20,6 +22,15 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
+        embedded = settings.storage.clickhouse_url is None
+        if embedded and group_stays_busy(settings.kafka, within_s=SESSION_TIMEOUT_S + 2):
+            # Each embedded store would hold part of the state, and a survivor would take
+            # over partitions without theirs.
+            raise VtopsError(
+                f"another worker of group {settings.kafka.app_id!r} is running with its own "
+                "embedded ClickHouse store: several workers need a ClickHouse server "
+                "(VTOPS_CLICKHOUSE_URL)"
+            )
         ensure_topics(settings.kafka, consumed_topics(settings.kafka, settings.stream, profile))
         app, _ = create_app(settings.kafka, settings.storage, settings.stream, profile)
     except VtopsError as error:

@@ -62,3 +62,22 @@ def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: f
                 f"the worker still has {left} messages to process after {timeout_s:.0f}s"
             )
         time.sleep(0.5)
+
+
+def group_stays_busy(settings: KafkaSettings, within_s: float) -> bool:
+    """True when the app's group still has members after `within_s`: a crashed worker's
+    membership ends with its session (10 s), a running worker's does not."""
+    admin = admin_client(settings)
+    deadline = time.monotonic() + within_s
+    try:
+        while True:
+            group = admin.describe_groups([settings.app_id])[settings.app_id]
+            if not group["members"]:
+                return False
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.5)
+    except KafkaError as error:
+        raise BrokerError(f"cannot describe group {settings.app_id!r}: {error}") from None
+    finally:
+        admin.close()
