@@ -114,7 +114,8 @@ def create_app(
         name: ClickHouseTable(client, storage.clickhouse_database, name, executor)
         for name in TABLES
     }
-    store = StateStore(client, storage.clickhouse_database, executor)
+    embedded_at = storage.clickhouse_path.resolve() if storage.clickhouse_url is None else None
+    store = StateStore(client, storage.clickhouse_database, executor, embedded_at)
     client_config = aiokafka_config(kafka)
     stages: list[Stage] = []
     engine = StreamEngine(

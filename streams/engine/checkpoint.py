@@ -119,6 +119,7 @@ class Checkpointer:
                 stage.cut(cut, self.last_duration_ms)
             if cut.empty:
                 return
+            self._store.ensure_present()
             started = time.perf_counter()
             for sink, rows in cut.ordered():
                 await sink.flush(rows)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import classify
+from sinks.exceptions import SinkError
 
 META_KEY = "meta"
 TABLE = "stream_state"
@@ -38,13 +40,27 @@ def tombstone(topic: str, partition: int, key: str, offset: int) -> StateRow:
 
 
 class StateStore:
-    def __init__(self, client: Client, database: str, executor: Executor) -> None:
+    def __init__(
+        self, client: Client, database: str, executor: Executor, embedded_at: Path | None = None
+    ) -> None:
         self._client = client
         self._table = f"{database}.{TABLE}"
         # chDB and the HTTP client both block; one thread serialises every call to the store.
         self._executor = executor
+        # The embedded store's directory: chDB goes on writing into deleted files if it goes.
+        self._embedded_at = embedded_at
+
+    def ensure_present(self) -> None:
+        """SinkError when the embedded store's directory has been removed: every write would
+        fail (or vanish), and nothing may be committed any more."""
+        if self._embedded_at is not None and not self._embedded_at.is_dir():
+            raise SinkError(
+                f"the embedded ClickHouse store at {self._embedded_at} is gone: nothing more "
+                "can be saved; restart the worker to rebuild it from the topics"
+            )
 
     def _save(self, rows: list[StateRow]) -> None:
+        self.ensure_present()
         try:
             # One insert for every stage and partition: all land together or none does.
             self._client.insert(self._table, rows, column_names=COLUMNS)

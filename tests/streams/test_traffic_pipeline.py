@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from city import topics
+from schemas.dead_letter import MAX_PAYLOAD_BYTES
 from tests.factories import (
     MINUTE_MS,
     T0,
@@ -134,7 +136,7 @@ def test_duplicates_late_events_and_dead_letters_give_exact_rows(pipeline: Pipel
     for (raw, field), (_, error, payload) in zip(INVALID, letters, strict=True):
         assert error.startswith(f"{field}:"), (field, error)
         if raw[:1] != b"\xff":
-            assert payload == raw.decode()
+            assert payload == raw[:MAX_PAYLOAD_BYTES].decode()
     progress = pipeline.rows("""
         SELECT sum(late), sum(duplicates), sum(invalid) FROM (
             SELECT partition, argMax(late, offset) AS late,
@@ -325,3 +327,31 @@ def test_a_second_worker_with_its_own_embedded_store_refuses_to_join(
     pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
     assert pipeline.stop_worker(first) == 0
     assert pipeline.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(1,)]
+
+
+def test_a_store_removed_under_a_running_worker_stops_it_and_a_restart_rebuilds_it(
+    pipeline: PipelineRun,
+) -> None:
+    """The embedded store's directory deleted while the worker runs: it stops with exit 1
+    before committing what it could not save, and the next worker, finding no state, reads
+    the topic from its beginning."""
+    camera = pipeline.topic(topics.CAMERA_EVENTS)
+    worker = pipeline.start_worker()
+    pipeline.wait_until_assigned(worker)
+    pipeline.produce_events(
+        topics.CAMERA_EVENTS, "camera_id", [passage(f"a{n}", CAMERAS[0], T0 + n) for n in range(10)]
+    )
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    shutil.rmtree(pipeline.data_dir / "clickhouse")
+    pipeline.produce_events(
+        topics.CAMERA_EVENTS, "camera_id", [passage(f"b{n}", CAMERAS[0], T0 + n) for n in range(10)]
+    )
+    try:
+        assert worker.wait(timeout=60) == 1
+    finally:
+        worker.kill()
+    assert remaining(pipeline.kafka_settings, camera) == 10
+    worker = pipeline.start_worker()
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+    assert pipeline.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(20,)]
