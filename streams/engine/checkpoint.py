@@ -29,6 +29,7 @@ from typing import Protocol
 
 from aiokafka import TopicPartition
 
+from city.clock import local_time
 from sinks.base import BatchSink, Row
 from streams.engine.state_store import StateRow, StateStore
 
@@ -75,6 +76,30 @@ HighWater = Callable[[str, int], int | None]
 def lag_of(highwater: int | None, offset: int) -> int | None:
     """Messages after `offset` that the partition already holds."""
     return None if highwater is None else max(0, highwater - offset - 1)
+
+
+def progress_row(
+    topic: str,
+    partition: int,
+    offset: int,
+    stream_time_ms: int | None,
+    counters: dict[str, int],
+    open_windows: int,
+    lag: int | None,
+    last_checkpoint_ms: float,
+) -> Row:
+    """A `pipeline_progress` row (step 4): a partition's cumulative counters at the cut."""
+    return {
+        "source_topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "recorded_at": local_time(int(time.time() * 1000)),
+        "stream_time": None if stream_time_ms is None else local_time(stream_time_ms),
+        **counters,
+        "open_windows": open_windows,
+        "lag": -1 if lag is None else lag,
+        "sink_ms": last_checkpoint_ms,
+    }
 
 
 class Stage(Protocol):

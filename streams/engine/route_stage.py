@@ -29,12 +29,10 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from city.clock import local_time
-from schemas.dead_letter import dead_letter
-from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
 from streams.definition import DomainStream
-from streams.engine.checkpoint import Cut, HighWater, Step, lag_of
+from streams.engine.checkpoint import Cut, HighWater, Step, lag_of, progress_row
+from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
@@ -85,7 +83,7 @@ class RouteStage:
         self._partitions_of = partitions_of
         self._inputs: dict[int, _Input] = {}
         self._forwards: list[Row] = []
-        self._dead_letters: list[Row] = []
+        self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     async def assign(self, partition: int) -> int | None:
         meta = (await self._store.load(self.topic, partition)).get(META_KEY)
@@ -127,15 +125,9 @@ class RouteStage:
                 if assignment is None:
                     continue
                 reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
-            except InvalidEvent as error:
-                self._dead_letter(held, partition, record, error.reason)
-                continue
             except Exception as error:
-                log.exception(
-                    "unprocessable topic=%s partition=%d offset=%d", self.topic, partition, offset
-                )
-                reason = f"payload: unprocessable ({type(error).__name__})"
-                self._dead_letter(held, partition, record, reason)
+                held.invalid += 1
+                self._dead_letters.add(partition, record, error)
                 continue
             if held.stream_time_ms is None or assignment.event_time_ms > held.stream_time_ms:
                 held.stream_time_ms = assignment.event_time_ms
@@ -146,12 +138,6 @@ class RouteStage:
                     "headers": origin_header(partition, offset, held.stream_time_ms),
                 }
             )
-
-    def _dead_letter(self, held: _Input, partition: int, record: ConsumerRecord, why: str) -> None:
-        held.invalid += 1
-        self._dead_letters.append(
-            dead_letter(self.topic, partition, record.offset, record.value, why)
-        )
 
     def _idle(self, partition: int, held: _Input) -> bool:
         caught_up = lag_of(self._highwater(self.topic, partition), held.offset) == 0
@@ -176,10 +162,8 @@ class RouteStage:
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
         forwards, self._forwards = self._forwards, []
         cut.write(Step.TOPICS, self._sinks.forward, forwards + self._watermarks())
-        dead_letters, self._dead_letters = self._dead_letters, []
+        self._dead_letters.cut(cut)
         tables = self._sinks.tables
-        cut.write(Step.DEAD_LETTERS, tables["dlq_events"], dead_letters)
-        cut.write(Step.DEAD_LETTERS, self._sinks.dead_letter_topic, dead_letters)
         progress: list[Row] = []
         for partition, held in self._inputs.items():
             if not held.touched:
@@ -191,28 +175,22 @@ class RouteStage:
                 "invalid": held.invalid,
             }
             cut.state.append(entry(self.topic, partition, META_KEY, held.offset, meta))
-            progress.append(self._progress_row(partition, held, last_checkpoint_ms))
-            if held.offset >= 0:
-                cut.offsets[TopicPartition(self.topic, partition)] = held.offset + 1
-        cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
-
-    def _progress_row(self, partition: int, held: _Input, last_checkpoint_ms: float) -> Row:
-        lag = lag_of(self._highwater(self.topic, partition), held.offset)
-        return {
-            "source_topic": self.topic,
-            "partition": partition,
-            "offset": held.offset,
-            "recorded_at": local_time(int(time.time() * 1000)),
-            "stream_time": None if held.stream_time_ms is None else local_time(held.stream_time_ms),
             # A message counts as an event where its journey ends: here for a dead letter, in
             # the window stage otherwise (with accepted, duplicate and late events), so that
             # totals over every source topic count each message once.
-            "events": held.invalid,
-            "accepted": 0,
-            "duplicates": 0,
-            "late": 0,
-            "invalid": held.invalid,
-            "open_windows": 0,
-            "lag": -1 if lag is None else lag,
-            "sink_ms": last_checkpoint_ms,
-        }
+            counters = {"events": held.invalid, "accepted": 0, "duplicates": 0, "late": 0}
+            progress.append(
+                progress_row(
+                    self.topic,
+                    partition,
+                    held.offset,
+                    held.stream_time_ms,
+                    {**counters, "invalid": held.invalid},
+                    0,
+                    lag_of(self._highwater(self.topic, partition), held.offset),
+                    last_checkpoint_ms,
+                )
+            )
+            if held.offset >= 0:
+                cut.offsets[TopicPartition(self.topic, partition)] = held.offset + 1
+        cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)

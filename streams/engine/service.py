@@ -190,10 +190,9 @@ class StreamEngine(Service):
     async def _release(self, revoked: set[TopicPartition]) -> None:
         task = self._in_flight
         if task is not None:
-            await self._within_deadline(task)
+            await self._within_deadline(task)  # re-raises what made it fail
             if self._in_flight is task:
                 self._in_flight = None
-            task.result()
         await self._within_deadline(asyncio.ensure_future(self.checkpointer.run()))
         for tp in revoked:
             self._stages[tp.topic].revoke(tp.partition)

@@ -7,8 +7,8 @@ synchronously, event by event: decode, `assign`, dedup, admit, `fold`. Nothing a
 
 Exactness rests on the checkpoint (streams/engine/checkpoint.py): messages at or below the
 restored state's offset are skipped, window rows carry `version = 2 * last offset + final`, a
-function of the state alone, so a replayed write is identical to the one it repeats and a
-fuller state always wins; record tables collapse repeats by identity.
+function of the state alone, so a fuller state always wins; record tables collapse repeats by
+identity.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from typing import Any, Generic, TypeVar
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
-from city.clock import local_time
-from schemas.dead_letter import dead_letter
 from schemas.exceptions import InvalidEvent
 from sinks.base import BatchSink, Row
 from streams.definition import DomainStream, Records
-from streams.engine.checkpoint import Cut, HighWater, Step, lag_of
+from streams.engine.checkpoint import Cut, HighWater, Step, lag_of, progress_row
+from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
@@ -51,7 +50,7 @@ class StageSinks:
     """Where a stage's output goes; `tables` maps ClickHouse table name to its sink."""
 
     tables: dict[str, BatchSink]
-    output_topic: BatchSink | None
+    output_topic: BatchSink
     dead_letter_topic: BatchSink
 
 
@@ -109,10 +108,8 @@ def _mark(inputs: InputClocks, value: bytes | None) -> None:
     for input_partition, (stream_time_ms, idle) in clocks.items():
         clock = inputs.clock(input_partition)
         clock.idle = idle
-        if stream_time_ms is not None and (
-            clock.stream_time_ms is None or stream_time_ms > clock.stream_time_ms
-        ):
-            clock.stream_time_ms = stream_time_ms
+        if stream_time_ms is not None:
+            clock.advance(stream_time_ms)
 
 
 class WindowStage(Generic[E, A]):
@@ -136,7 +133,7 @@ class WindowStage(Generic[E, A]):
         self._states: dict[int, PartitionWindows[A]] = {}
         self._touched: set[int] = set()
         self._records = Records()
-        self._dead_letters: list[Row] = []
+        self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     # -- assignment -----------------------------------------------------------------------
 
@@ -218,17 +215,9 @@ class WindowStage(Generic[E, A]):
             state.offset = offset
             try:
                 self._fold_record(state, record, latest_ms)
-            except InvalidEvent as error:
-                self._dead_letter(state, partition, record, error.reason)
             except Exception as error:
-                # A message that trips a bug must not stop the partition behind it: it is kept
-                # as a dead letter, loudly, and the stream goes on.
-                log.exception(
-                    "unprocessable topic=%s partition=%d offset=%d", self.topic, partition, offset
-                )
-                self._dead_letter(
-                    state, partition, record, f"payload: unprocessable ({type(error).__name__})"
-                )
+                state.counters.invalid += 1
+                self._dead_letters.add(partition, record, error)
 
     def _fold_record(
         self, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
@@ -252,8 +241,7 @@ class WindowStage(Generic[E, A]):
         clock = inputs.clock(origin.partition)
         clock.offset = origin.offset
         clock.idle = False
-        if clock.stream_time_ms is None or origin.stream_time_ms > clock.stream_time_ms:
-            clock.stream_time_ms = origin.stream_time_ms
+        clock.advance(origin.stream_time_ms)
         # A routed event was judged against the wall clock by its router already.
         fold_event(
             self.stream,
@@ -262,14 +250,6 @@ class WindowStage(Generic[E, A]):
             record.value,
             self._records,
             source_time_ms=origin.stream_time_ms,
-        )
-
-    def _dead_letter(
-        self, state: PartitionWindows[A], partition: int, record: ConsumerRecord, reason: str
-    ) -> None:
-        state.counters.invalid += 1
-        self._dead_letters.append(
-            dead_letter(self.topic, partition, record.offset, record.value, reason)
         )
 
     # -- the checkpoint -------------------------------------------------------------------
@@ -291,7 +271,18 @@ class WindowStage(Generic[E, A]):
             cut.state += self._state_rows(
                 partition, state, changed, closed, keyed_changed, keyed_dropped
             )
-            progress.append(self._progress_row(partition, state, last_checkpoint_ms))
+            progress.append(
+                progress_row(
+                    self.topic,
+                    partition,
+                    state.offset,
+                    state.stream_time_ms,
+                    state.counters.as_dict(),
+                    len(state.windows),
+                    lag_of(self._highwater(self.topic, partition), state.offset),
+                    last_checkpoint_ms,
+                )
+            )
             if state.offset >= 0:
                 cut.offsets[TopicPartition(self.topic, partition)] = state.offset + 1
         self._touched = set()
@@ -299,11 +290,8 @@ class WindowStage(Generic[E, A]):
         cut.write(Step.WINDOWS, tables[self.stream.window_table], window_rows)
         for table, rows in self._records.drain().items():
             cut.write(Step.WINDOWS, tables[table], rows)
-        if self._sinks.output_topic is not None:
-            cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
-        dead_letters, self._dead_letters = self._dead_letters, []
-        cut.write(Step.DEAD_LETTERS, tables["dlq_events"], dead_letters)
-        cut.write(Step.DEAD_LETTERS, self._sinks.dead_letter_topic, dead_letters)
+        cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
+        self._dead_letters.cut(cut)
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
 
     def _state_rows(
@@ -345,22 +333,4 @@ class WindowStage(Generic[E, A]):
             "first": window.first_offset,
             "last": window.last_offset,
             "acc": self.stream.acc_to_state(window.acc),
-        }
-
-    def _progress_row(
-        self, partition: int, state: PartitionWindows[A], last_checkpoint_ms: float
-    ) -> Row:
-        lag = lag_of(self._highwater(self.topic, partition), state.offset)
-        return {
-            "source_topic": self.topic,
-            "partition": partition,
-            "offset": state.offset,
-            "recorded_at": local_time(int(time.time() * 1000)),
-            "stream_time": None
-            if state.stream_time_ms is None
-            else local_time(state.stream_time_ms),
-            **state.counters.as_dict(),
-            "open_windows": len(state.windows),
-            "lag": -1 if lag is None else lag,
-            "sink_ms": last_checkpoint_ms,
         }

@@ -68,6 +68,10 @@ class InputClock:
     # Caught up and silent for a while (streams/engine/route_stage.py): stops holding windows.
     idle: bool = False
 
+    def advance(self, stream_time_ms: int) -> None:
+        if self.stream_time_ms is None or stream_time_ms > self.stream_time_ms:
+            self.stream_time_ms = stream_time_ms
+
 
 @dataclass
 class InputClocks:
