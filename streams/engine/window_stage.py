@@ -181,9 +181,9 @@ class WindowStage(Generic[E, A]):
 
     def _window_of(self, record: ConsumerRecord) -> tuple[str, WindowKey] | None:
         """(event_id, window key) of a record that may sit in an open window; for restore."""
-        if self.stream.rekeyed and origin_of(record.headers) is None:
-            return None
         try:
+            if self.stream.rekeyed and origin_of(record.headers) is None:
+                return None
             assignment = self.stream.assign(self.stream.decode(record.value))
         except InvalidEvent:
             return None
