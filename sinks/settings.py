@@ -18,6 +18,11 @@ class StorageSettings(BaseSettings):
     clickhouse_database: str = "vtops"
 
     @property
+    def embedded(self) -> bool:
+        """ClickHouse runs inside the process (chDB); no server is configured."""
+        return self.clickhouse_url is None
+
+    @property
     def clickhouse_path(self) -> Path:
         return self.data_dir / "clickhouse"
 

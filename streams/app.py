@@ -24,11 +24,11 @@ from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
 from streams.definition import DomainStream
-from streams.engine.checkpoint import Stage
-from streams.engine.route_stage import RouteSinks, RouteStage
+from streams.engine.checkpoint import Stage, StageSinks
+from streams.engine.route_stage import RouteStage
 from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateStore
-from streams.engine.window_stage import StageSinks, WindowStage
+from streams.engine.window_stage import WindowStage
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
@@ -114,7 +114,7 @@ def create_app(
         name: ClickHouseTable(client, storage.clickhouse_database, name, executor)
         for name in TABLES
     }
-    embedded_at = storage.clickhouse_path.resolve() if storage.clickhouse_url is None else None
+    embedded_at = storage.clickhouse_path.resolve() if storage.embedded else None
     store = StateStore(client, storage.clickhouse_database, executor, embedded_at)
     client_config = aiokafka_config(kafka)
     stages: list[Stage] = []
@@ -125,7 +125,7 @@ def create_app(
         checkpoint_interval_s=stream_settings.checkpoint_interval_s,
         max_pending_events=stream_settings.max_pending_events,
         stall_timeout_s=stream_settings.stall_timeout_s,
-        exclusive=storage.clickhouse_url is None,
+        exclusive=storage.embedded,
     )
     producer = app.producer
     for stream in domain_streams(stream_settings, profile):
@@ -143,7 +143,7 @@ def create_app(
                     stream,
                     source,
                     window_source,
-                    RouteSinks(KafkaRecords(window_source, producer), tables, dead_letters),
+                    StageSinks(tables, KafkaRecords(window_source, producer), dead_letters),
                     store,
                     stream_settings.max_clock_skew_s,
                     stream_settings.idle_partition_s,

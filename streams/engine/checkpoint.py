@@ -69,6 +69,16 @@ def _step(item: tuple[tuple[Step, BatchSink], list[Row]]) -> int:
     return int(item[0][0])
 
 
+@dataclass
+class StageSinks:
+    """Where a stage's output goes: `tables` maps ClickHouse table name to its sink, and
+    `output_topic` is the topic the stage writes (window rows, or a router's forwards)."""
+
+    tables: dict[str, BatchSink]
+    output_topic: BatchSink
+    dead_letter_topic: BatchSink
+
+
 # A partition's high-water mark as the consumer last saw it; None before its first fetch.
 HighWater = Callable[[str, int], int | None]
 

@@ -29,9 +29,9 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from sinks.base import BatchSink, Row
+from sinks.base import Row
 from streams.definition import DomainStream
-from streams.engine.checkpoint import Cut, HighWater, Step, lag_of, progress_row
+from streams.engine.checkpoint import Cut, HighWater, StageSinks, Step, lag_of, progress_row
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
@@ -52,20 +52,13 @@ class _Input:
     touched: bool = True
 
 
-@dataclass
-class RouteSinks:
-    forward: BatchSink
-    tables: dict[str, BatchSink]
-    dead_letter_topic: BatchSink
-
-
 class RouteStage:
     def __init__(
         self,
         stream: DomainStream[Any, Any],
         topic: str,
         by_group_topic: str,
-        sinks: RouteSinks,
+        sinks: StageSinks,
         store: StateStore,
         max_clock_skew_s: int,
         idle_partition_s: float,
@@ -161,7 +154,7 @@ class RouteStage:
 
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
         forwards, self._forwards = self._forwards, []
-        cut.write(Step.TOPICS, self._sinks.forward, forwards + self._watermarks())
+        cut.write(Step.TOPICS, self._sinks.output_topic, forwards + self._watermarks())
         self._dead_letters.cut(cut)
         tables = self._sinks.tables
         progress: list[Row] = []

@@ -16,16 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
-from sinks.base import BatchSink, Row
+from sinks.base import Row
 from streams.definition import DomainStream, Records
-from streams.engine.checkpoint import Cut, HighWater, Step, lag_of, progress_row
+from streams.engine.checkpoint import Cut, HighWater, StageSinks, Step, lag_of, progress_row
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
@@ -43,15 +42,6 @@ log = logging.getLogger(__name__)
 
 A = TypeVar("A")
 E = TypeVar("E")
-
-
-@dataclass
-class StageSinks:
-    """Where a stage's output goes; `tables` maps ClickHouse table name to its sink."""
-
-    tables: dict[str, BatchSink]
-    output_topic: BatchSink
-    dead_letter_topic: BatchSink
 
 
 def window_version(window: Window[Any], final: bool) -> int:

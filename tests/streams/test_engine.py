@@ -24,11 +24,11 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.exceptions import SinkError, TransientSinkError
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
-from streams.engine.checkpoint import Checkpointer
+from streams.engine.checkpoint import Checkpointer, StageSinks
 from streams.engine.records import origin_header
-from streams.engine.route_stage import RouteSinks, RouteStage
+from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateStore
-from streams.engine.window_stage import StageSinks, WindowStage
+from streams.engine.window_stage import WindowStage
 from streams.payments import CashlessPayments
 from streams.traffic import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage
@@ -242,7 +242,7 @@ def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) 
         CashlessPayments(load_city_profile(), 900),
         source,
         by_group,
-        RouteSinks(forward, tables, Recording("dlq")),
+        StageSinks(tables, forward, Recording("dlq")),
         engine.store,
         max_clock_skew_s=3600,
         idle_partition_s=3600,

@@ -73,7 +73,7 @@ def _prepare_store(settings: Settings, profile: CityProfile) -> None:
         migrate(client, storage.clickhouse_database)
         loaded = load_dimensions(client, storage.clickhouse_database, profile)
         console.print("dimensions loaded: " + ", ".join(f"{t} {n}" for t, n in loaded.items()))
-        if storage.clickhouse_url is None:
+        if storage.embedded:
             console.print(
                 "embedded store: no users to create (Grafana reads a ClickHouse "
                 "server; set VTOPS_CLICKHOUSE_URL)"

@@ -22,8 +22,9 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        embedded = settings.storage.clickhouse_url is None
-        if embedded and group_stays_busy(settings.kafka, within_s=SESSION_TIMEOUT_S + 2):
+        if settings.storage.embedded and group_stays_busy(
+            settings.kafka, within_s=SESSION_TIMEOUT_S + 2
+        ):
             # Each embedded store would hold part of the state, and a survivor would take
             # over partitions without theirs.
             raise VtopsError(
