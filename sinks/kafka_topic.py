@@ -19,7 +19,6 @@ from faust.exceptions import ProducerSendError
 from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
 
-Headers = list[tuple[str, bytes]]
 
 
 class KafkaRecords(BatchSink):
