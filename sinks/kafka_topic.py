@@ -20,7 +20,6 @@ from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
 
 
-
 class KafkaRecords(BatchSink):
     """Rows are records: {"key": bytes | None, "value": bytes | None} and optionally
     "partition" (None: by key) and "headers"."""
