@@ -99,6 +99,8 @@ def create_app(
         broker=[f"kafka://{host.strip()}" for host in kafka.kafka_bootstrap.split(",")],
         broker_credentials=_broker_credentials(kafka),
         store="memory://",
+        # Faust makes `<app id>-data` in the working directory otherwise.
+        datadir=storage.data_dir / "faust",
         web_enabled=False,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
