@@ -1,17 +1,63 @@
-"""The ClickHouse schema (contract section 7 plus the pipeline's own tables), applied idempotently.
+"""The ClickHouse schema as numbered migrations, and the runner that brings a store up to date.
+
+`migrate()` runs at every worker start and from `vtops migrate`; `vtops query` never runs it
+(Grafana's read-only user must be able to query). A store records the migrations applied to
+it in `<database>.schema_migrations`, one row per version. The runner is our own because it
+has to serve the embedded engine (chDB) and a server alike through clickhouse-connect.
 
 Upsert tables are ReplacingMergeTree(version) ordered by their key; record tables are
 ReplacingMergeTree ordered by the record's identity, so a retried or replayed insert of the
 same record collapses under FINAL instead of counting twice.
+
+To change the schema, append a Migration to MIGRATIONS, numbered one past the last; never
+edit one that was released, since stores have recorded it as applied:
+- every statement must be safe to run twice (`CREATE TABLE IF NOT EXISTS`,
+  `ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...`, `DROP ... IF EXISTS`): ClickHouse has no
+  transactional DDL, so a run stopped between a statement and its version row repeats it;
+- write `{db}.` before every table name; the runner puts the database there;
+- a new column needs a DEFAULT (or a Nullable type) for the rows already there, and the code
+  that writes the table must give it in every row (sinks/clickhouse/table.py inserts every
+  column of the table); a new table the pipeline writes goes into TABLES as well;
+- tests/sinks/test_migrations.py checks every migration from an empty store and from the
+  version before it, and that TABLES names every table the migrations make.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
 from clickhouse_connect.driver.client import Client
 
-TZ = "'Asia/Ho_Chi_Minh'"
+from sinks.exceptions import SinkError
 
-TABLES: dict[str, str] = {
+log = logging.getLogger(__name__)
+
+TZ = "'Asia/Ho_Chi_Minh'"
+VERSION_TABLE: Final = "schema_migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    summary: str
+    statements: tuple[str, ...]
+
+
+class SchemaVersionError(SinkError):
+    """The store's schema is newer than this release knows: an older vtops must not write it."""
+
+
+def _create(table: str, body: str) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {{db}}.{table} ({body}"
+
+
+# Version 1 is the schema every release before versioned migrations created, unchanged: on
+# such a store (tables, no version table) its statements create nothing and it is recorded.
+_V1_TABLES: Final[dict[str, str]] = {
     "traffic_flow_1m": f"""
         camera_id LowCardinality(String), ward LowCardinality(String),
         window_start DateTime({TZ}),
@@ -73,9 +119,74 @@ TABLES: dict[str, str] = {
     ) ENGINE = ReplacingMergeTree(checkpoint, deleted) ORDER BY (source_topic, partition, key)""",
 }
 
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "the stream outputs, dead letters, progress and stream state",
+        tuple(_create(table, body) for table, body in _V1_TABLES.items()),
+    ),
+)
+LATEST: Final = MIGRATIONS[-1].version
 
-def migrate(client: Client, database: str) -> None:
-    """Create the database and every table that is missing; safe to run on every start."""
+# The tables the pipeline writes, one sink each (streams/app.py).
+TABLES: Final[tuple[str, ...]] = (
+    "traffic_flow_1m",
+    "traffic_violations",
+    "camera_status",
+    "payments_cashless_1h",
+    "portal_kpis_1d",
+    "traffic_alerts",
+    "dlq_events",
+    "pipeline_progress",
+    "stream_state",
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _version_table(database: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {database}.{VERSION_TABLE} (
+        version UInt32, summary String, applied_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+def schema_version(client: Client, database: str) -> int:
+    """The last migration applied to `database`; 0 for a store without a version table
+    (empty, or made before versioned migrations: version 1 then creates nothing)."""
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": VERSION_TABLE},
+    ).result_rows[0][0]
+    if not exists:
+        return 0
+    rows = client.query(f"SELECT max(version) FROM {database}.{VERSION_TABLE}").result_rows
+    return int(rows[0][0])
+
+
+def migrate(client: Client, database: str, target: int = LATEST) -> list[Migration]:
+    """Apply, in order, every migration past the store's version up to `target`; return
+    those applied (none when the store is up to date, so it is safe on every start)."""
+    if not _IDENTIFIER.fullmatch(database):
+        raise SinkError(f"VTOPS_CLICKHOUSE_DATABASE: not a plain identifier: {database!r}")
+    current = schema_version(client, database)
+    if current > LATEST:
+        raise SchemaVersionError(
+            f"the ClickHouse database {database} is at schema version {current}, newer than "
+            f"this vtops knows ({LATEST}): upgrade vtops"
+        )
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    for table, body in TABLES.items():
-        client.command(f"CREATE TABLE IF NOT EXISTS {database}.{table} ({body}")
+    client.command(_version_table(database))
+    applied = []
+    for migration in MIGRATIONS:
+        if not current < migration.version <= target:
+            continue
+        for statement in migration.statements:
+            client.command(statement.replace("{db}", database))
+        client.insert(
+            f"{database}.{VERSION_TABLE}",
+            [[migration.version, migration.summary, datetime.now(UTC)]],
+            column_names=["version", "summary", "applied_at"],
+        )
+        log.info("schema migration applied database=%s version=%d", database, migration.version)
+        applied.append(migration)
+    return applied

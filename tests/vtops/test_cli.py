@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from city import topics
+from sinks.clickhouse.migrations import LATEST
 from tests.factories import T0, passage
 from tests.pipeline import VTOPS, PipelineRun
 
@@ -72,3 +74,25 @@ def test_a_bad_clickhouse_url_fails_in_one_line_without_its_password(url: str) -
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
     assert "Ab3" not in done.stderr + done.stdout and "s3cret" not in done.stderr + done.stdout
+
+
+def test_query_only_reads_and_migrate_makes_the_schema(tmp_path: Path) -> None:
+    env = {**os.environ, "VTOPS_DATA_DIR": str(tmp_path)}
+
+    def vtops(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [VTOPS, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    missing = vtops("query", "SELECT count() FROM vtops.dlq_events")
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "run `vtops migrate`" in missing.stderr
+    made = vtops("query", "SELECT count() FROM system.databases WHERE name = 'vtops'", "-f", "CSV")
+    assert made.stdout == "0\n"
+    first = vtops("migrate")
+    assert first.returncode == 0, first.stderr
+    assert f"now at schema version {LATEST}" in first.stdout and "applied 1:" in first.stdout
+    again = vtops("migrate")
+    assert again.returncode == 0 and f"already at schema version {LATEST}" in again.stdout
+    empty = vtops("query", "SELECT count() FROM vtops.dlq_events", "-f", "CSV")
+    assert empty.returncode == 0 and empty.stdout == "0\n"

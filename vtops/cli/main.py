@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from vtops.cli import dashboards, demo, kafka, query, settings, simulate, topics, worker
+from vtops.cli import (
+    dashboards,
+    demo,
+    kafka,
+    migrate,
+    query,
+    settings,
+    simulate,
+    topics,
+    worker,
+)
 
 app = typer.Typer(
     help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True
@@ -16,4 +26,5 @@ app.add_typer(dashboards.app, name="dashboards")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)
+app.command("migrate")(migrate.migrate_store)
 app.command("demo")(demo.demo)

@@ -10,7 +10,6 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from city.exceptions import VtopsError
 from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
 from vtops.cli.output import exit_with_error
 from vtops.settings import get_settings
 
@@ -35,10 +34,13 @@ def query(
     except VtopsError as error:
         exit_with_error(str(error))
     try:
-        migrate(client, storage.clickhouse_database)
         result = client.raw_query(sql, fmt=output_format)
     except ClickHouseError as error:
-        exit_with_error(str(error).split("\n")[0])
+        first_line = str(error).split("\n")[0]
+        # It only reads, so a read-only user can run it: the schema is `vtops migrate`'s job.
+        if "UNKNOWN_DATABASE" in first_line or "UNKNOWN_TABLE" in first_line:
+            first_line += " (a new store? run `vtops migrate` or start the worker first)"
+        exit_with_error(first_line)
     finally:
         client.close()
     sys.stdout.write(result.decode())

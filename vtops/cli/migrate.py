@@ -1,0 +1,36 @@
+"""`vtops migrate`: bring the store's schema up to this release (the worker does it at start)."""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from city.exceptions import VtopsError
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import LATEST, migrate
+from vtops.cli.output import console, exit_with_error
+from vtops.settings import get_settings
+
+
+def migrate_store() -> None:
+    """Apply the schema migrations the ClickHouse database has not had yet."""
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
+    storage = get_settings().storage
+    database = storage.clickhouse_database
+    try:
+        client = connect(storage)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    try:
+        applied = migrate(client, database)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    except ClickHouseError as error:
+        exit_with_error(f"migrating {database} failed: {str(error).splitlines()[0]}")
+    finally:
+        client.close()
+    for migration in applied:
+        console.print(f"applied {migration.version}: {migration.summary}", markup=False)
+    state = "now" if applied else "already"
+    console.print(f"ClickHouse database {database} is {state} at schema version {LATEST}")
