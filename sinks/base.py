@@ -41,6 +41,8 @@ class BatchSink(ABC):
 
     def __init__(self, backoff: Backoff = Backoff()) -> None:
         self._backoff = backoff
+        # Transient failures retried since the worker started, for /metrics.
+        self.retries = 0
 
     @abstractmethod
     async def write(self, batch: Sequence[Row]) -> None:
@@ -55,6 +57,7 @@ class BatchSink(ABC):
                 await self.write(batch)
                 return
             except TransientSinkError as error:
+                self.retries += 1
                 delay = next(delays)
                 log.warning(
                     "sink=%s rows=%d retry_in_s=%.1f error=%s", self.name, len(batch), delay, error

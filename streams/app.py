@@ -29,6 +29,7 @@ from streams.engine.route_stage import RouteStage
 from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateStore
 from streams.engine.window_stage import WindowStage
+from streams.health.web import serve_health, web_options
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
@@ -101,7 +102,7 @@ def create_app(
         store="memory://",
         # Faust makes `<app id>-data` in the working directory otherwise.
         datadir=storage.data_dir / "faust",
-        web_enabled=False,
+        **web_options(stream_settings),
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         producer_acks=-1,
@@ -120,6 +121,7 @@ def create_app(
     store = StateStore(client, storage.clickhouse_database, executor, embedded_at)
     client_config = aiokafka_config(kafka)
     stages: list[Stage] = []
+    sinks = list(tables.values())  # every sink, for the retries /metrics reports
     engine = StreamEngine(
         store,
         client_config,
@@ -140,12 +142,14 @@ def create_app(
             # Its windows span input partitions: re-key by window group first, and window the
             # internal topic (streams/engine/route_stage.py).
             window_source = by_group_topic(kafka, stream.name)
+            forwards = KafkaRecords(window_source, producer)
+            sinks.append(forwards)
             stages.append(
                 RouteStage(
                     stream,
                     source,
                     window_source,
-                    StageSinks(tables, KafkaRecords(window_source, producer), dead_letters),
+                    StageSinks(tables, forwards, dead_letters),
                     store,
                     stream_settings.max_clock_skew_s,
                     stream_settings.idle_partition_s,
@@ -154,6 +158,7 @@ def create_app(
                 )
             )
         output = KafkaTopic(kafka.topic(stream.output_topic), producer, stream.output_key)
+        sinks += [output, dead_letters]
         stages.append(
             WindowStage(
                 stream,
@@ -168,5 +173,6 @@ def create_app(
     engine.register(stages)
     # Faust starts and stops the engine with the app; it takes an instance as well as a class.
     app.service(engine)  # type: ignore[arg-type]
+    serve_health(app, engine, sinks)
 
     return app, engine

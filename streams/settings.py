@@ -1,4 +1,5 @@
-"""How the streams compute: grace per stream, checkpoints, backpressure, clocks, the profile."""
+"""How the streams compute: grace per stream, checkpoints, backpressure, clocks, the profile;
+and where the worker serves its health and metrics."""
 
 from __future__ import annotations
 
@@ -28,3 +29,6 @@ class StreamSettings(BaseSettings):
     # No records for this long while messages wait: the worker re-seeks, then exits 1.
     stall_timeout_s: float = Field(default=60.0, gt=0)
     city_profile: Path | None = None
+    # /metrics, /healthz and /ready of `vtops worker` (Prometheus' port for exporters); 0: none.
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_bind: str = "0.0.0.0"

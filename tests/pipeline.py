@@ -93,6 +93,8 @@ class PipelineRun:
             "VTOPS_DATA_DIR": str(self.data_dir),
             # Results must not depend on how long a test pauses: no input partition goes idle.
             "VTOPS_IDLE_PARTITION_S": "3600",
+            # Tests run workers side by side: no fixed port (a test that scrapes picks one).
+            "VTOPS_METRICS_PORT": "0",
             **self.extra_env,
         }
 

@@ -88,25 +88,31 @@ def lag_of(highwater: int | None, offset: int) -> int | None:
     return None if highwater is None else max(0, highwater - offset - 1)
 
 
-def progress_row(
-    topic: str,
-    partition: int,
-    offset: int,
-    stream_time_ms: int | None,
-    counters: dict[str, int],
-    open_windows: int,
-    lag: int | None,
-    last_checkpoint_ms: float,
-) -> Row:
+@dataclass(frozen=True)
+class PartitionProgress:
+    """What a stage holds of one partition: written as a `pipeline_progress` row at each
+    checkpoint and read by /metrics at each scrape (streams/health/metrics.py)."""
+
+    stream: str
+    topic: str
+    partition: int
+    offset: int  # the last message folded; -1 before the first
+    stream_time_ms: int | None
+    counters: dict[str, int]  # cumulative: events, accepted, duplicates, late, invalid
+    open_windows: int
+
+
+def progress_row(progress: PartitionProgress, lag: int | None, last_checkpoint_ms: float) -> Row:
     """A `pipeline_progress` row (step 4): a partition's cumulative counters at the cut."""
+    stream_time_ms = progress.stream_time_ms
     return {
-        "source_topic": topic,
-        "partition": partition,
-        "offset": offset,
+        "source_topic": progress.topic,
+        "partition": progress.partition,
+        "offset": progress.offset,
         "recorded_at": local_time(int(time.time() * 1000)),
         "stream_time": None if stream_time_ms is None else local_time(stream_time_ms),
-        **counters,
-        "open_windows": open_windows,
+        **progress.counters,
+        "open_windows": progress.open_windows,
         "lag": -1 if lag is None else lag,
         "sink_ms": last_checkpoint_ms,
     }
@@ -132,6 +138,9 @@ class Stage(Protocol):
     def revoke(self, partition: int) -> None:
         """Forget the partition; its next owner restores it from the store."""
 
+    def progress(self) -> list[PartitionProgress]:
+        """Every assigned partition as it stands now; cheap enough for every scrape."""
+
 
 Commit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 
@@ -145,6 +154,9 @@ class Checkpointer:
         self._commit = commit
         self._lock = asyncio.Lock()
         self.last_duration_ms = 0.0
+        # Wall-clock time the last checkpoint ended, written or with nothing to write; for
+        # /metrics, which tells a stuck checkpoint from an idle pipeline by it.
+        self.finished_at: float | None = None
 
     async def run(self) -> None:
         """Take a cut of every stage and write it."""
@@ -153,6 +165,7 @@ class Checkpointer:
             for stage in self._stages:
                 stage.cut(cut, self.last_duration_ms)
             if cut.empty:
+                self.finished_at = time.time()
                 return
             self._store.ensure_present()
             started = time.perf_counter()
@@ -162,6 +175,7 @@ class Checkpointer:
             # Only now may the group move on: what the offsets cover is in the store.
             await self._commit(cut.offsets)
             self.last_duration_ms = (time.perf_counter() - started) * 1000
+            self.finished_at = time.time()
             log.debug(
                 "checkpoint writes=%d state_rows=%d ms=%.1f",
                 len(cut.writes),

@@ -31,7 +31,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from sinks.base import Row
 from streams.definition import DomainStream
-from streams.engine.checkpoint import Cut, HighWater, StageSinks, Step, lag_of, progress_row
+from streams.engine.checkpoint import (
+    Cut,
+    HighWater,
+    PartitionProgress,
+    StageSinks,
+    Step,
+    lag_of,
+    progress_row,
+)
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
@@ -152,6 +160,24 @@ class RouteStage:
             for p in range(outputs)
         ]
 
+    def _progress(self, partition: int, held: _Input) -> PartitionProgress:
+        # A message counts as an event where its journey ends: here for a dead letter, in
+        # the window stage otherwise (with accepted, duplicate and late events), so that
+        # totals over every source topic count each message once.
+        counters = {"events": held.invalid, "accepted": 0, "duplicates": 0, "late": 0}
+        return PartitionProgress(
+            self.stream.name,
+            self.topic,
+            partition,
+            held.offset,
+            held.stream_time_ms,
+            {**counters, "invalid": held.invalid},
+            0,
+        )
+
+    def progress(self) -> list[PartitionProgress]:
+        return [self._progress(partition, held) for partition, held in self._inputs.items()]
+
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
         forwards, self._forwards = self._forwards, []
         cut.write(Step.TOPICS, self._sinks.output_topic, forwards + self._watermarks())
@@ -168,18 +194,9 @@ class RouteStage:
                 "invalid": held.invalid,
             }
             cut.state.append(entry(self.topic, partition, META_KEY, held.offset, meta))
-            # A message counts as an event where its journey ends: here for a dead letter, in
-            # the window stage otherwise (with accepted, duplicate and late events), so that
-            # totals over every source topic count each message once.
-            counters = {"events": held.invalid, "accepted": 0, "duplicates": 0, "late": 0}
             progress.append(
                 progress_row(
-                    self.topic,
-                    partition,
-                    held.offset,
-                    held.stream_time_ms,
-                    {**counters, "invalid": held.invalid},
-                    0,
+                    self._progress(partition, held),
                     lag_of(self._highwater(self.topic, partition), held.offset),
                     last_checkpoint_ms,
                 )

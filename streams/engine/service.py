@@ -100,8 +100,19 @@ class StreamEngine(Service):
         self._in_flight: asyncio.Task[None] | None = None
         self._pending = 0
         self.assigned: set[TopicPartition] = set()
+        # True from the end of an assignment (state loaded, offsets sought) to the next revoke.
+        self.ready = False
         self._consuming: asyncio.Event | None = None  # set once the loop has ended
         self._failure: BaseException | None = None  # what stopped the loop, if anything
+
+    @property
+    def stages(self) -> list[Stage]:
+        return list(self._stages.values())
+
+    @property
+    def failed(self) -> bool:
+        """The engine stopped for good (or is stopping): the worker is about to exit 1."""
+        return self._failure is not None or self.crashed
 
     def register(self, stages: Sequence[Stage]) -> None:
         """The stages to feed, in checkpoint order (routers before the windows they feed)."""
@@ -182,6 +193,7 @@ class StreamEngine(Service):
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         log.info("revoked partitions=%d", len(revoked))
+        self.ready = False
         try:
             await self._release(revoked)
         except Exception as error:  # aiokafka would only log it
@@ -247,6 +259,7 @@ class StreamEngine(Service):
                 self._stages[tp.topic].starts_at(tp.partition, await consumer.position(tp))
         self.assigned |= assigned
         consumer.resume(*assigned)
+        self.ready = True
         log.info("assigned partitions=%d load_s=%.2f", len(assigned), time.monotonic() - started)
 
     # -- the hot path ---------------------------------------------------------------------

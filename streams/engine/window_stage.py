@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -24,7 +25,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 from schemas.exceptions import InvalidEvent
 from sinks.base import Row
 from streams.definition import DomainStream, Records
-from streams.engine.checkpoint import Cut, HighWater, StageSinks, Step, lag_of, progress_row
+from streams.engine.checkpoint import (
+    Cut,
+    HighWater,
+    PartitionProgress,
+    StageSinks,
+    Step,
+    lag_of,
+    progress_row,
+)
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
@@ -135,7 +144,13 @@ class WindowStage(Generic[E, A]):
         meta = entries.pop(META_KEY, None)
         if meta is not None:
             self._restore(state, meta, entries)
-            await relearn_ids(self._window_of, state, self.topic, partition, self._client_config)
+            await relearn_ids(
+                partial(self._window_of, state.inputs),
+                state,
+                self.topic,
+                partition,
+                self._client_config,
+            )
         self._states[partition] = state
         log.info(
             "assigned topic=%s partition=%d offset=%d windows=%d",
@@ -169,15 +184,27 @@ class WindowStage(Generic[E, A]):
                 )
                 state.windows[window.key] = window
 
-    def _window_of(self, record: ConsumerRecord) -> tuple[str, WindowKey] | None:
-        """(event_id, window key) of a record that may sit in an open window; for restore."""
+    def _window_of(
+        self, inputs: InputClocks | None, record: ConsumerRecord
+    ) -> tuple[str, WindowKey] | None:
+        """(event_id, window key) of a record that may sit in an open window; for restore.
+
+        A forward past its input partition's clock was never folded into this state: a reset
+        (vtops/replay/rebuild.py) left it out, and the router sends it again."""
         try:
-            if self.stream.rekeyed and origin_of(record.headers) is None:
-                return None
+            if inputs is not None:
+                origin = origin_of(record.headers)
+                clock = None if origin is None else inputs.clocks.get(origin.partition)
+                if origin is None or clock is None or origin.offset > clock.offset:
+                    return None
             assignment = self.stream.assign(self.stream.decode(record.value))
         except InvalidEvent:
             return None
         return None if assignment is None else (assignment.event_id, assignment.window_key)
+
+    def partition_state(self, partition: int) -> PartitionWindows[A]:
+        """The live state of an assigned partition, for a reset that rebuilds it offline."""
+        return self._states[partition]
 
     def starts_at(self, partition: int, offset: int) -> None:
         state = self._states[partition]
@@ -263,12 +290,7 @@ class WindowStage(Generic[E, A]):
             )
             progress.append(
                 progress_row(
-                    self.topic,
-                    partition,
-                    state.offset,
-                    state.stream_time_ms,
-                    state.counters.as_dict(),
-                    len(state.windows),
+                    self._progress(partition, state),
                     lag_of(self._highwater(self.topic, partition), state.offset),
                     last_checkpoint_ms,
                 )
@@ -283,6 +305,20 @@ class WindowStage(Generic[E, A]):
         cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
         self._dead_letters.cut(cut)
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
+
+    def _progress(self, partition: int, state: PartitionWindows[A]) -> PartitionProgress:
+        return PartitionProgress(
+            self.stream.name,
+            self.topic,
+            partition,
+            state.offset,
+            state.stream_time_ms,
+            state.counters.as_dict(),
+            len(state.windows),
+        )
+
+    def progress(self) -> list[PartitionProgress]:
+        return [self._progress(partition, state) for partition, state in self._states.items()]
 
     def _state_rows(
         self,
