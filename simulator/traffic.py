@@ -8,7 +8,7 @@ dicts exactly per contract section 4, ready for JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from operator import itemgetter
 from random import Random
@@ -24,6 +24,7 @@ from simulator.demand import (
     flow_level,
     speed_factor,
 )
+from simulator.incidents import STUCK_CLASS, STUCK_SPEED_KMH, Effect, Incident, check_no_overlap
 from simulator.mix import (
     STATUS_TABLE,
     VIOLATION_PLATE_READS,
@@ -44,6 +45,7 @@ EPOCH_MS_SHARE = 0.1
 MAX_LOAD_STEPS = 1_440
 # Offences committed standing still: the violation reports speed 0.
 STANDING: frozenset[ViolationType] = frozenset({"illegal_parking", "crosswalk_stop"})
+NO_EFFECT = Effect()
 
 Event = dict[str, object]
 
@@ -60,12 +62,31 @@ class _Camera:
 
 
 class CameraTraffic:
-    """The camera.events source (see sources.EventSource) of every camera in the profile."""
+    """The camera.events source (see sources.EventSource) of every camera in the profile.
+
+    Incidents (simulator/incidents.py) change their camera's events within their window. The
+    camera's ordinary events are still drawn from `rng` and then dropped, and the incident's
+    own come from `incident_rng`: every other event of the run is exactly the one the same
+    seed gives without incidents, so a control run differs only where incidents are.
+    """
 
     topic = CAMERA_EVENTS
 
-    def __init__(self, profile: CityProfile, rng: Random, *, holiday: bool = False) -> None:
+    def __init__(
+        self,
+        profile: CityProfile,
+        rng: Random,
+        *,
+        holiday: bool = False,
+        incidents: Sequence[Incident] = (),
+        incident_rng: Random | None = None,
+    ) -> None:
+        check_no_overlap(incidents)
         self._rng = rng
+        self._incident_rng = incident_rng or Random("incidents")
+        self._incidents: dict[str, list[Incident]] = {}
+        for incident in incidents:
+            self._incidents.setdefault(incident.camera_id, []).append(incident)
         self._tz: tzinfo = profile.tz
         self._holiday = holiday
         self._cameras = [_Camera(camera_demand(camera)) for camera in profile.cameras]
@@ -118,19 +139,73 @@ class CameraTraffic:
         moment = Moment.at(local, self._holiday)
         out: list[tuple[int, Event]] = []
         for camera in self._cameras:
-            self._heartbeats(camera, start_ms, end_ms, out)
-            demand = demand_level(camera.demand, moment)
-            per_ms = flow_level(demand) * camera.demand.peak_per_s * rate_scale / 1000
-            if per_ms <= 0:
-                continue
-            classes = class_table(moment.night, moment.leisure and camera.beach)
-            slowdown = speed_factor(demand)
-            at = start_ms + rng.expovariate(per_ms)
-            while at < end_ms:
-                self._passage(camera, int(at), moment, classes, slowdown, out)
-                at += rng.expovariate(per_ms)
+            incidents = [
+                incident
+                for incident in self._incidents.get(camera.camera_id, ())
+                if incident.start_ms < end_ms and start_ms < incident.end_ms
+            ]
+            if incidents:
+                self._incident_step(camera, incidents, start_ms, end_ms, moment, rate_scale, out)
+            else:
+                self._camera_step(camera, start_ms, end_ms, moment, rate_scale, rng, NO_EFFECT, out)
         out.sort(key=itemgetter(0))
         return out
+
+    def _incident_step(
+        self,
+        camera: _Camera,
+        incidents: list[Incident],
+        start_ms: int,
+        end_ms: int,
+        moment: Moment,
+        rate_scale: float,
+        out: list[tuple[int, Event]],
+    ) -> None:
+        # The ordinary events are drawn all the same, so the run's other events do not change.
+        ordinary: list[tuple[int, Event]] = []
+        self._camera_step(
+            camera, start_ms, end_ms, moment, rate_scale, self._rng, NO_EFFECT, ordinary
+        )
+        out.extend(
+            (ts_ms, event)
+            for ts_ms, event in ordinary
+            if not any(i.start_ms <= ts_ms < i.end_ms for i in incidents)
+        )
+        for incident in incidents:
+            self._camera_step(
+                camera,
+                max(start_ms, incident.start_ms),
+                min(end_ms, incident.end_ms),
+                moment,
+                rate_scale,
+                self._incident_rng,
+                incident.effect,
+                out,
+            )
+
+    def _camera_step(
+        self,
+        camera: _Camera,
+        start_ms: int,
+        end_ms: int,
+        moment: Moment,
+        rate_scale: float,
+        rng: Random,
+        effect: Effect,
+        out: list[tuple[int, Event]],
+    ) -> None:
+        if effect.heartbeats:
+            self._heartbeats(camera, start_ms, end_ms, rng, effect, out)
+        demand = demand_level(camera.demand, moment)
+        per_ms = flow_level(demand) * camera.demand.peak_per_s * rate_scale * effect.flow / 1000
+        if per_ms <= 0 or not effect.passages:
+            return
+        classes = class_table(moment.night, moment.leisure and camera.beach)
+        slowdown = speed_factor(demand) * effect.speed
+        at = start_ms + rng.expovariate(per_ms)
+        while at < end_ms:
+            self._passage(camera, int(at), moment, classes, slowdown, rng, effect, out)
+            at += rng.expovariate(per_ms)
 
     def _passage(
         self,
@@ -139,12 +214,14 @@ class CameraTraffic:
         moment: Moment,
         classes: Table[VehicleClass],
         slowdown: float,
+        rng: Random,
+        effect: Effect,
         out: list[tuple[int, Event]],
     ) -> None:
-        rng, mix = self._rng, camera.mix
+        mix = camera.mix
         vehicle_class = classes.pick(rng.random())
         offence = None
-        if rng.random() < mix.violation_share:
+        if rng.random() < mix.violation_share * effect.violations:
             offence = mix.violations[vehicle_class].pick(rng.random())
         low, high = mix.speeds[vehicle_class]
         speed = (low + (high - low) * rng.random()) * slowdown
@@ -152,9 +229,11 @@ class CameraTraffic:
             speed = mix.speed_limit + 5 + 30 * rng.random()
         plate_read = VIOLATION_PLATE_READS if offence else mix.plate_reads[vehicle_class]
         plate = plate_for(vehicle_class, rng) if rng.random() < plate_read else None
-        ts = self._ts(ts_ms)
+        ts = self._ts(ts_ms, rng)
+        if effect.frozen:
+            vehicle_class, speed = STUCK_CLASS, STUCK_SPEED_KMH
         passage: Event = {
-            "event_id": self._event_id(),
+            "event_id": self._event_id(rng),
             "camera_id": camera.camera_id,
             "ts": ts,
             "kind": "passage",
@@ -172,7 +251,7 @@ class CameraTraffic:
         if offence is None:
             return
         violation: Event = {
-            "event_id": self._event_id(),
+            "event_id": self._event_id(rng),
             "camera_id": camera.camera_id,
             "ts": ts,
             "kind": "violation",
@@ -186,23 +265,30 @@ class CameraTraffic:
         out.append((ts_ms, violation))
 
     def _heartbeats(
-        self, camera: _Camera, start_ms: int, end_ms: int, out: list[tuple[int, Event]]
+        self,
+        camera: _Camera,
+        start_ms: int,
+        end_ms: int,
+        rng: Random,
+        effect: Effect,
+        out: list[tuple[int, Event]],
     ) -> None:
         # Each camera reports on its own second of every minute, whatever the window.
         at = start_ms + (camera.demand.phase_ms - start_ms) % HEARTBEAT_MS
         while at < end_ms:
-            status = STATUS_TABLE.pick(self._rng.random())
-            heartbeat: Event = {"event_id": self._event_id(), "camera_id": camera.camera_id}
-            heartbeat.update(ts=self._ts(at), kind="status", status=status)
+            status = STATUS_TABLE.pick(rng.random())
+            heartbeat: Event = {"event_id": self._event_id(rng), "camera_id": camera.camera_id}
+            heartbeat.update(ts=self._ts(at, rng), kind="status", status=effect.status or status)
             out.append((at, heartbeat))
             at += HEARTBEAT_MS
 
-    def _event_id(self) -> str:
+    @staticmethod
+    def _event_id(rng: Random) -> str:
         # 128 random bits from the seed, as 32 hex digits: unique without a counter to keep.
-        return f"{self._rng.getrandbits(128):032x}"
+        return f"{rng.getrandbits(128):032x}"
 
-    def _ts(self, ts_ms: int) -> str | int:
-        if self._rng.random() < EPOCH_MS_SHARE:
+    def _ts(self, ts_ms: int, rng: Random) -> str | int:
+        if rng.random() < EPOCH_MS_SHARE:
             return ts_ms
         seconds, millis = divmod(ts_ms, 1000)
         prefix = self._seconds.get(seconds)
@@ -236,9 +322,10 @@ def camera_events(
     rate_scale: float = 1.0,
     *,
     holiday: bool = False,
+    incidents: Sequence[Incident] = (),
 ) -> Iterator[Event]:
     """camera.events of every camera for city time [window_start_ms, window_end_ms), in time
     order; `rate_scale` multiplies passages and violations (not heartbeats)."""
-    source = CameraTraffic(profile, rng, holiday=holiday)
+    source = CameraTraffic(profile, rng, holiday=holiday, incidents=incidents)
     for _, event in source.timed_events(window_start_ms, window_end_ms, rate_scale):
         yield event

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.live import Live
@@ -17,9 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
+from city.profile import CityProfile, load_city_profile
 from simulator.city import city_sources
 from simulator.clock import SimClock, city_now, parse_start
+from simulator.exceptions import SimulatorError
+from simulator.incidents import Incident, check_no_overlap, parse_incident
 from simulator.producer import KafkaSink, Progress, RunSummary, run
 from simulator.sources import rate_scale_for
 from vtops.cli.output import console, exit_with_error
@@ -52,6 +57,18 @@ def simulate(
         "--pace/--no-pace",
         help="keep step with wall time × speed-up, or send as fast as possible for --duration",
     ),
+    incident: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--incident",
+            help="inject KIND:CAMERA:START:DURATION[:SIZE], e.g. congestion:VT-CAM-002:+30m:20m:0.5 "
+            "(START: RFC 3339 or +offset from the run start; repeatable); kinds: camera_offline, "
+            "camera_silent, camera_stuck, congestion, flow_drop, flow_surge, violation_spike",
+        ),
+    ] = None,
+    truth: str | None = typer.Option(
+        None, help="write the injected incidents here, one JSON line each (the ground truth)"
+    ),
     output: str = typer.Option("text", help="text or json"),
 ) -> None:
     """Produce realistic camera traffic for the city to the input topics."""
@@ -61,7 +78,10 @@ def simulate(
     try:
         profile = load_city_profile(settings.stream.city_profile)
         clock = SimClock(parse_start(start) if start else city_now(profile.tz), speedup)
-        sources = city_sources(profile, seed, holiday=holiday)
+        incidents = _incidents(incident or [], clock.start_ms, profile)
+        if truth is not None:
+            _write_truth(Path(truth), incidents, profile.tz)
+        sources = city_sources(profile, seed, holiday=holiday, incidents=incidents)
         span_end = clock.start_ms + clock.span_ms(duration)
         scale = 1.0 if rate is None else rate_scale_for(sources, rate, clock.start_ms, span_end)
         sink = KafkaSink(settings.kafka, [source.topic for source in sources])
@@ -95,6 +115,21 @@ def simulate(
         console.print_json(json.dumps(report))
     else:
         _print_summary(summary, report)
+
+
+def _incidents(texts: Sequence[str], start_ms: int, profile: CityProfile) -> list[Incident]:
+    camera_ids = {camera.camera_id for camera in profile.cameras}
+    incidents = [parse_incident(text, start_ms, camera_ids) for text in texts]
+    check_no_overlap(incidents)
+    return incidents
+
+
+def _write_truth(path: Path, incidents: Sequence[Incident], tz: tzinfo) -> None:
+    lines = "".join(json.dumps(incident.truth(tz)) + "\n" for incident in incidents)
+    try:
+        path.write_text(lines, encoding="utf-8")
+    except OSError as exc:
+        raise SimulatorError(f"--truth: cannot write {path}: {exc.strerror}") from None
 
 
 def _progress_line(progress: Progress, tz: tzinfo) -> Text:
