@@ -12,13 +12,16 @@ from dashboards.layout import Layout, dashboard
 from dashboards.panels import (
     JSON,
     field_config,
+    override,
     query_variable,
     stat,
     table,
+    thresholds,
     timeseries,
 )
 from dashboards.pipeline_sql import (
     CHECKPOINT_AGE,
+    CHECKPOINT_GAPS,
     DLQ_BY_SOURCE,
     DLQ_NOW,
     DLQ_REASONS,
@@ -26,6 +29,7 @@ from dashboards.pipeline_sql import (
     EVENTS_RATE,
     LAG_NOW,
     LATE_AND_DUPLICATES,
+    PARTITIONS_NOW,
     RANGE_COUNTS,
     SINK_NOW,
     SINK_OVER_TIME,
@@ -41,6 +45,9 @@ CHECKPOINT_STALE_S: Final = 30
 # Targets P4: the sink may take the flush interval plus 2 s at most.
 SINK_SLOW_MS: Final = 2000
 LAG_HIGH: Final = 100_000
+# The alert "no checkpoint" fires after this long without a `pipeline_progress` row: a worker
+# restarts in seconds, and a rebalance or a slow sink takes well under a minute.
+NO_CHECKPOINT_MINUTES: Final = 5
 
 
 def _named_by_topic(unit: str = "short") -> JSON:
@@ -104,6 +111,43 @@ def _stats(layout: Layout) -> None:
         layout.add(
             stat(title, sql, description=note, fields=field_config(unit=unit, steps=steps)), 4, 4
         )
+
+
+def _checkpoints(layout: Layout) -> None:
+    """Whether the worker is alive, read from what it last wrote: this works when it is dead."""
+    layout.row("Checkpoints")
+    stale = float(NO_CHECKPOINT_MINUTES * 60)
+    staleness = override(
+        "seconds_since",
+        {
+            "unit": "s",
+            "thresholds": thresholds((None, "green"), (stale / 10, "orange"), (stale, "red")),
+            "custom.cellOptions": {"type": "color-background"},
+        },
+    )
+    layout.add(
+        table(
+            "Partitions by last checkpoint",
+            PARTITIONS_NOW,
+            description="Each partition at its last checkpoint, stalest first. A partition "
+            "is checkpointed only when something arrived for it; when every one is stale the "
+            f"worker is down or stuck, and the alert fires after {NO_CHECKPOINT_MINUTES} min.",
+            fields=field_config(overrides=[staleness]),
+        ),
+        14,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Longest gap between checkpoints",
+            CHECKPOINT_GAPS,
+            description="Per bucket and topic, the longest time between two checkpoints of "
+            "a partition: spikes are restarts, rebalances, stalls or slow sinks.",
+            fields=_named_by_topic("s"),
+        ),
+        10,
+        8,
+    )
 
 
 def build() -> JSON:
@@ -187,6 +231,7 @@ def build() -> JSON:
         8,
         8,
     )
+    _checkpoints(layout)
     variables = [query_variable("source", "Source topic", SOURCE_VARIABLE)]
     return dashboard(
         UID,

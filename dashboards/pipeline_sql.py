@@ -140,3 +140,34 @@ def latest_per_partition(column: str) -> str:
     GROUP BY time, source_topic
     ORDER BY time, source_topic
 """
+
+
+# A partition's checkpoints are `checkpoint_interval_s` apart while the worker runs; a long
+# gap is a worker that was down, stalled or waiting for its sinks (or input that stopped).
+CHECKPOINT_GAPS: Final = f"""
+    SELECT $__timeInterval(recorded_at) AS time, source_topic, round(max(gap_s), 1) AS longest_gap_s
+    FROM (
+      SELECT recorded_at, source_topic,
+             dateDiff('millisecond', lagInFrame(recorded_at, 1, recorded_at) OVER w, recorded_at)
+               / 1000 AS gap_s
+      FROM vtops.pipeline_progress
+      WHERE recorded_at > $__fromTime - INTERVAL 15 MINUTE AND recorded_at <= $__toTime
+        AND {SOURCE}
+      WINDOW w AS (PARTITION BY source_topic, partition ORDER BY recorded_at, offset
+                   ROWS BETWEEN 1 PRECEDING AND CURRENT ROW))
+    WHERE $__timeFilter(recorded_at)
+    GROUP BY time, source_topic
+    ORDER BY time, source_topic
+"""
+
+# Each partition at its last checkpoint, stalest first: which ones stopped moving.
+PARTITIONS_NOW: Final = f"""
+    SELECT source_topic, partition, max(recorded_at) AS last_checkpoint,
+           dateDiff('second', max(recorded_at), $__toTime) AS seconds_since,
+           argMax(offset, recorded_at) AS last_offset, argMax(lag, recorded_at) AS lag,
+           argMax(open_windows, recorded_at) AS open_windows
+    FROM vtops.pipeline_progress
+    WHERE recorded_at > $__toTime - INTERVAL 1 DAY AND recorded_at <= $__toTime AND {SOURCE}
+    GROUP BY source_topic, partition
+    ORDER BY seconds_since DESC, source_topic, partition
+"""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID, JSON, Format, sql_target
-from dashboards.pipeline import DLQ_SURGE_THRESHOLD
+from dashboards.pipeline import DLQ_SURGE_THRESHOLD, NO_CHECKPOINT_MINUTES
 
 FOLDER_TITLE: Final = "Vũng Tàu Operations"
 FOLDER_UID: Final = "vtops-operations"
@@ -41,6 +41,14 @@ DLQ_SURGE_SQL: Final = """
     GROUP BY source_topic
 """
 
+# The age of the newest `pipeline_progress` row, whoever wrote it: this works when every
+# worker is dead, which is when it matters. No row in a week (or ever) reads as very old.
+NO_CHECKPOINT_SQL: Final = """
+    SELECT dateDiff('second', max(recorded_at), $__toTime) AS seconds_since_checkpoint
+    FROM vtops.pipeline_progress
+    WHERE recorded_at > $__toTime - INTERVAL 7 DAY AND recorded_at <= $__toTime
+"""
+
 
 @dataclass(frozen=True)
 class AlertRule:
@@ -57,6 +65,9 @@ class AlertRule:
     window_s: int = 600
     pending: str = "0s"
     labels: dict[str, str] = field(default_factory=dict)
+    # What Grafana does when the query returns nothing: "OK", or "Alerting" for a rule whose
+    # silence is itself the problem.
+    no_data: str = "OK"
 
     def data(self) -> list[JSON]:
         query = sql_target(self.sql, Format.TABLE, "A")
@@ -105,7 +116,7 @@ class AlertRule:
             "title": self.title,
             "condition": "C",
             "data": self.data(),
-            "noDataState": "OK",
+            "noDataState": self.no_data,
             "execErrState": "Error",
             "for": self.pending,
             # Go templates: file provisioning leaves annotations uninterpolated.
@@ -157,6 +168,21 @@ ALERT_RULES: Final[tuple[AlertRule, ...]] = (
         summary="{{ $values.B }} messages from {{ $labels.source_topic }} dead-lettered in 5 min",
         description=f"More than {DLQ_SURGE_THRESHOLD} invalid messages in five minutes: a "
         "producer is sending a broken schema. See Pipeline health, panel DLQ reasons.",
+    ),
+    AlertRule(
+        uid="vtops-no-checkpoint",
+        title=f"No checkpoint for {NO_CHECKPOINT_MINUTES} minutes",
+        group=PIPELINE_GROUP,
+        sql=NO_CHECKPOINT_SQL,
+        above=NO_CHECKPOINT_MINUTES * 60,
+        severity="critical",
+        no_data="Alerting",
+        labels={"team": "platform"},
+        summary="No pipeline checkpoint for {{ $values.B }} s",
+        description="No worker has written a pipeline_progress row for "
+        f"{NO_CHECKPOINT_MINUTES} minutes: the worker is dead, stalled or stuck on its sinks, "
+        "or no input arrives at all. Check `vtops kafka status`, the worker's /healthz and "
+        "logs, and Pipeline health, panel Partitions by last checkpoint.",
     ),
 )
 

@@ -7,11 +7,11 @@ is the engine service (streams/engine/service.py), which reads every stage's top
 from __future__ import annotations
 
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from aiokafka.helpers import create_ssl_context
 
 from city import topics
 from city.kafka_client import kafka_python_config
@@ -38,9 +38,13 @@ from streams.traffic import TrafficFlow
 log = logging.getLogger(__name__)
 
 
-def _ssl_context(kafka: KafkaSettings) -> Any:
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS of every aiokafka client of the worker, Faust's producer and the engine's
+    consumers alike: the configured CA file, else the system's CAs; None without TLS."""
+    if kafka.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
     cafile = kafka.kafka_ssl_cafile
-    return None if cafile is None else create_ssl_context(cafile=str(cafile))
+    return ssl.create_default_context(cafile=None if cafile is None else str(cafile))
 
 
 def aiokafka_config(kafka: KafkaSettings) -> dict[str, Any]:
@@ -48,20 +52,23 @@ def aiokafka_config(kafka: KafkaSettings) -> dict[str, Any]:
     operator tools' kafka-python keywords, with the CA file turned into an SSL context."""
     config = dict(kafka_python_config(kafka))
     config.pop("ssl_cafile", None)
-    config["ssl_context"] = _ssl_context(kafka)
+    config["ssl_context"] = ssl_context(kafka)
     return config
 
 
-def _broker_credentials(kafka: KafkaSettings) -> Any:
-    if not kafka.kafka_security_protocol.startswith("SASL_"):
-        return None
-    password = kafka.kafka_sasl_password
-    return faust.SASLCredentials(
-        username=kafka.kafka_sasl_username,
-        password=password.get_secret_value() if password else None,
-        mechanism=kafka.kafka_sasl_mechanism,
-        ssl_context=_ssl_context(kafka),
-    )
+def broker_credentials(kafka: KafkaSettings, tls: ssl.SSLContext | None) -> Any:
+    """Faust's credentials, from which it derives its clients' security protocol: SASL
+    credentials are SASL_SSL only when they carry a context, and without credentials Faust
+    speaks PLAINTEXT."""
+    if kafka.kafka_security_protocol.startswith("SASL_"):
+        password = kafka.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=kafka.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=kafka.kafka_sasl_mechanism,
+            ssl_context=tls,
+        )
+    return None if tls is None else faust.SSLCredentials(tls)
 
 
 def domain_streams(stream: StreamSettings, profile: CityProfile) -> list[DomainStream[Any, Any]]:
@@ -95,10 +102,11 @@ def create_app(
     stream_settings: StreamSettings,
     profile: CityProfile,
 ) -> tuple[faust.App, StreamEngine]:
+    client_config = aiokafka_config(kafka)
     app = faust.App(
         kafka.app_id,
         broker=[f"kafka://{host.strip()}" for host in kafka.kafka_bootstrap.split(",")],
-        broker_credentials=_broker_credentials(kafka),
+        broker_credentials=broker_credentials(kafka, client_config["ssl_context"]),
         store="memory://",
         # Faust makes `<app id>-data` in the working directory otherwise.
         datadir=storage.data_dir / "faust",
@@ -119,7 +127,6 @@ def create_app(
     }
     embedded_at = storage.clickhouse_path.resolve() if storage.embedded else None
     store = StateStore(client, storage.clickhouse_database, executor, embedded_at)
-    client_config = aiokafka_config(kafka)
     stages: list[Stage] = []
     sinks = list(tables.values())  # every sink, for the retries /metrics reports
     engine = StreamEngine(

@@ -103,13 +103,18 @@ def test_panel_runs_on_pipeline_output(
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=[r.uid for r in ALERT_RULES])
 def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertRule) -> None:
     sql = rule.data()[0]["model"]["rawSql"]
-    dead_letters = "dlq_events" in sql  # stamped with wall-clock time, like pipeline health
-    now = datetime.now(CITY_TZ) if dead_letters else pipeline_output.expected.now
+    dead_letters = "dlq_events" in sql
+    # Dead letters and progress rows are stamped with wall-clock time, like pipeline health.
+    wall_clock = dead_letters or "pipeline_progress" in sql
+    now = datetime.now(CITY_TZ) if wall_clock else pipeline_output.expected.now
     time = TimeRange(now - timedelta(seconds=rule.window_s), now, timedelta(seconds=1))
     result = pipeline_output.client.query(expand(sql, Context(time)))
     values = [float(row[-1]) for row in result.result_rows]  # what Grafana compares
     if dead_letters:
         assert sum(values) == 3  # the run's three bad messages, within the rule's window
+    elif wall_clock:
+        # The run checkpointed minutes ago at most: the worker is not reported dead.
+        assert values and max(values) < rule.above
 
 
 def test_dead_letters_of_the_run_reach_the_pipeline_health_queries(pipeline_output: Store) -> None:

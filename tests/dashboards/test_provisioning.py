@@ -11,7 +11,7 @@ import yaml
 from dashboards.build import PROVISIONING_DIR
 from dashboards.macros import Context, TimeRange, expand
 from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID
-from dashboards.pipeline import DLQ_SURGE_THRESHOLD
+from dashboards.pipeline import DLQ_SURGE_THRESHOLD, NO_CHECKPOINT_MINUTES
 from dashboards.provisioning import (
     ALERT_RULES,
     DASHBOARDS_PATH,
@@ -19,6 +19,7 @@ from dashboards.provisioning import (
     AlertRule,
     alert_rule_payload,
 )
+from streams.settings import StreamSettings
 from tests.dashboards.conftest import Store
 
 COMPOSE = PROVISIONING_DIR.parents[1] / "docker-compose.yml"
@@ -70,9 +71,12 @@ def test_alert_rule_api_payload_names_folder_and_group() -> None:
     assert payload["condition"] == "C" and payload["orgID"] == 1
 
 
-def _evaluate(store: Store, rule: AlertRule) -> dict[tuple[Any, ...], float]:
-    """Run the rule's query over its relative range and apply its threshold per series."""
-    now = store.expected.now
+def _evaluate(
+    store: Store, rule: AlertRule, later: timedelta = timedelta(0)
+) -> dict[tuple[Any, ...], float]:
+    """Run the rule's query over its relative range and apply its threshold per series;
+    evaluated `later` than the store's rows end."""
+    now = store.expected.now + later
     time = TimeRange(now - timedelta(seconds=rule.window_s), now, timedelta(seconds=1))
     sql = rule.data()[0]["model"]["rawSql"]
     result = store.client.query(expand(sql, Context(time)))
@@ -99,6 +103,24 @@ def test_dlq_surge_rule_fires_for_the_surging_topic(populated_store: Store) -> N
     firing = _evaluate(populated_store, _rule("vtops-dlq-surge"))
     assert firing == {("camera.events",): 150.0}
     assert DLQ_SURGE_THRESHOLD < 150
+
+
+def test_no_checkpoint_rule_fires_once_progress_rows_stop(populated_store: Store) -> None:
+    """The store's last checkpoint is 10 s before its `now`: quiet then, firing once no row
+    follows for the rule's minutes (a dead worker writes none), and when none was ever written."""
+    rule = _rule("vtops-no-checkpoint")
+    assert rule.above == NO_CHECKPOINT_MINUTES * 60 and rule.common()["noDataState"] == "Alerting"
+    assert _evaluate(populated_store, rule) == {}
+    assert (
+        _evaluate(
+            populated_store, rule, timedelta(minutes=NO_CHECKPOINT_MINUTES) - timedelta(seconds=20)
+        )
+        == {}
+    )
+    late = timedelta(minutes=NO_CHECKPOINT_MINUTES, seconds=30)
+    assert _evaluate(populated_store, rule, late) == {(): late.total_seconds() + 10}
+    (never,) = _evaluate(populated_store, rule, -timedelta(days=30)).values()
+    assert never > 365 * 24 * 3600
 
 
 # docker-compose.yml
@@ -158,6 +180,19 @@ def test_compose_python_services_run_the_pipeline(compose: dict[str, Any]) -> No
         assert env["VTOPS_CLICKHOUSE_URL"].startswith("http://")
         assert env["VTOPS_CLICKHOUSE_URL"].endswith("@clickhouse:8123/vtops")
         assert "..:/app" in service["volumes"]
+
+
+def test_compose_checks_the_health_of_every_long_running_service(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name in ("kafka", "clickhouse", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+    worker = services["worker"]
+    port = StreamSettings.model_fields["metrics_port"].default
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(worker["healthcheck"]["test"])
+    assert str(port) in _ports(worker)
+    assert services["simulator"]["depends_on"]["worker"] == {"condition": "service_healthy"}
 
 
 def test_compose_holds_no_secret(compose: dict[str, Any]) -> None:

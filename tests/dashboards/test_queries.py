@@ -150,6 +150,16 @@ def test_pipeline_counters_become_per_interval_increases(populated_store: Store)
     assert rate["events_per_second"] == pytest.approx(9 * 90, rel=0.2)
 
 
+def test_checkpoint_panels_show_each_partition_and_the_cadence(populated_store: Store) -> None:
+    result, _ = _execute(populated_store, pipeline.UID, pipeline_sql.PARTITIONS_NOW)
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    # 3 topics x 3 partitions, each checkpointed last 10 s before the store's `now`.
+    assert len(rows) == 9 and {r["seconds_since"] for r in rows} == {10}
+    assert {r["lag"] for r in rows} == {50, 100, 150}
+    gaps, _ = _execute(populated_store, pipeline.UID, pipeline_sql.CHECKPOINT_GAPS)
+    assert {row[2] for row in gaps.result_rows} == {10.0}  # every 10 s, no restart
+
+
 def test_dlq_stat_counts_the_last_five_minutes(populated_store: Store) -> None:
     found = _one(populated_store, pipeline.UID, pipeline_sql.DLQ_NOW)
     assert found["dlq_messages"] == sum(populated_store.expected.dlq_last_5_min.values())
