@@ -72,6 +72,7 @@ class PipelineRun:
 
     data_dir: Path
     partitions: int = 3
+    bootstrap: str = BOOTSTRAP  # a test's own broker, or the session's
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     extra_env: dict[str, str] = field(default_factory=dict)
     # Another consumer group on the same topics: a second app reading what the first did.
@@ -86,7 +87,7 @@ class PipelineRun:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "VTOPS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+            "VTOPS_KAFKA_BOOTSTRAP": self.bootstrap,
             "VTOPS_TOPIC_PREFIX": self.prefix,
             "VTOPS_APP_ID": self.app_id,
             "VTOPS_PARTITIONS": str(self.partitions),
@@ -137,7 +138,7 @@ class PipelineRun:
 
     def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
         """Send (key, raw value) pairs in order, keyed as the contract says."""
-        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         for key, value in messages:
             producer.send(self.topic(topic), key=key.encode(), value=value)
         producer.flush()
@@ -149,7 +150,7 @@ class PipelineRun:
     @property
     def kafka_settings(self) -> KafkaSettings:
         return KafkaSettings(
-            kafka_bootstrap=BOOTSTRAP,
+            kafka_bootstrap=self.bootstrap,
             topic_prefix=self.prefix,
             app_id=self.app_id,
             partitions=self.partitions,
