@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,6 +11,13 @@ from pydantic import BeforeValidator, StringConstraints
 # Epoch milliseconds from 2000-01-01 to 2100-01-01: anything outside is a mistake, not a time.
 _EARLIEST_MS = 946_684_800_000
 _LATEST_MS = 4_102_444_800_000
+# RFC 3339's date-time (section 5.6), with a space for the T as its note allows, the offset
+# left optional here only to say so when it is missing. datetime.fromisoformat alone takes
+# most of ISO 8601: week and ordinal dates, the basic format, +0700, times without seconds.
+_RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 def to_epoch_ms(value: Any) -> int:
@@ -24,9 +32,11 @@ def to_epoch_ms(value: Any) -> int:
     elif isinstance(value, str):
         if "T" not in value and "t" not in value and " " not in value:
             raise ValueError("a time needs a date and a clock time")
+        if _RFC_3339.fullmatch(value) is None:
+            raise ValueError("not an RFC 3339 time")
         try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError:  # a month, day or hour out of range
             raise ValueError("not an RFC 3339 time") from None
         if parsed.tzinfo is None:
             raise ValueError("a time needs an explicit offset such as +07:00 or Z")

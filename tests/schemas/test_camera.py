@@ -101,6 +101,47 @@ def test_violation_needs_its_type_and_status_its_status() -> None:
 
 
 @pytest.mark.parametrize(
+    "ts",
+    [
+        "2024-W37-6T07:31:05+07:00",  # ISO 8601 week date
+        "20240914T073105+0700",  # ISO 8601 basic format
+        "2024-09-14T07:31:05+0700",  # offset without its colon
+        "2024-09-14T07:31:05+07",  # offset without minutes
+        "2024-09-14T07:31+07:00",  # no seconds
+        "2024-09-14T07:31:05,120+07:00",  # decimal comma
+        "2024-09-14T07:31:05.+07:00",  # a point without a fraction
+        "2024-09-14T07:31:05.１２+07:00",  # fraction in non-ASCII digits
+        "2024-09-14T07:31:05.120+07:00\n",
+    ],
+)
+def test_iso_8601_times_outside_rfc_3339_are_invalid_on_both_paths(ts: str) -> None:
+    """The contract asks for RFC 3339; Python's fromisoformat takes most of ISO 8601."""
+    raw = orjson.dumps({**PASSAGE, "ts": ts})
+    for decoder in (
+        lambda: decode(CAMERA_EVENT, raw, tagged=True),
+        lambda: decode_camera_event(raw),
+    ):
+        with pytest.raises(InvalidEvent, match=r"^ts: .*RFC 3339"):
+            decoder()
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2024-09-14T00:31:05.120Z",
+        "2024-09-14t00:31:05.120z",  # RFC 3339 allows both cases
+        "2024-09-14 07:31:05.120+07:00",  # and a space for the T (section 5.6, note)
+        "2024-09-14T07:31:05.120000001+07:00",
+    ],
+)
+def test_rfc_3339_times_are_valid_on_both_paths(ts: str) -> None:
+    raw = orjson.dumps({**PASSAGE, "ts": ts})
+    slow, quick = decode(CAMERA_EVENT, raw, tagged=True), decode_camera_event(raw)
+    assert isinstance(slow, Passage)
+    assert slow.ts == quick.ts == 1726273865120
+
+
+@pytest.mark.parametrize(
     ("raw", "reason"),
     [
         (b"{not json", "payload: invalid JSON"),
