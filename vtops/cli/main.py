@@ -9,6 +9,7 @@ from vtops.cli import (
     demo,
     kafka,
     migrate,
+    offsets,
     query,
     settings,
     simulate,
@@ -23,6 +24,7 @@ app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(offsets.app, name="offsets")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)

@@ -7,6 +7,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from city.exceptions import BrokerError
 from city.kafka_client import admin_client, kafka_python_config
@@ -44,6 +45,32 @@ def _committed(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, Any]
             if not error.retriable or time.monotonic() > deadline:
                 raise BrokerError(f"cannot read the offsets of group {group!r}: {error}") from None
             time.sleep(0.5)
+
+
+def committed_offsets(settings: KafkaSettings) -> dict[TopicPartition, int]:
+    """The app's group's committed offset per partition."""
+    admin = admin_client(settings)
+    try:
+        return {tp: meta.offset for tp, meta in _committed(admin, settings.app_id).items()}
+    finally:
+        admin.close()
+
+
+def commit_offsets(settings: KafkaSettings, offsets: dict[TopicPartition, int]) -> None:
+    """Set the app's group's committed offsets; the group must have no live members."""
+    admin = admin_client(settings)
+    try:
+        errors = admin.alter_group_offsets(
+            settings.app_id,
+            {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+        )
+    except KafkaError as error:
+        raise BrokerError(f"cannot commit offsets of group {settings.app_id!r}: {error}") from None
+    finally:
+        admin.close()
+    failed = {tp: e for tp, e in errors.items() if e is not None and e.errno != 0}
+    if failed:
+        raise BrokerError(f"cannot commit offsets of group {settings.app_id!r}: {failed}")
 
 
 def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: float) -> None:

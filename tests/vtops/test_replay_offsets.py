@@ -1,0 +1,129 @@
+"""`vtops offsets reset`: the worker resumes where the reset says, with the state it had there,
+and writes the rows of the original run again (real broker, worker and embedded ClickHouse)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from city import topics
+from streams.app import by_group_topic
+from tests.factories import MINUTE_MS, T0, passage
+from tests.factories_payments import HOUR_MS, tally
+from tests.pipeline import PipelineRun, key_per_partition
+from tests.streams.test_payments_pipeline import CASHLESS_SQL
+from tests.streams.test_traffic_pipeline import flow_rows
+from vtops.kafka.offsets import wait_until_consumed
+
+pytestmark = pytest.mark.integration
+
+CAMERAS = ["VT-CAM-001", "VT-CAM-002", "VT-CAM-007", "VT-CAM-040", "VT-CAM-099", "VT-CAM-150"]
+WARDS = ["phuong-1", "thang-tam", "rach-dua"]
+
+
+def traffic(first: int, last: int, tag: str) -> list[dict[str, Any]]:
+    """Passages of every camera, four a minute, in minutes [first, last) after T0."""
+    return [
+        passage(f"{tag}-{camera}-{n}", camera, T0 + n * 15_000, ["car", "bus"][n % 2], 30.0 + n)
+        for n in range(first * 4, last * 4)
+        for camera in CAMERAS
+    ]
+
+
+def tallies(terminals: list[str], starts: list[int], tag: str) -> list[dict[str, Any]]:
+    return [
+        tally(f"{tag}-{t}-{s}", t, T0 + s, ward=WARDS[i % 3], counts={"cash": i, "vietqr": 2})
+        for i, t in enumerate(terminals)
+        for s in starts
+    ]
+
+
+def consumed(run: PipelineRun) -> list[str]:
+    return [
+        run.topic(topics.CAMERA_EVENTS),
+        run.topic(topics.PAYMENT_COUNTS),
+        by_group_topic(run.kafka_settings, "payments"),
+    ]
+
+
+def resumes(run: PipelineRun) -> dict[tuple[str, int], int]:
+    shown = run.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    return {(p["topic"], p["partition"]): p["resume"] for p in orjson.loads(shown.stdout)}
+
+
+def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
+    pipeline: PipelineRun,
+) -> None:
+    terminals = key_per_partition("VT-T-", pipeline.partitions) * 2
+    # Before the reset point: minutes 0-4 of traffic, the first 40 minutes of 07:00 payments.
+    before = traffic(0, 5, "a")
+    # After it: minute 4 again (its windows straddle the reset point), minutes 5-9, a copy of
+    # an event from before (a duplicate across the reset), and payments that close 07:00.
+    after = [*traffic(4, 10, "b"), before[-1]]
+    paid_before = tallies(terminals, [0, 20 * MINUTE_MS], "a")
+    paid_after = [
+        *tallies(terminals, [45 * MINUTE_MS, HOUR_MS + 20 * MINUTE_MS], "b"),
+        paid_before[-1],
+    ]
+
+    worker = pipeline.start_worker()
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", before)
+    pipeline.produce_events(topics.PAYMENT_COUNTS, "terminal_id", paid_before)
+    time.sleep(0.5)
+    reset_at = datetime.now(UTC)
+    time.sleep(0.5)
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", after)
+    pipeline.produce_events(topics.PAYMENT_COUNTS, "terminal_id", paid_after)
+    wait_until_consumed(pipeline.kafka_settings, consumed(pipeline), 90)
+    assert pipeline.stop_worker(worker) == 0
+
+    flows, cashless = flow_rows(pipeline), pipeline.rows(CASHLESS_SQL)
+    assert len(flows) == 10 * len(CAMERAS) and len(cashless) == 2 * len(WARDS)
+    ends = resumes(pipeline)
+
+    dry = pipeline.vtops("offsets", "reset", "--to-datetime", reset_at.isoformat(), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "→" in dry.stdout and resumes(pipeline) == ends  # a dry run changes nothing
+    reset = pipeline.vtops("offsets", "reset", "--to-datetime", reset_at.isoformat(), "--yes")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+
+    moved = resumes(pipeline)
+    camera_partitions = [k for k in moved if k[0] == pipeline.topic(topics.CAMERA_EVENTS)]
+    # Each input partition resumes at its first message after the reset point; the re-key
+    # topic at its end, as the router sends everything from there again.
+    assert sum(ends[k] - moved[k] for k in camera_partitions) == len(after)
+    by_group = by_group_topic(pipeline.kafka_settings, "payments")
+    assert all(moved[k] == ends[k] for k in moved if k[0] == by_group)
+
+    # Rows of every window the later messages touch go; the worker must write them again,
+    # those of the straddling windows with their earlier events too.
+    with pipeline.store() as client:
+        for sql in (
+            f"ALTER TABLE vtops.traffic_flow_1m DELETE WHERE window_start >= "
+            f"toDateTime({(T0 + 4 * MINUTE_MS) // 1000}) SETTINGS mutations_sync = 2",
+            "ALTER TABLE vtops.payments_cashless_1h DELETE WHERE 1 SETTINGS mutations_sync = 2",
+        ):
+            client.command(sql)
+    assert len(flow_rows(pipeline)) == 4 * len(CAMERAS)
+
+    worker = pipeline.start_worker()
+    wait_until_consumed(pipeline.kafka_settings, consumed(pipeline), 90)
+    assert pipeline.stop_worker(worker) == 0
+    assert flow_rows(pipeline) == flows
+    assert sorted(pipeline.rows(CASHLESS_SQL)) == sorted(cashless)
+
+
+def test_a_reset_refuses_to_run_under_a_live_worker(pipeline: PipelineRun) -> None:
+    worker = pipeline.start_worker()
+    try:
+        pipeline.wait_until_assigned(worker)
+        refused = pipeline.vtops("offsets", "reset", "--to-earliest", "--yes", timeout=60)
+    finally:
+        assert pipeline.stop_worker(worker) == 0
+    assert refused.returncode == 1
+    assert "live members" in refused.stderr

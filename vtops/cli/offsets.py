@@ -1,0 +1,178 @@
+"""`vtops offsets show|reset`: where the worker resumes each partition, and moving it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+
+import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from rich.table import Table
+
+from city.exceptions import VtopsError
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
+from sinks.exceptions import StoreInUseError
+from streams.engine.service import SESSION_TIMEOUT_S
+from vtops.cli.output import console, errors, exit_with_error
+from vtops.kafka.offsets import group_stays_busy
+from vtops.replay.exceptions import GroupBusyError, ReplayError
+from vtops.replay.offsets import (
+    PartitionMove,
+    ResetTarget,
+    apply_reset,
+    plan_reset,
+    rebuild_state,
+)
+from vtops.replay.positions import positions
+from vtops.replay.saved_state import has_saved_state, saved_offsets
+from vtops.replay.selection import chosen_streams
+from vtops.replay.times import parse_instant
+from vtops.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="The app's offsets and saved state per partition, and resets that move both.",
+    no_args_is_help=True,
+)
+
+STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); default: all"
+
+
+def _saved(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int] | None:
+    """The saved state's offsets; None (with a warning) while a worker holds the embedded
+    store."""
+    storage = settings.storage
+    try:
+        client = connect(storage)
+    except StoreInUseError:
+        errors.print(
+            "warning: a running worker holds the embedded store: where it resumes is unknown, "
+            "lag is from the group's offsets",
+            markup=False,
+        )
+        return None
+    try:
+        if not has_saved_state(client, storage.clickhouse_database):
+            return {}
+        return saved_offsets(client, storage.clickhouse_database, topics)
+    finally:
+        client.close()
+
+
+@app.command("show")
+def show(
+    streams: str | None = typer.Option(None, help=STREAMS_HELP),
+    output: str = typer.Option("table", help="table or json"),
+) -> None:
+    """Per topic and partition (re-key topics included): the retained offsets, the group's
+    committed offset, where the worker resumes (its saved state) and the lag."""
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
+    settings = get_settings()
+    try:
+        topics = [t for s in chosen_streams(settings, streams) for t in s.consumed]
+        found = positions(settings.kafka, topics, _saved(settings, topics))
+    except VtopsError as error:
+        exit_with_error(str(error))
+    except ClickHouseError as error:
+        exit_with_error(f"reading the saved state failed: {str(error).splitlines()[0]}")
+    if output == "json":
+        console.print_json(json.dumps([{**asdict(p), "lag": p.lag} for p in found]))
+        return
+    table = Table("topic", "partition", "beginning", "end", "committed", "resumes at", "lag")
+    table.columns[0].overflow = "fold"
+    for p in found:
+        table.add_row(
+            p.topic,
+            str(p.partition),
+            str(p.beginning),
+            str(p.end),
+            "-" if p.committed is None else str(p.committed),
+            "?" if p.resume is None else str(p.resume),
+            str(p.lag),
+        )
+    console.print(table)
+
+
+def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool) -> ResetTarget:
+    chosen = [bool(to_datetime), to_earliest, to_latest]
+    if sum(chosen) != 1:
+        raise ReplayError("give exactly one of --to-datetime, --to-earliest, --to-latest")
+    if to_datetime:
+        return ResetTarget("datetime", parse_instant("--to-datetime", to_datetime))
+    return ResetTarget("earliest" if to_earliest else "latest")
+
+
+def _print_moves(moves: list[PartitionMove]) -> None:
+    """Old → new per partition; a re-key topic resumes at its end, its windows rebuilt."""
+    table = Table("topic", "partition", "resumes at", "group offset")
+    table.columns[0].overflow = "fold"
+    for m in sorted(moves, key=lambda m: (m.rekeyed, m.topic, m.partition)):
+        committed = "-" if m.committed_before is None else str(m.committed_before)
+        table.add_row(
+            m.topic + (" (re-key)" if m.rekeyed else ""),
+            str(m.partition),
+            f"{m.resume_before} → {m.resume_after}",
+            f"{committed} → {m.resume_after}",
+        )
+    console.print(table)
+
+
+def _ensure_stopped(settings: Settings, within_s: float) -> None:
+    if group_stays_busy(settings.kafka, within_s=within_s):
+        raise GroupBusyError(
+            f"group {settings.kafka.app_id!r} has live members: stop every `vtops worker` "
+            "of this app first (a reset must not move offsets and state under them)"
+        )
+
+
+@app.command("reset")
+def reset(
+    to_datetime: str | None = typer.Option(
+        None, help="the first message at or after this time, e.g. 2026-11-30T08:00:00+07:00"
+    ),
+    to_earliest: bool = typer.Option(False, help="the beginning of the retained data"),
+    to_latest: bool = typer.Option(False, help="the end: skip everything not yet processed"),
+    streams: str | None = typer.Option(None, help=STREAMS_HELP),
+    dry_run: bool = typer.Option(False, help="print the changes and change nothing"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Move where the worker resumes, for the chosen streams: the saved state is rebuilt as it
+    was just before the target, and the group's offsets follow. The worker must be stopped."""
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
+    settings = get_settings()
+    storage = settings.storage
+    try:
+        target = _target(to_datetime, to_earliest, to_latest)
+        chosen = chosen_streams(settings, streams)
+        if not dry_run:
+            # A crashed worker's membership ends with its session.
+            _ensure_stopped(settings, SESSION_TIMEOUT_S + 2)
+        client = connect(storage)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    try:
+        migrate(client, storage.clickhouse_database)
+        plan = plan_reset(settings.kafka, client, storage.clickhouse_database, chosen, target)
+        console.print(f"Reset of group {settings.kafka.app_id!r} to {target}:", markup=False)
+        _print_moves(plan.moves)
+        if dry_run:
+            console.print("Dry run: nothing changed.")
+            return
+        if not yes and not typer.confirm("Rebuild the saved state and move the offsets?"):
+            raise typer.Exit(1)
+        with console.status("Rebuilding the saved state from the retained messages…"):
+            rebuild = asyncio.run(rebuild_state(plan, settings.kafka, settings.stream))
+        _ensure_stopped(settings, 0)
+        apply_reset(plan, rebuild, settings.kafka, client, storage.clickhouse_database)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    except ClickHouseError as error:
+        exit_with_error(f"the saved state: {str(error).splitlines()[0]}")
+    finally:
+        client.close()
+    console.print(
+        f"Done: {rebuild.messages} messages folded, {len(rebuild.rows)} state entries saved; "
+        "the next `vtops worker` resumes at the new offsets."
+    )

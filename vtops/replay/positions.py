@@ -1,0 +1,82 @@
+"""Where the app stands on each partition it reads: the retained range, the group's committed
+offset, and where the worker resumes (its saved state, which wins over the group's offset)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+
+from city.kafka_client import kafka_python_config
+from city.settings import KafkaSettings
+from vtops.kafka.offsets import committed_offsets
+
+
+@dataclass(frozen=True)
+class Position:
+    topic: str
+    partition: int
+    beginning: int  # the first offset retention kept
+    end: int  # the next offset to be written
+    committed: int | None  # the group's committed offset: for lag, never where it resumes
+    # The next offset the worker reads: its saved state's offset plus one, the beginning when
+    # it has no state; None when the state could not be read (the embedded store is in use).
+    resume: int | None
+
+    @property
+    def lag(self) -> int:
+        at = self.resume if self.resume is not None else self.committed
+        return max(0, self.end - (self.beginning if at is None else at))
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """The retained offsets of some partitions: [beginning, end)."""
+
+    beginning: dict[TopicPartition, int]
+    end: dict[TopicPartition, int]
+
+
+def retained_ranges(settings: KafkaSettings, topics: list[str]) -> Ranges:
+    """Every partition of `topics` that exist; a topic not made yet has none."""
+    consumer = KafkaConsumer(**kafka_python_config(settings))
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        return Ranges(consumer.beginning_offsets(tps), consumer.end_offsets(tps))
+    finally:
+        consumer.close()
+
+
+def offsets_at(
+    settings: KafkaSettings, tps: list[TopicPartition], at_ms: int
+) -> dict[TopicPartition, int | None]:
+    """The first offset of each partition whose timestamp is at or after `at_ms`; None when
+    every message is older."""
+    consumer = KafkaConsumer(**kafka_python_config(settings))
+    try:
+        found = consumer.offsets_for_times(dict.fromkeys(tps, at_ms))
+        return {tp: None if found.get(tp) is None else found[tp].offset for tp in tps}
+    finally:
+        consumer.close()
+
+
+def positions(
+    settings: KafkaSettings, topics: list[str], saved: dict[tuple[str, int], int] | None
+) -> list[Position]:
+    """`saved`: (topic, partition) → the last offset in the saved state; None when unknown."""
+    ranges = retained_ranges(settings, topics)
+    committed = committed_offsets(settings)
+    found: list[Position] = []
+    for tp, beginning in ranges.beginning.items():
+        resume = None
+        if saved is not None:
+            last = saved.get((tp.topic, tp.partition))
+            resume = beginning if last is None else last + 1
+        found.append(
+            Position(tp.topic, tp.partition, beginning, ranges.end[tp], committed.get(tp), resume)
+        )
+    return found

@@ -1,0 +1,228 @@
+"""The state a stream's stages would have saved just before target offsets, rebuilt by folding
+the retained messages again with the worker's own stages (`vtops offsets reset`).
+
+Why rebuild rather than empty the windows: a window open across the target holds events from
+before it, and a worker resuming with empty windows would write that window again with only
+the later events, at a version that wins. The state after an offset is a function of the input
+alone (streams/engine/state_store.py), so folding the input up to the target gives exactly the
+state the worker had there, and resuming from it reproduces the rows it wrote.
+
+A re-keyed stream (payments, portal) has two stages. Its router is rebuilt from its input up to
+the target. Its window stage reads the re-key topic, where the router's forwards of every input
+offset sit in arrival order: it is rebuilt from the forwards of input offsets before the target
+(the others the router sends again), is told every input partition's stream time at the target
+(what the routers' watermarks would say), and resumes at the topic's end. Windows that straddle
+the target thus keep their earlier events, and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from schemas.exceptions import InvalidEvent
+from sinks.base import BatchSink, Row
+from sinks.clickhouse.migrations import TABLES
+from streams.engine.checkpoint import Cut, Stage, StageSinks
+from streams.engine.records import is_watermark, origin_of
+from streams.engine.route_stage import RouteStage
+from streams.engine.state_store import META_KEY, StateRow, StateStore
+from streams.engine.window_stage import WindowStage
+from streams.settings import StreamSettings
+from vtops.replay.exceptions import ReplayError
+from vtops.replay.selection import StreamTopics
+
+# Messages the rebuild folds between two cuts: a cut closes windows and frees their rows.
+_CUT_EVERY = 10_000
+# Polls in a row with nothing to read before a range is declared unreadable.
+_IDLE_POLLS = 30
+
+
+class _Discard(BatchSink):
+    """Rows a rebuild computes again: the worker wrote them when it first read the messages."""
+
+    name = "discard"
+
+    async def write(self, batch: Sequence[Row]) -> None:
+        return None
+
+
+class _NothingSaved(StateStore):
+    """A rebuild starts where a worker without saved state starts."""
+
+    def __init__(self) -> None:  # no client: a rebuild reads no store and writes none
+        pass
+
+    async def load(self, topic: str, partition: int) -> dict[str, Any]:
+        return {}
+
+
+class StateRebuild:
+    """Rebuilds the saved state of streams, partition by partition; `rows` is the result."""
+
+    def __init__(self, stream_settings: StreamSettings, client_config: dict[str, Any]) -> None:
+        self._settings = stream_settings
+        self._client_config = client_config
+        discard = _Discard()
+        self._sinks = StageSinks(dict.fromkeys(TABLES, discard), discard, discard)
+        self._store = _NothingSaved()
+        self._rows: dict[tuple[str, int, str], StateRow] = {}
+        self.messages = 0
+
+    @property
+    def rows(self) -> list[StateRow]:
+        """The entries of every rebuilt partition (tombstones of closed windows left out)."""
+        return [row for row in self._rows.values() if not row[4]]
+
+    async def stream(
+        self,
+        topics: StreamTopics,
+        targets: dict[int, int],
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+    ) -> None:
+        """Rebuild `topics`' stages so that its input partitions resume at `targets`."""
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._client_config)
+        await consumer.start()
+        try:
+            if topics.by_group is None:
+                stage = self._window_stage(topics, topics.source)
+                for partition, target in sorted(targets.items()):
+                    tp = TopicPartition(topics.source, partition)
+                    await self._fold(consumer, stage, tp, starts[tp], target)
+                return
+            router = self._router(topics)
+            for partition, target in sorted(targets.items()):
+                tp = TopicPartition(topics.source, partition)
+                await self._fold(consumer, router, tp, starts[tp], target)
+            await self._by_group(consumer, topics, targets, starts, ends)
+        finally:
+            await consumer.stop()
+
+    async def _by_group(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: StreamTopics,
+        targets: dict[int, int],
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+    ) -> None:
+        assert topics.by_group is not None
+        stage = self._window_stage(topics, topics.by_group)
+        stream_times = {p: self._meta(topics.source, p).get("stream_time") for p in sorted(targets)}
+
+        def before_target(record: ConsumerRecord) -> bool:
+            if is_watermark(record.headers):
+                return False  # its clocks may be past the target: the rebuild sets them
+            try:
+                origin = origin_of(record.headers)
+            except InvalidEvent:
+                return True  # a dead letter then, and now again
+            return origin is None or origin.offset < targets.get(origin.partition, 0)
+
+        for partition in sorted(tp.partition for tp in ends if tp.topic == topics.by_group):
+            tp = TopicPartition(topics.by_group, partition)  # aiokafka's, not kafka-python's
+            end = ends[tp]
+
+            def at_target(stage: Stage, partition: int = tp.partition, end: int = end) -> None:
+                assert isinstance(stage, WindowStage)
+                state = stage.partition_state(partition)
+                assert state.inputs is not None
+                state.inputs.partitions = len(targets)
+                for input_partition, stream_time in stream_times.items():
+                    clock = state.inputs.clock(input_partition)
+                    clock.idle = False
+                    if stream_time is not None:
+                        clock.advance(stream_time)
+                state.offset = max(state.offset, end - 1)
+
+            await self._fold(consumer, stage, tp, starts[tp], end, before_target, at_target)
+
+    def _window_stage(self, topics: StreamTopics, topic: str) -> WindowStage[Any, Any]:
+        return WindowStage(
+            topics.stream,
+            topic,
+            self._sinks,
+            self._store,
+            self._client_config,
+            self._settings.max_clock_skew_s,
+            lambda _topic, _partition: None,
+        )
+
+    def _router(self, topics: StreamTopics) -> RouteStage:
+        assert topics.by_group is not None
+        return RouteStage(
+            topics.stream,
+            topics.source,
+            topics.by_group,
+            self._sinks,
+            self._store,
+            self._settings.max_clock_skew_s,
+            self._settings.idle_partition_s,
+            lambda _topic, _partition: None,
+            lambda _topic: None,  # no watermarks: the rebuild sets the clocks itself
+        )
+
+    async def _fold(
+        self,
+        consumer: AIOKafkaConsumer,
+        stage: Stage,
+        tp: TopicPartition,
+        start: int,
+        stop: int,
+        keep: Callable[[ConsumerRecord], bool] | None = None,
+        finish: Callable[[Stage], None] | None = None,
+    ) -> None:
+        """Fold `tp`'s messages in [start, stop) into a fresh state of the partition, then
+        keep its final cut. `keep` filters records; `finish` adjusts the state at the end."""
+        await stage.assign(tp.partition)
+        stage.starts_at(tp.partition, start)
+        stage.fold(tp.partition, [])  # a partition with nothing to fold still saves its meta
+        pending = 0
+        async for batch in _read(consumer, tp, start, stop):
+            self.messages += len(batch)
+            stage.fold(tp.partition, [r for r in batch if keep(r)] if keep else batch)
+            pending += len(batch)
+            if pending >= _CUT_EVERY:
+                self._cut(stage)
+                pending = 0
+        if finish is not None:
+            finish(stage)
+            stage.fold(tp.partition, [])
+        self._cut(stage)
+        stage.revoke(tp.partition)
+
+    def _cut(self, stage: Stage) -> None:
+        cut = Cut()
+        stage.cut(cut, 0.0)
+        for row in cut.state:
+            self._rows[(row[0], row[1], row[2])] = row
+
+    def _meta(self, topic: str, partition: int) -> dict[str, Any]:
+        row = self._rows.get((topic, partition, META_KEY))
+        return {} if row is None else dict(orjson.loads(row[5]))
+
+
+async def _read(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, stop: int
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """`tp`'s records with offsets in [start, stop), in batches."""
+    if start >= stop:
+        return
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    idle = 0
+    while await consumer.position(tp) < stop:
+        records = (await consumer.getmany(tp, timeout_ms=500, max_records=5_000)).get(tp, [])
+        idle = 0 if records else idle + 1
+        if idle >= _IDLE_POLLS:
+            raise ReplayError(
+                f"{tp.topic} partition {tp.partition}: offsets {start}..{stop - 1} cannot be "
+                f"read (stopped at {await consumer.position(tp)}); was the topic truncated?"
+            )
+        kept = [record for record in records if record.offset < stop]
+        if kept:
+            yield kept
