@@ -1,39 +1,97 @@
-"""Dead letters (contract section 6): the bad message, where it came from, and why."""
+"""Dead letters (contract section 6): the bad message, where it came from, and why.
+
+A dead letter keeps what it takes to send the message back where it came from: its key (so it
+lands on the partition its dedup lives on), headers and Kafka timestamp. Bytes are kept as
+text when they are UTF-8, else as base64, as each `*_encoding` field says; header values are
+always base64. `original_key`, `original_headers` and `original_value` read them back from a
+DLQ message or a `dlq_events` row alike.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from city.clock import CITY_TZ
 
 # Of the original value, what a dead letter keeps: 16 KiB, at most 96 KiB once JSON-escaped.
-MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_PAYLOAD_BYTES: Final = 16 * 1024
+UTF8: Final = "utf-8"
+BASE64: Final = "base64"
+
+
+def _as_text(raw: bytes) -> tuple[str, str]:
+    """`raw` as text and its encoding: itself when it is UTF-8, else base64."""
+    try:
+        return raw.decode("utf-8"), UTF8
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), BASE64
+
+
+def _as_bytes(text: str, encoding: str | None) -> bytes:
+    if encoding == BASE64:
+        return base64.b64decode(text, validate=True)
+    if encoding == UTF8:
+        return text.encode("utf-8")
+    raise ValueError(f"unknown encoding {encoding!r}")
 
 
 def dead_letter(
-    source_topic: str, partition: int, offset: int, raw: bytes | None, error: str
+    source_topic: str,
+    partition: int,
+    offset: int,
+    raw: bytes | None,
+    error: str,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+    timestamp_ms: int | None = None,
 ) -> dict[str, Any]:
-    """The DLQ message; the same fields become a `dlq_events` row."""
+    """The DLQ message; the same fields are a `dlq_events` row. `timestamp_ms` is the original
+    message's Kafka timestamp (ms since the epoch), None when it had none."""
     letter: dict[str, Any] = {
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
         "error": error,
         "received_at": datetime.now(CITY_TZ),
+        "payload_bytes": None,
+        "payload_sha256": None,
+        "key": None,
+        "key_encoding": None,
+        "headers": [(name, base64.b64encode(value).decode("ascii")) for name, value in headers],
+        "timestamp": timestamp_ms if timestamp_ms is not None and timestamp_ms >= 0 else None,
     }
     value = raw or b""
-    kept = value[:MAX_PAYLOAD_BYTES]
     if len(value) > MAX_PAYLOAD_BYTES:
         # A dead letter must always fit in a Kafka message, whatever it carries (JSON escapes
         # a control byte as six): keep the start, the length and a digest of the whole.
         letter["payload_bytes"] = len(value)
         letter["payload_sha256"] = hashlib.sha256(value).hexdigest()
-    try:
-        letter["payload"] = kept.decode("utf-8")
-    except UnicodeDecodeError:
-        letter["payload"] = base64.b64encode(kept).decode("ascii")
-        letter["payload_encoding"] = "base64"
+    letter["payload"], letter["payload_encoding"] = _as_text(value[:MAX_PAYLOAD_BYTES])
+    if key is not None:
+        letter["key"], letter["key_encoding"] = _as_text(key)
     return letter
+
+
+def original_key(letter: Mapping[str, Any]) -> bytes | None:
+    """The key of the dead-lettered message, None when it had none."""
+    key = letter.get("key")
+    return None if key is None else _as_bytes(key, letter.get("key_encoding"))
+
+
+def original_headers(letter: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    return [(name, base64.b64decode(value)) for name, value in letter.get("headers") or ()]
+
+
+def original_value(letter: Mapping[str, Any]) -> bytes:
+    """The dead-lettered value; a ValueError when the letter kept only its start."""
+    if letter.get("payload_bytes") is not None:
+        raise ValueError(
+            f"payload: only the first {MAX_PAYLOAD_BYTES} of {letter['payload_bytes']} bytes kept"
+        )
+    # Section 6 names the encoding only when it is base64; `dlq_events` rows written before
+    # schema version 2 have none and cannot tell.
+    return _as_bytes(letter["payload"], letter.get("payload_encoding") or UTF8)

@@ -16,6 +16,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
+from schemas.dead_letter import original_key
 from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
 
@@ -66,5 +67,16 @@ class KafkaTopic(KafkaRecords):
         key = row.get(self._key_field)
         return {
             "key": None if key is None else str(key).encode(),
+            "value": orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
+        }
+
+
+class DeadLetterTopic(KafkaRecords):
+    """Dead letters as JSON, keyed by the original message's key: a DLQ partition holds the
+    letters of one key together, in order, and a replay sends each to its key's partition."""
+
+    def record(self, row: Row) -> Row:
+        return {
+            "key": original_key(row),
             "value": orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
         }

@@ -21,7 +21,7 @@ from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
-from sinks.kafka_topic import KafkaRecords, KafkaTopic
+from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Stage, StageSinks
@@ -141,8 +141,8 @@ def create_app(
     producer = app.producer
     for stream in domain_streams(stream_settings, profile):
         source = kafka.topic(stream.source_topic)
-        dead_letters = KafkaTopic(
-            kafka.topic(topics.dead_letters_of(stream.source_topic)), producer, "source_topic"
+        dead_letters = DeadLetterTopic(
+            kafka.topic(topics.dead_letters_of(stream.source_topic)), producer
         )
         window_source = source
         if stream.rekeyed:

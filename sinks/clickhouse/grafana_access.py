@@ -2,9 +2,10 @@
 
 `vtops_grafana` gets its rights only through the role `vtops_grafana_reader`: SELECT on the
 tables the dashboards and alert rules read, every column of `traffic_violations` except
-`plate`, every column of `dlq_events` except `payload` (a rejected camera event may carry a
-plate), and nothing of `stream_state` (the workers' internal state). A settings profile keeps
-it read-only (readonly = 1) while letting the plugin's driver set `max_execution_time`.
+`plate`, every column of `dlq_events` except those of the rejected message itself (its
+payload, key and headers and their encodings: a camera event's may hold a plate), and nothing
+of `stream_state` (the workers' internal state). A settings profile keeps it read-only
+(readonly = 1) while letting the plugin's driver set `max_execution_time`.
 
 The password never travels: the user is identified by its SHA-256 hash, and errors name the
 step and ClickHouse's error code, never the statement. The statements need a server with
@@ -49,7 +50,15 @@ READABLE_TABLES: Final[tuple[str, ...]] = (
 # Read all columns but these.
 HIDDEN_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "traffic_violations": ("plate",),
-    "dlq_events": ("payload",),
+    "dlq_events": (
+        "payload",
+        "payload_encoding",
+        "payload_bytes",
+        "payload_sha256",
+        "key",
+        "key_encoding",
+        "headers",
+    ),
 }
 NEVER_READABLE: Final[tuple[str, ...]] = ("stream_state",)
 

@@ -125,6 +125,21 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "the stream outputs, dead letters, progress and stream state",
         tuple(_create(table, body) for table, body in _V1_TABLES.items()),
     ),
+    Migration(
+        2,
+        "dead letters keep the original key, headers and timestamp, and their encodings",
+        (
+            # NULL on the rows from before: what they did not record is unknown.
+            """ALTER TABLE {db}.dlq_events
+            ADD COLUMN IF NOT EXISTS payload_encoding LowCardinality(Nullable(String)),
+            ADD COLUMN IF NOT EXISTS payload_bytes Nullable(UInt64),
+            ADD COLUMN IF NOT EXISTS payload_sha256 Nullable(String),
+            ADD COLUMN IF NOT EXISTS key Nullable(String),
+            ADD COLUMN IF NOT EXISTS key_encoding LowCardinality(Nullable(String)),
+            ADD COLUMN IF NOT EXISTS headers Array(Tuple(String, String)),
+            ADD COLUMN IF NOT EXISTS timestamp Nullable(Int64)""",
+        ),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

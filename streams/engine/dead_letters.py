@@ -35,7 +35,18 @@ class DeadLetters:
                 record.offset,
             )
             reason = f"payload: unprocessable ({type(error).__name__})"
-        self._rows.append(dead_letter(self._topic, partition, record.offset, record.value, reason))
+        self._rows.append(
+            dead_letter(
+                self._topic,
+                partition,
+                record.offset,
+                record.value,
+                reason,
+                key=record.key,
+                headers=record.headers,
+                timestamp_ms=record.timestamp,
+            )
+        )
 
     def cut(self, cut: Cut) -> None:
         rows, self._rows = self._rows, []

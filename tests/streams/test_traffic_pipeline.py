@@ -14,7 +14,12 @@ import orjson
 import pytest
 
 from city import topics
-from schemas.dead_letter import MAX_PAYLOAD_BYTES
+from schemas.dead_letter import (
+    MAX_PAYLOAD_BYTES,
+    original_headers,
+    original_key,
+    original_value,
+)
 from tests.factories import (
     MINUTE_MS,
     T0,
@@ -169,6 +174,58 @@ def test_dead_letters_reach_the_dlq_topic_with_the_contract_fields(pipeline: Pip
             letter
         )
         assert letter["source_topic"] == pipeline.topic(topics.CAMERA_EVENTS)
+
+
+def test_a_dead_letter_keeps_the_original_key_headers_and_timestamp(pipeline: PipelineRun) -> None:
+    """What `vtops dlq redrive` needs to send a fixed message back where it came from: the DLQ
+    message is keyed by the original key, and the letter and its `dlq_events` row give back the
+    key, headers, timestamp and value."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    sent = [  # (key, value, headers, timestamp)
+        (b"VT-CAM-001", b'{"kind": "nope"}', [("traceparent", b"00-ab-01"), ("x", b"")], T0),
+        (b"\xff\xfeVT", b"\xff\x00bad", [("bin", b"\x00\xff"), ("bin", b"2")], T0 + 1),
+        (b"VT-CAM-002", b"{}", [], T0 + 2),
+    ]
+    producer = KafkaProducer(bootstrap_servers=pipeline.env["VTOPS_KAFKA_BOOTSTRAP"], acks="all")
+    for key, value, headers, timestamp in sent:
+        producer.send(
+            pipeline.topic(topics.CAMERA_EVENTS),
+            key=key,
+            value=value,
+            headers=headers,
+            timestamp_ms=timestamp,
+        )
+    producer.flush()
+    producer.close()
+    worker = pipeline.start_worker()
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+
+    consumer = KafkaConsumer(
+        pipeline.topic(topics.dead_letters_of(topics.CAMERA_EVENTS)),
+        bootstrap_servers=pipeline.env["VTOPS_KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    messages = list(consumer)
+    consumer.close()
+    assert len(messages) == len(sent)
+    for message in messages:
+        assert message.key == original_key(orjson.loads(message.value))
+    with pipeline.store() as client:
+        rows = list(client.query("SELECT * FROM vtops.dlq_events FINAL").named_results())
+    for letters in ([orjson.loads(m.value) for m in messages], rows):
+        returned = {
+            (
+                original_key(letter),
+                original_value(letter),
+                tuple(original_headers(letter)),
+                letter["timestamp"],
+            )
+            for letter in letters
+        }
+        assert returned == {(k, v, tuple(h), t) for k, v, h, t in sent}
 
 
 def test_a_dead_letter_of_any_size_fits_in_a_kafka_message(pipeline: PipelineRun) -> None:
