@@ -83,6 +83,14 @@ class Table(Generic[T]):
     def pick(self, u: float) -> T:
         return self._values[bisect_right(self._cumulative, u * self._total)]
 
+    def shares(self) -> dict[T, float]:
+        """Each value's probability of being picked (for expectations, e.g. baseline priors)."""
+        previous = [0.0, *self._cumulative[:-1]]
+        return {
+            value: (upto - before) / self._total
+            for value, upto, before in zip(self._values, self._cumulative, previous, strict=True)
+        }
+
 
 @cache
 def class_table(night: bool, leisure: bool) -> Table[VehicleClass]:

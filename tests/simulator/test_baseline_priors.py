@@ -1,0 +1,155 @@
+"""The baseline priors say what the simulator actually produces, within Poisson noise."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import datetime
+from random import Random
+from statistics import fmean, median
+
+import pytest
+
+from city.calendar import DAY_TYPES, DayType
+from city.clock import local_time
+from city.profile import CityProfile, load_city_profile
+from schemas.camera import VEHICLE_CLASSES
+from simulator.baseline_priors import prior_baselines, prior_rows
+from simulator.traffic import camera_events
+from streams.baselines import COLUMNS, SLOTS_PER_DAY, SlotBaseline, SlotKey, slot_of
+
+# An arterial, a beach-road PTZ, a side street and an urban-management camera (no speeds).
+CAMERAS = ("VT-CAM-001", "VT-CAM-002", "VT-CAM-004", "VT-CAM-007")
+# Standard error of a median of n normal samples, per standard deviation, times √n.
+MEDIAN_SE = 1.2533
+SIGMAS = 4.0
+SLOT_ROOT = math.sqrt(15)  # minutes per slot
+
+
+@pytest.fixture(scope="module")
+def city() -> CityProfile:
+    full = load_city_profile()
+    return full.model_copy(
+        update={"cameras": tuple(c for c in full.cameras if c.camera_id in CAMERAS)}
+    )
+
+
+@pytest.fixture(scope="module")
+def priors(city: CityProfile) -> dict[SlotKey, SlotBaseline]:
+    return prior_baselines(city)
+
+
+class Minute:
+    def __init__(self) -> None:
+        self.classes: Counter[str] = Counter()
+        self.speeds: list[float] = []
+        self.violations = 0
+
+
+def simulated_minutes(
+    city: CityProfile, start: str, hours: int
+) -> dict[tuple[str, DayType, int], list[Minute]]:
+    """Per camera, kind of day and slot: the minutes the simulator produced."""
+    start_ms = int(datetime.fromisoformat(start).timestamp() * 1000)
+    minutes: dict[tuple[str, int], Minute] = defaultdict(Minute)
+    for event in camera_events(city, start_ms, start_ms + hours * 3_600_000, Random(11)):
+        ts = event["ts"]
+        at = ts if isinstance(ts, int) else datetime.fromisoformat(str(ts)).timestamp() * 1000
+        minute = minutes[(str(event["camera_id"]), int(at) // 60_000)]
+        if event["kind"] == "passage":
+            minute.classes[str(event["vehicle_class"])] += 1
+            if "speed_kmh" in event:
+                minute.speeds.append(float(str(event["speed_kmh"])))
+        elif event["kind"] == "violation":
+            minute.violations += 1
+    slots: dict[tuple[str, DayType, int], list[Minute]] = defaultdict(list)
+    for camera_id in CAMERAS:
+        for n in range(hours * 60):
+            minute_ms = start_ms + n * 60_000
+            day, slot = slot_of(local_time(minute_ms))
+            slots[(camera_id, day, slot)].append(minutes[(camera_id, minute_ms // 60_000)])
+    return slots
+
+
+WINDOWS = [
+    ("2024-09-18T07:00:00+07:00", 2),  # a weekday morning peak
+    ("2024-09-21T22:00:00+07:00", 1),  # a Saturday night: more trucks, few vehicles
+    ("2024-09-22T11:00:00+07:00", 1),  # a Sunday midday: beach visitors
+]
+
+
+@pytest.mark.parametrize(("start", "hours"), WINDOWS)
+def test_medians_of_each_slot_match_the_priors(
+    city: CityProfile, priors: dict[SlotKey, SlotBaseline], start: str, hours: int
+) -> None:
+    for (camera_id, day, slot), minutes in simulated_minutes(city, start, hours).items():
+        prior = priors[(camera_id, day, slot)]
+        counts = [sum(m.classes.values()) for m in minutes]
+        assert len(counts) == 15
+        sd = max(prior.vehicles_mad / 0.6745, 0.5)
+        assert abs(median(counts) - prior.vehicles) <= SIGMAS * MEDIAN_SE * sd / SLOT_ROOT + 0.5, (
+            camera_id, slot, counts, prior.vehicles,
+        )  # fmt: skip
+        speeds = [fmean(m.speeds) for m in minutes if m.speeds]
+        if prior.speed_kmh is None:
+            assert speeds == []
+            continue
+        speed_sd = prior.speed_mad / 0.6745
+        # Speeding violations (~0.2 % of passages at limit + 20 km/h) are not in the prior.
+        assert (
+            abs(median(speeds) - prior.speed_kmh) <= SIGMAS * MEDIAN_SE * speed_sd / SLOT_ROOT + 0.3
+        )
+
+
+@pytest.mark.parametrize(("start", "hours"), WINDOWS)
+def test_spreads_rates_and_shares_match_the_priors(
+    city: CityProfile, priors: dict[SlotKey, SlotBaseline], start: str, hours: int
+) -> None:
+    by_camera: dict[str, list[tuple[SlotBaseline, list[Minute]]]] = defaultdict(list)
+    for (camera_id, day, slot), minutes in simulated_minutes(city, start, hours).items():
+        by_camera[camera_id].append((priors[(camera_id, day, slot)], minutes))
+    for camera_id, slots in by_camera.items():
+        # MADs of 15 minutes are noisy; over all of the window's slots they agree.
+        observed = fmean(_mad([sum(m.classes.values()) for m in ms]) for _, ms in slots)
+        expected = fmean(prior.vehicles_mad for prior, _ in slots)
+        assert 0.6 * expected - 0.3 <= observed <= 1.4 * expected + 0.3, camera_id
+        classes = sum((m.classes for _, ms in slots for m in ms), Counter[str]())
+        passages = sum(classes.values())
+        violations = sum(m.violations for _, ms in slots for m in ms)
+        prior = slots[0][0]
+        assert _within(violations, passages, prior.violation_rate), camera_id
+        for vehicle_class in ("motorbike", "car", "truck"):
+            share = prior.class_share[vehicle_class]
+            assert _within(classes[vehicle_class], passages, share), (camera_id, vehicle_class)
+
+
+def _mad(values: list[int]) -> float:
+    center = median(values)
+    return median(abs(v - center) for v in values)
+
+
+def _within(hits: int, trials: int, p: float) -> bool:
+    return abs(hits / trials - p) <= SIGMAS * math.sqrt(p * (1 - p) / trials) + 1e-9
+
+
+def test_priors_cover_every_camera_kind_of_day_and_slot(
+    city: CityProfile, priors: dict[SlotKey, SlotBaseline]
+) -> None:
+    assert len(priors) == len(CAMERAS) * len(DAY_TYPES) * SLOTS_PER_DAY
+    rows = prior_rows(city, version=7)
+    assert [tuple(row) for row in rows[:1]] == [COLUMNS]
+    assert {(row["source"], row["samples"], row["version"]) for row in rows} == {("prior", 0, 7)}
+    for row in rows:
+        shares = [float(str(row[f"{c}_share"])) for c in VEHICLE_CLASSES]
+        assert math.isclose(sum(shares), 1.0)
+    # The urban-management camera is not speed-calibrated: no speed to expect.
+    assert priors[("VT-CAM-004", "weekday", 30)].speed_kmh is None
+    # Weekday peaks are far busier than 3 am; Sunday midday on a beach road beats a weekday's.
+    assert (
+        priors[("VT-CAM-002", "weekday", 31)].vehicles
+        > 10 * priors[("VT-CAM-002", "weekday", 12)].vehicles
+    )
+    assert (
+        priors[("VT-CAM-001", "sunday_holiday", 48)].vehicles
+        > priors[("VT-CAM-001", "weekday", 48)].vehicles
+    )
