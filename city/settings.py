@@ -27,17 +27,35 @@ def settings_config() -> SettingsConfigDict:
 class KafkaSettings(BaseSettings):
     model_config = settings_config()
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = ""
-    app_id: str = "vtops"
-    partitions: int = Field(default=6, ge=1, le=1024)
-    replication_factor: int = Field(default=1, ge=1)
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated"
+    )
+    topic_prefix: str = Field(default="", description="prepended to every topic name")
+    app_id: str = Field(
+        default="vtops",
+        description="Faust app id: the consumer group, and part of internal topic names",
+    )
+    partitions: int = Field(
+        default=6, ge=1, le=1024, description="partitions of the topics `vtops topics create` makes"
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="replicas of the topics `vtops topics create` makes"
+    )
     # Production clusters: SASL over TLS. The local broker speaks PLAINTEXT.
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how every Kafka client of vtops connects"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism, with a `SASL_` protocol"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (secret: never printed)"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="CA file for `SSL`/`SASL_SSL`; unset: the system's CAs",
+    )
 
     def topic(self, name: str) -> str:
         """The broker-side name of a contract topic, with the run's prefix."""

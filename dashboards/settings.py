@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from city.settings import settings_config
@@ -11,7 +11,14 @@ from city.settings import settings_config
 class GrafanaSettings(BaseSettings):
     model_config = settings_config()
 
-    grafana_url: str | None = None
-    grafana_token: SecretStr | None = None
-    # The read-only ClickHouse user Grafana's datasource logs in with.
-    grafana_clickhouse_password: SecretStr | None = None
+    grafana_url: str | None = Field(
+        default=None, description="Grafana's address, for `vtops dashboards push`"
+    )
+    grafana_token: SecretStr | None = Field(
+        default=None, description="a Grafana service account token, for `vtops dashboards push`"
+    )
+    grafana_clickhouse_password: SecretStr | None = Field(
+        default=None,
+        description="password of `vtops_grafana`, the read-only ClickHouse user Grafana's "
+        "datasource logs in with (`vtops dashboards prepare-store` creates it)",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from city.settings import settings_config
@@ -13,9 +13,19 @@ from city.settings import settings_config
 class StorageSettings(BaseSettings):
     model_config = settings_config()
 
-    data_dir: Path = Path("./var")
-    clickhouse_url: SecretStr | None = None
-    clickhouse_database: str = "vtops"
+    data_dir: Path = Field(
+        default=Path("./var"),
+        description="the embedded ClickHouse (`clickhouse/`), the local broker (`kafka/`) and "
+        "Faust's files",
+    )
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        description="a ClickHouse server, e.g. `http://user:pass@host:8123/vtops` (only the "
+        "password is secret); unset: embedded chDB under the data directory",
+    )
+    clickhouse_database: str = Field(
+        default="vtops", description="the database of every table the pipeline writes"
+    )
 
     @property
     def embedded(self) -> bool:

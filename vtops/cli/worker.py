@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import faust
 import typer
 
@@ -12,11 +14,16 @@ from streams.engine.service import SESSION_TIMEOUT_S
 from vtops.cli.output import exit_with_error
 from vtops.kafka.offsets import group_stays_busy
 from vtops.kafka.topics import ensure_topics
+from vtops.log_format import LogFormat, logging_config
 from vtops.settings import get_settings
 
 
 def worker(
     loglevel: str = typer.Option("warning", help="Faust and pipeline log level"),
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(help="text lines, or one JSON object per line with the same fields"),
+    ] = LogFormat.text,
 ) -> None:
     """Run the pipeline: consume the input topics, write windows to ClickHouse and Kafka."""
     settings = get_settings()
@@ -38,4 +45,6 @@ def worker(
         exit_with_error(str(error))
     # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook
     # writes a last checkpoint before the producer is flushed and the process exits.
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    faust.Worker(
+        app, loglevel=loglevel, quiet=True, logging_config=logging_config(log_format)
+    ).execute_from_commandline()
