@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from schemas.dead_letter import (
     original_key,
     original_value,
 )
+from tests.brokers import own_broker
 from tests.factories import (
     MINUTE_MS,
     T0,
@@ -313,30 +315,32 @@ def test_ten_thousand_malformed_messages_amid_traffic_lose_nothing(pipeline: Pip
     assert by_field == sorted((f, fields.count(f)) for f in set(fields))
 
 
-def _broker(action: str) -> None:
-    """Stop or start the session's broker (its own data directory, not the run's)."""
-    done = subprocess.run([VTOPS, "kafka", action], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def test_broker_down_for_30_seconds_mid_run_the_worker_recovers_exactly(
-    pipeline: PipelineRun,
+    tmp_path: Path,
 ) -> None:
-    rng = random.Random(5)
-    events = random_traffic(rng, CAMERAS, minutes=20, count=12_000)
-    half = len(events) // 2
-    worker = pipeline.start_worker()
-    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
-    pipeline.wait_for_progress(topics.CAMERA_EVENTS)
-    _broker("stop")
+    """On a broker of its own: stopping the session's would fail the tests beside it."""
+    broker = own_broker(tmp_path)  # at tmp_path/kafka, beside the run's store
+    broker.start()
     try:
-        time.sleep(30)
-        assert worker.poll() is None, "the worker must ride out the outage"
+        pipeline = PipelineRun(data_dir=tmp_path, bootstrap=broker.kafka.kafka_bootstrap)
+        pipeline.create_topics()
+        rng = random.Random(5)
+        events = random_traffic(rng, CAMERAS, minutes=20, count=12_000)
+        half = len(events) // 2
+        worker = pipeline.start_worker()
+        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
+        pipeline.wait_for_progress(topics.CAMERA_EVENTS)
+        broker.stop()
+        try:
+            time.sleep(30)
+            assert worker.poll() is None, "the worker must ride out the outage"
+        finally:
+            broker.start()
+        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
+        pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+        assert pipeline.stop_worker(worker) == 0
     finally:
-        _broker("start")
-    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
-    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
-    assert pipeline.stop_worker(worker) == 0
+        broker.stop()
 
     expected = expected_from(events, pipeline.partitions)
     assert flow_rows(pipeline) == expected.rows()
