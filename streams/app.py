@@ -23,6 +23,7 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
+from streams.baselines import NO_BASELINES, Baselines, load_baselines
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Stage, StageSinks
 from streams.engine.route_stage import RouteStage
@@ -71,9 +72,12 @@ def broker_credentials(kafka: KafkaSettings, tls: ssl.SSLContext | None) -> Any:
     return None if tls is None else faust.SSLCredentials(tls)
 
 
-def domain_streams(stream: StreamSettings, profile: CityProfile) -> list[DomainStream[Any, Any]]:
+def domain_streams(
+    stream: StreamSettings, profile: CityProfile, baselines: Baselines = NO_BASELINES
+) -> list[DomainStream[Any, Any]]:
+    """The city's streams; the baselines matter only to a worker's anomaly rules."""
     return [
-        TrafficFlow(profile, stream.traffic_grace_s),
+        TrafficFlow(profile, stream.traffic_grace_s, baselines),
         CashlessPayments(profile, stream.payments_grace_s),
         PortalKpis(stream.portal_grace_s),
     ]
@@ -139,7 +143,9 @@ def create_app(
         exclusive=storage.embedded,
     )
     producer = app.producer
-    for stream in domain_streams(stream_settings, profile):
+    baselines = load_baselines(client, storage.clickhouse_database)
+    log.info("traffic baselines version=%d slots=%d", baselines.version, len(baselines.slots))
+    for stream in domain_streams(stream_settings, profile, baselines):
         source = kafka.topic(stream.source_topic)
         dead_letters = DeadLetterTopic(
             kafka.topic(topics.dead_letters_of(stream.source_topic)), producer
@@ -165,12 +171,16 @@ def create_app(
                 )
             )
         output = KafkaTopic(kafka.topic(stream.output_topic), producer, stream.output_key)
-        sinks += [output, dead_letters]
+        record_topics: dict[str, BatchSink] = {
+            table: KafkaTopic(kafka.topic(topic), producer, key_field)
+            for table, (topic, key_field) in stream.record_topics.items()
+        }
+        sinks += [output, dead_letters, *record_topics.values()]
         stages.append(
             WindowStage(
                 stream,
                 window_source,
-                StageSinks(tables, output, dead_letters),
+                StageSinks(tables, output, dead_letters, record_topics),
                 store,
                 client_config,
                 stream_settings.max_clock_skew_s,

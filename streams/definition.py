@@ -8,7 +8,9 @@ fact is stated once: `assign` says an event's id, window and event time, `fold` 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from streams.engine.windows import Group, PartitionWindows, Window, WindowKey
@@ -17,6 +19,8 @@ A = TypeVar("A")
 E = TypeVar("E")
 
 Row = dict[str, Any]
+
+NO_RECORD_TOPICS: Mapping[str, tuple[str, str]] = MappingProxyType({})
 
 
 @dataclass
@@ -63,6 +67,8 @@ class DomainStream(Protocol[E, A]):
     event_time_field: str
     # True when window groups span the input's partitions: a routing stage re-keys it first.
     rekeyed: bool
+    # Record tables whose rows also go to a topic: table -> (topic, the row field keying it).
+    record_topics: Mapping[str, tuple[str, str]]
 
     def decode(self, raw: bytes | None) -> E:
         """The valid event in a message value; InvalidEvent naming the field otherwise."""

@@ -19,7 +19,7 @@ from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import TerminalCounts, decode_terminal_counts
 from schemas.payments import CASHLESS_METHODS, METHODS
-from streams.definition import Assignment, Records, Row
+from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
 
 CASHLESS_TABLE = "payments_cashless_1h"
@@ -60,6 +60,7 @@ class CashlessPayments:
     window_table = CASHLESS_TABLE
     event_time_field = "period_start"
     rekeyed = True
+    record_topics = NO_RECORD_TOPICS
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._wards = profile.ward_codes

@@ -24,7 +24,7 @@ from typing import Any
 from city import topics
 from city.clock import local_day_bounds, local_time
 from schemas.fast import PortalTransaction, decode_portal_transaction
-from streams.definition import Assignment, Records, Row
+from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
 
 KPIS_TABLE = "portal_kpis_1d"
@@ -98,6 +98,7 @@ class PortalKpis:
     window_table = KPIS_TABLE
     event_time_field = "ts"
     rekeyed = True
+    record_topics = NO_RECORD_TOPICS
 
     def __init__(self, grace_s: int) -> None:
         self._grace_ms = grace_s * 1000

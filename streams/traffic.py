@@ -1,36 +1,32 @@
 """Traffic flow: camera events into 1-minute flow windows per camera, plus violations and health.
 
 Contract: section 4 (camera.events), section 5 (windows), section 7 (`traffic_flow_1m`,
-`traffic_violations`). Status reports are not windowed: they land in `camera_status`.
+`traffic_violations`, `traffic_alerts`). Status reports are not windowed: they land in
+`camera_status`. Every new, timely event is also shown to the anomaly watch
+(streams/anomalies.py), which judges each camera-minute from these windows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict
+from types import MappingProxyType
 from typing import Any
 
 from city import topics
 from city.clock import MINUTE_MS, aligned_start, local_time
 from city.profile import CityProfile
-from schemas.camera import VEHICLE_CLASSES
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
+from streams.anomalies import ALERTS_TABLE, AnomalyWatch
+from streams.baselines import Baselines
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window
+from streams.flow_counts import FlowCounts
 
 FLOW_TABLE = "traffic_flow_1m"
 VIOLATIONS_TABLE = "traffic_violations"
 STATUS_TABLE = "camera_status"
-
-
-@dataclass
-class FlowCounts:
-    """One camera-minute: counts by class, speeds that were reported, violations."""
-
-    by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VEHICLE_CLASSES, 0))
-    speed_sum: float = 0.0
-    speed_count: int = 0
-    violations: int = 0
 
 
 class TrafficFlow:
@@ -41,11 +37,15 @@ class TrafficFlow:
     window_table = FLOW_TABLE
     event_time_field = "ts"
     rekeyed = False
+    record_topics: Mapping[str, tuple[str, str]] = MappingProxyType(
+        {ALERTS_TABLE: (topics.TRAFFIC_ALERTS, "alert_id")}
+    )
 
-    def __init__(self, profile: CityProfile, grace_s: int) -> None:
+    def __init__(self, profile: CityProfile, grace_s: int, baselines: Baselines) -> None:
         self._ward_of = {camera.camera_id: camera.ward for camera in profile.cameras}
         self._pcu: dict[str, float] = {c: factor for c, factor in profile.pcu.items()}
         self._grace_ms = grace_s * 1000
+        self.anomalies = AnomalyWatch(self._ward_of, baselines, self._grace_ms)
 
     def new_state(self) -> PartitionWindows[FlowCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: FlowCounts())
@@ -82,6 +82,7 @@ class TrafficFlow:
                     "event_id": event.event_id,
                 },
             )
+            self.anomalies.observe(state, event, records)
             return
         if isinstance(event, Violation):
             # A violation is recorded even when late; only the flow window drops it.
@@ -100,6 +101,7 @@ class TrafficFlow:
             )
         if window is None:
             return
+        self.anomalies.observe(state, event, records)
         counts = window.acc
         if isinstance(event, Violation):
             counts.violations += 1

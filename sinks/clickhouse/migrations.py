@@ -140,6 +140,32 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             ADD COLUMN IF NOT EXISTS timestamp Nullable(Int64)""",
         ),
     ),
+    Migration(
+        3,
+        "traffic alerts carry their lifecycle and evidence; traffic baselines",
+        (
+            # Alerts were never written before this version: the defaults only fill the type.
+            f"""ALTER TABLE {{db}}.traffic_alerts
+            ADD COLUMN IF NOT EXISTS alert_key String DEFAULT concat(kind, '|', camera_id),
+            ADD COLUMN IF NOT EXISTS state LowCardinality(String) DEFAULT status,
+            ADD COLUMN IF NOT EXISTS first_anomalous_at DateTime({TZ}) DEFAULT opened_at,
+            ADD COLUMN IF NOT EXISTS updated_at DateTime({TZ}) DEFAULT opened_at,
+            ADD COLUMN IF NOT EXISTS ratio Float64 DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS reopens UInt16 DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS flapping UInt8 DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS rule_version UInt16 DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS baseline_version UInt64 DEFAULT 0""",
+            # Per camera, kind of day and 15-minute slot (streams/baselines.py).
+            """CREATE TABLE IF NOT EXISTS {db}.traffic_baselines (
+                camera_id LowCardinality(String), day_type LowCardinality(String), slot UInt8,
+                vehicles_median Float64, vehicles_mad Float64,
+                speed_median Nullable(Float64), speed_mad Float64, violation_rate Float64,
+                motorbike_share Float64, car_share Float64, bus_share Float64,
+                truck_share Float64, bicycle_share Float64, other_share Float64,
+                samples UInt32, source LowCardinality(String), version UInt64
+            ) ENGINE = ReplacingMergeTree(version) ORDER BY (camera_id, day_type, slot)""",
+        ),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 
@@ -155,6 +181,9 @@ TABLES: Final[tuple[str, ...]] = (
     "pipeline_progress",
     "stream_state",
 )
+
+# Tables the worker only reads; `vtops baselines refresh` writes them.
+READ_TABLES: Final[tuple[str, ...]] = ("traffic_baselines",)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

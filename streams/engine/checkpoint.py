@@ -31,6 +31,7 @@ from aiokafka import TopicPartition
 
 from city.clock import local_time
 from sinks.base import BatchSink, Row
+from streams.engine.pause import pause_point
 from streams.engine.state_store import StateRow, StateStore
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class StageSinks:
     tables: dict[str, BatchSink]
     output_topic: BatchSink
     dead_letter_topic: BatchSink
+    # Record tables whose rows also go to a topic (traffic alerts to `traffic.alerts`).
+    record_topics: dict[str, BatchSink] = field(default_factory=dict)
 
 
 # A partition's high-water mark as the consumer last saw it; None before its first fetch.
@@ -168,9 +171,11 @@ class Checkpointer:
                 self.finished_at = time.time()
                 return
             self._store.ensure_present()
+            await pause_point("checkpoint")
             started = time.perf_counter()
             for sink, rows in cut.ordered():
                 await sink.flush(rows)
+            await pause_point("before-state-save")
             await self._store.save(cut.state)
             # Only now may the group move on: what the offsets cover is in the store.
             await self._commit(cut.offsets)

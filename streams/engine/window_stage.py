@@ -302,6 +302,9 @@ class WindowStage(Generic[E, A]):
         cut.write(Step.WINDOWS, tables[self.stream.window_table], window_rows)
         for table, rows in self._records.drain().items():
             cut.write(Step.WINDOWS, tables[table], rows)
+            record_topic = self._sinks.record_topics.get(table)
+            if record_topic is not None:
+                cut.write(Step.TOPICS, record_topic, rows)
         cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
         self._dead_letters.cut(cut)
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)

@@ -24,6 +24,7 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.exceptions import SinkError, TransientSinkError
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
+from streams.baselines import NO_BASELINES
 from streams.engine.checkpoint import Checkpointer, StageSinks
 from streams.engine.records import origin_header
 from streams.engine.route_stage import RouteStage
@@ -94,7 +95,7 @@ def camera_stage(
     tables["traffic_flow_1m"] = window_sink
     config = aiokafka_config(KafkaSettings(kafka_bootstrap=BOOTSTRAP))
     return WindowStage(
-        TrafficFlow(load_city_profile(), 120),
+        TrafficFlow(load_city_profile(), 120, NO_BASELINES),
         topic,
         StageSinks(tables, Recording("out"), dead_letters or Recording("dlq")),
         engine.store,
