@@ -16,7 +16,12 @@ from typing import Any, Final
 from city.profile import CityProfile, load_city_profile
 from dashboards import cashless, pipeline, portal, traffic
 from dashboards.panels import JSON
-from dashboards.provisioning import alert_rules_file, dashboards_provider_file, datasource_file
+from dashboards.provisioning import (
+    alert_rules_file,
+    dashboards_provider_file,
+    datasource_file,
+    notifications_file,
+)
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 JSON_DIR: Final = PACKAGE_DIR / "json"
@@ -38,6 +43,7 @@ def provisioning_documents() -> dict[str, JSON]:
         "datasources/clickhouse.yaml": datasource_file(),
         "dashboards/vtops.yaml": dashboards_provider_file(),
         "alerting/vtops-alerts.yaml": alert_rules_file(),
+        "alerting/vtops-notifications.yaml": notifications_file(),
     }
 
 

@@ -25,11 +25,12 @@ EXPRESSIONS: Final[JSON] = {"type": "__expr__", "uid": "__expr__"}
 
 
 def open_traffic_alerts_sql(severity: str) -> str:
+    """One row, so one Grafana alert instance, per open anomaly of `severity`: its string
+    columns become the instance's labels, `ratio` (observed / expected) its value."""
     return f"""
-    SELECT ward, kind, count() AS open_alerts
+    SELECT alert_id, kind, camera_id AS camera, ward, severity, ratio
     FROM vtops.traffic_alerts FINAL
     WHERE status = 'open' AND severity = '{severity}'
-    GROUP BY ward, kind
     """
 
 
@@ -136,25 +137,27 @@ ALERT_RULES: Final[tuple[AlertRule, ...]] = (
         title="Critical traffic anomaly open",
         group=TRAFFIC_GROUP,
         sql=open_traffic_alerts_sql("critical"),
-        above=0,
+        above=-1,  # every open alert fires, whatever its ratio
         severity="critical",
         labels={"team": "traffic"},
-        summary="{{ $values.B }} critical {{ $labels.kind }} alert(s) open in {{ $labels.ward }}",
-        description="The anomaly detector has open critical alerts; see the Traffic "
-        "operations dashboard, panel Open alerts.",
+        summary="{{ $labels.kind }} at camera {{ $labels.camera }} ({{ $labels.ward }})",
+        description="Observed / expected = {{ $values.B }}. See the Traffic operations "
+        "dashboard, panel Open alerts, for the evidence; the alert resolves itself when the "
+        "detector closes it.",
     ),
     AlertRule(
         uid="vtops-traffic-warning",
         title="Traffic anomaly warning persists",
         group=TRAFFIC_GROUP,
         sql=open_traffic_alerts_sql("warning"),
-        above=0,
+        above=-1,
         severity="warning",
         pending="5m",
         labels={"team": "traffic"},
-        summary="{{ $values.B }} {{ $labels.kind }} warning(s) open in {{ $labels.ward }} "
+        summary="{{ $labels.kind }} at camera {{ $labels.camera }} ({{ $labels.ward }}) "
         "for 5 minutes",
-        description="Warnings that stay open for five minutes deserve a look at the map.",
+        description="Observed / expected = {{ $values.B }}. Warnings that stay open for five "
+        "minutes deserve a look at the map.",
     ),
     AlertRule(
         uid="vtops-dlq-surge",
@@ -203,6 +206,62 @@ def alert_rules_file() -> JSON:
                 "rules": rules,
             }
             for name, rules in groups.items()
+        ],
+    }
+
+
+# Where notifications go: the operations center's webhook and the traffic team's mailbox,
+# from the environment of the Grafana container (file provisioning expands $VARS).
+CONTACT_POINT: Final = "vtops-operations"
+
+
+def notifications_file() -> JSON:
+    """`provisioning/alerting/vtops-notifications.yaml`: a contact point and the policy tree.
+
+    Alerts are grouped as Alertmanager does by default (wait 30 s, then every 5 min, repeat
+    after 4 h), per kind and ward so that a city-wide event is one notification per kind;
+    traffic alerts go to the operations center, pipeline alerts to the platform team.
+    """
+    return {
+        "apiVersion": 1,
+        "contactPoints": [
+            {
+                "orgId": 1,
+                "name": CONTACT_POINT,
+                "receivers": [
+                    {
+                        "uid": "vtops-webhook",
+                        "type": "webhook",
+                        "settings": {"url": "$VTOPS_ALERT_WEBHOOK_URL", "httpMethod": "POST"},
+                    },
+                    {
+                        "uid": "vtops-email",
+                        "type": "email",
+                        "settings": {"addresses": "$VTOPS_ALERT_EMAILS", "singleEmail": True},
+                    },
+                ],
+            }
+        ],
+        "policies": [
+            {
+                "orgId": 1,
+                "receiver": CONTACT_POINT,
+                "group_by": ["alertname", "kind", "ward"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+                "routes": [
+                    {
+                        "receiver": CONTACT_POINT,
+                        "object_matchers": [["team", "=", team]],
+                        "group_by": group_by,
+                    }
+                    for team, group_by in (
+                        ("traffic", ["alertname", "kind", "ward"]),
+                        ("platform", ["alertname", "source_topic"]),
+                    )
+                ],
+            }
         ],
     }
 

@@ -145,7 +145,9 @@ OPEN_ALERTS: Final = f"""
     SELECT a.opened_at AS opened_at, a.severity AS severity, a.kind AS kind,
            a.camera_id AS camera, c.road AS road, a.ward AS ward,
            round(a.observed, 1) AS observed, round(a.expected, 1) AS expected,
-           round(a.score, 2) AS score
+           round(a.ratio, 2) AS ratio, round(a.score, 2) AS score,
+           a.first_anomalous_at AS since, a.updated_at AS updated, a.reopens AS reopens,
+           a.flapping AS flapping
     FROM (SELECT * FROM vtops.traffic_alerts FINAL WHERE status = 'open' AND {SELECTION}) AS a
     LEFT JOIN vtops.cameras AS c ON c.camera_id = a.camera_id
     ORDER BY indexOf(['critical', 'warning', 'info'], a.severity), a.opened_at DESC

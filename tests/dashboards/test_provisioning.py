@@ -18,6 +18,7 @@ from dashboards.provisioning import (
     FOLDER_TITLE,
     AlertRule,
     alert_rule_payload,
+    notifications_file,
 )
 from streams.settings import StreamSettings
 from tests.dashboards.conftest import Store
@@ -93,10 +94,14 @@ def _rule(uid: str) -> AlertRule:
 
 
 def test_traffic_critical_rule_fires_for_open_critical_alerts_only(populated_store: Store) -> None:
+    """One instance per open alert, labelled with its id, kind, camera, ward and severity."""
     firing = _evaluate(populated_store, _rule("vtops-traffic-critical"))
-    assert sum(firing.values()) == populated_store.expected.open_critical
+    assert len(firing) == populated_store.expected.open_critical
+    assert {labels[4] for labels in firing} == {"critical"}
+    assert len({labels[0] for labels in firing}) == len(firing)
     warning = _evaluate(populated_store, _rule("vtops-traffic-warning"))
-    assert sum(warning.values()) == populated_store.expected.open_warning
+    assert len(warning) == populated_store.expected.open_warning
+    assert {labels[4] for labels in warning} == {"warning"}
 
 
 def test_dlq_surge_rule_fires_for_the_surging_topic(populated_store: Store) -> None:
@@ -203,3 +208,17 @@ def test_compose_holds_no_secret(compose: dict[str, Any]) -> None:
         "GF_SECURITY_ADMIN_PASSWORD",
     ):
         assert f"${{{variable}:?" in text, f"{variable} must come from the environment"
+
+
+def test_notifications_group_traffic_alerts_by_kind_and_ward_for_the_contact_point() -> None:
+    document = notifications_file()
+    (contact,) = document["contactPoints"]
+    assert {r["type"] for r in contact["receivers"]} == {"webhook", "email"}
+    # Addresses come from the Grafana container's environment, never from the repository.
+    assert all(str(v).startswith("$") for r in contact["receivers"] for v in
+               [r["settings"].get("url") or r["settings"]["addresses"]])  # fmt: skip
+    (policy,) = document["policies"]
+    routes = {route["object_matchers"][0][2]: route for route in policy["routes"]}
+    assert set(routes) == {rule.labels["team"] for rule in ALERT_RULES}
+    assert {"kind", "ward"} <= set(routes["traffic"]["group_by"])
+    assert policy["receiver"] == contact["name"]
