@@ -12,6 +12,8 @@ batches; a batch that blocks the loop delays the answer, which a probe's timeout
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from faust.web import Request, Response, View
 
 from sinks.base import BatchSink
 from streams.engine.service import StreamEngine
+from streams.health.exceptions import MetricsPortError
 from streams.health.exposition import CONTENT_TYPE, render
 from streams.health.metrics import worker_metrics
 from streams.settings import StreamSettings
@@ -38,6 +41,27 @@ def web_options(settings: StreamSettings) -> dict[str, Any]:
         "web_stats_enabled": False,
         "web_metrics_enabled": False,
     }
+
+
+def ensure_port_free(settings: StreamSettings) -> None:
+    """MetricsPortError, in one line, when the worker cannot listen on its metrics port: Faust
+    would otherwise stop the worker with a traceback once it is half started."""
+    if settings.metrics_port == 0:
+        return
+    with socket.socket() as probe:
+        # As aiohttp binds: a port left in TIME_WAIT by a worker that just stopped is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.metrics_bind, settings.metrics_port))
+        except OSError as error:
+            where = f"port {settings.metrics_port} on {settings.metrics_bind}"
+            if error.errno == errno.EADDRINUSE:
+                reason = f"{where} is in use (another worker?)"
+            else:  # a bind address this host does not have, a privileged port
+                reason = f"cannot listen on {where}: {error.strerror}"
+            raise MetricsPortError(
+                f"VTOPS_METRICS_PORT: {reason}; choose a free port, or 0 to serve no metrics"
+            ) from None
 
 
 def serve_health(app: faust.App, engine: StreamEngine, sinks: Sequence[BatchSink]) -> None:

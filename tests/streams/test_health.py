@@ -149,3 +149,19 @@ def test_ready_after_assignment_and_metrics_match_the_rows(pipeline: PipelineRun
             FROM vtops.pipeline_progress FINAL WHERE source_topic = '{source}'
             GROUP BY partition)""")
     assert last == [(sent, accepted, 1, 1, 2)]
+
+
+def test_a_taken_metrics_port_stops_the_worker_in_one_line(pipeline: PipelineRun) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pipeline.extra_env.update(
+            {"VTOPS_METRICS_PORT": str(port), "VTOPS_METRICS_BIND": "127.0.0.1"}
+        )
+        done = pipeline.vtops("worker", timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: VTOPS_METRICS_PORT: port {port} on 127.0.0.1 is in use (another worker?); "
+        "choose a free port, or 0 to serve no metrics"
+    ]

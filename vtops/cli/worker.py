@@ -11,6 +11,7 @@ from city.exceptions import VtopsError
 from city.profile import load_city_profile
 from streams.app import consumed_topics, create_app
 from streams.engine.service import SESSION_TIMEOUT_S
+from streams.health.web import ensure_port_free
 from vtops.cli.output import exit_with_error
 from vtops.kafka.offsets import group_stays_busy
 from vtops.kafka.topics import ensure_topics
@@ -29,6 +30,7 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
+        ensure_port_free(settings.stream)
         if settings.storage.embedded and group_stays_busy(
             settings.kafka, within_s=SESSION_TIMEOUT_S + 2
         ):
