@@ -33,7 +33,8 @@ def test_every_setting_has_a_description() -> None:
 
 
 def test_every_variable_the_code_reads_is_in_the_readme() -> None:
-    """Variables read outside the models (os.environ) need a line of their own."""
+    """Variables read outside the models (os.environ) need a line of their own; `VTOPS_TEST_*`
+    are hooks for tests, not for operators."""
     readme = _readme()
     named = {
         variable
@@ -42,7 +43,8 @@ def test_every_variable_the_code_reads_is_in_the_readme() -> None:
         for variable in _VARIABLE.findall(path.read_text(encoding="utf-8"))
     }
     assert named, "the scan found no variable at all"
-    assert sorted(v for v in named if f"`{v}`" not in readme) == []
+    missing = (v for v in named if f"`{v}`" not in readme and not v.startswith("VTOPS_TEST_"))
+    assert sorted(missing) == []
 
 
 def test_a_new_setting_changes_the_table() -> None:
