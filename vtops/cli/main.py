@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtops.cli import (
+    baselines,
     dashboards,
     demo,
     kafka,
@@ -24,6 +25,7 @@ app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(baselines.app, name="baselines")
 app.add_typer(offsets.app, name="offsets")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)

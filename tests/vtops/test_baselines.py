@@ -1,0 +1,246 @@
+"""Baselines learned from traffic_flow_1m on the real embedded ClickHouse: empty minutes count
+as no vehicles while the pipeline recorded, alert minutes are left out, kinds of day follow the
+city's calendar, thin slots take the priors, and every refresh is one new version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from city.clock import CITY_TZ
+from city.profile import CityProfile, load_city_profile
+from schemas.camera import VEHICLE_CLASSES
+from simulator.baseline_priors import prior_baselines
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
+from sinks.settings import StorageSettings
+from streams.baselines import SLOTS_PER_DAY, SlotKey, load_baselines
+from tests.pipeline import VTOPS
+from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
+
+CAMERAS = ("VT-CAM-002", "VT-CAM-003", "VT-CAM-004")
+A, B, C = CAMERAS
+WEDNESDAY = datetime(2024, 9, 18, 8, 0, tzinfo=CITY_TZ)  # slot 32 of a weekday
+SATURDAY = datetime(2024, 9, 21, 8, 0, tzinfo=CITY_TZ)
+NATIONAL_DAY = datetime(2024, 9, 2, 8, 0, tzinfo=CITY_TZ)  # a Monday, and a holiday
+SLOT = 32
+_databases = count()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    # chDB runs one embedded engine per process: one store, a database per case.
+    opened = connect(StorageSettings(data_dir=tmp_path_factory.mktemp("baselines")))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# The table as the lead's migration makes it; a no-op where that migration has run.
+BASELINES_DDL = """CREATE TABLE IF NOT EXISTS {db}.traffic_baselines (
+    camera_id String, day_type String, slot UInt8, vehicles_median Float64,
+    vehicles_mad Float64, speed_median Nullable(Float64), speed_mad Float64,
+    violation_rate Float64, motorbike_share Float64, car_share Float64, bus_share Float64,
+    truck_share Float64, bicycle_share Float64, other_share Float64, samples UInt32,
+    source String, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (camera_id, day_type, slot)"""
+
+
+@pytest.fixture
+def database(store: Client) -> str:
+    name = f"baselines_{next(_databases)}"
+    migrate(store, name)
+    store.command(BASELINES_DDL.replace("{db}", name))
+    return name
+
+
+@pytest.fixture(scope="module")
+def city() -> CityProfile:
+    full = load_city_profile()
+    return full.model_copy(
+        update={"cameras": tuple(c for c in full.cameras if c.camera_id in CAMERAS)}
+    )
+
+
+def insert_minutes(
+    client: Client,
+    database: str,
+    camera_id: str,
+    start: datetime,
+    vehicles: Sequence[int | None],
+    speed: float | None = 30.0,
+    violations: int = 0,
+) -> None:
+    """One traffic_flow_1m row per minute from `start`; None leaves the minute without a row.
+    Nine in ten vehicles are motorbikes, the rest cars."""
+    rows = []
+    for n, count_ in enumerate(vehicles):
+        if count_ is None:
+            continue
+        cars = count_ // 10
+        classes = {c: 0 for c in VEHICLE_CLASSES} | {"motorbike": count_ - cars, "car": cars}
+        rows.append([
+            camera_id, "phuong-1", start + timedelta(minutes=n), count_,
+            *classes.values(), float(count_), speed if count_ else None, violations, 1, 1,
+        ])  # fmt: skip
+    client.insert(
+        f"{database}.traffic_flow_1m",
+        rows,
+        column_names=["camera_id", "ward", "window_start", "vehicles", *VEHICLE_CLASSES,
+                      "pcu", "avg_speed_kmh", "violations", "final", "version"],
+    )  # fmt: skip
+
+
+def baselines(client: Client, database: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+    result = client.query(f"SELECT * FROM {database}.traffic_baselines FINAL")
+    return {(r["camera_id"], r["day_type"], r["slot"]): r for r in result.named_results()}
+
+
+def test_medians_count_empty_minutes_only_while_the_pipeline_recorded(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    # B is busy every minute of 08:00-08:15 and 08:15-08:30; A has rows in 7 of the first 15
+    # minutes only, and none after; C has nothing that day.
+    insert_minutes(store, database, B, WEDNESDAY, list(range(1, 31)), violations=1)
+    insert_minutes(store, database, A, WEDNESDAY, [10] * 7 + [None] * 8)
+    summary = refresh_baselines(store, database, city, version=5)
+    rows = baselines(store, database)
+    assert len(rows) == len(CAMERAS) * 3 * SLOTS_PER_DAY
+    assert {r["version"] for r in rows.values()} == {5}
+
+    b = rows[(B, "weekday", SLOT)]
+    assert (b["source"], b["samples"]) == ("history", 15)
+    assert (b["vehicles_median"], b["vehicles_mad"]) == (8.0, 4.0)  # 1..15
+    assert (b["speed_median"], b["speed_mad"]) == (30.0, 0.0)
+    assert b["violation_rate"] == pytest.approx(15 / sum(range(1, 16)))
+    assert b["car_share"] == pytest.approx(sum(n // 10 for n in range(1, 16)) / 120)
+    assert rows[(B, "weekday", SLOT + 1)]["vehicles_median"] == 23.0  # 16..30
+
+    # A's eight empty minutes are minutes without vehicles: the median is 0.
+    a = rows[(A, "weekday", SLOT)]
+    assert (a["source"], a["samples"], a["vehicles_median"]) == ("history", 15, 0.0)
+    assert a["speed_median"] == 30.0  # of the minutes that had a speed
+    # The slot after counts as well: the pipeline recorded B then, and A had data that day.
+    assert rows[(A, "weekday", SLOT + 1)]["vehicles_median"] == 0.0
+    # Nothing recorded at night, nothing for C: priors.
+    prior = prior_baselines(city)
+    keys: list[SlotKey] = [(A, "weekday", 12), (C, "weekday", SLOT), (B, "saturday", SLOT)]
+    for key in keys:
+        assert (rows[key]["source"], rows[key]["samples"]) == ("prior", 0)
+        assert rows[key]["vehicles_median"] == pytest.approx(prior[key].vehicles)
+    assert (summary.from_history, summary.from_priors) == (4, len(rows) - 4)
+    assert summary.history_days == {"weekday": 1}
+
+
+def test_minutes_inside_alerts_are_left_out(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    insert_minutes(store, database, B, WEDNESDAY, [10] * 5 + [200] * 5 + [10] * 5)
+    insert_minutes(store, database, A, WEDNESDAY, [0] * 15)
+    store.insert(
+        f"{database}.traffic_alerts",
+        [
+            ["a1", B, "phuong-1", "flow_surge", "warning", WEDNESDAY + timedelta(minutes=5),
+             WEDNESDAY + timedelta(minutes=10), 200.0, 10.0, 9.0, "resolved", 1],
+            ["a2", A, "phuong-1", "camera_silent", "warning", WEDNESDAY + timedelta(minutes=3),
+             None, 0.0, 10.0, 9.0, "open", 1],
+        ],
+        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "opened_at",
+                      "resolved_at", "observed", "expected", "score", "status", "version"],
+    )  # fmt: skip
+    refresh_baselines(store, database, city, min_samples=3, version=1)
+    rows = baselines(store, database)
+    b = rows[(B, "weekday", SLOT)]
+    assert (b["samples"], b["vehicles_median"], b["vehicles_mad"]) == (10, 10.0, 0.0)
+    # A's alert is still open: everything after 08:03 is left out.
+    assert rows[(A, "weekday", SLOT)]["samples"] == 3
+    # Fifteen samples are the default: ten are too few.
+    refresh_baselines(store, database, city, version=2)
+    assert baselines(store, database)[(B, "weekday", SLOT)]["source"] == "prior"
+
+
+def test_kinds_of_day_follow_the_city_calendar(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    insert_minutes(store, database, B, WEDNESDAY, [10] * 15)
+    insert_minutes(store, database, B, SATURDAY, [20] * 15)
+    insert_minutes(store, database, B, NATIONAL_DAY, [40] * 15)  # a Monday, a holiday
+    summary = refresh_baselines(store, database, city, version=3)
+    rows = baselines(store, database)
+    medians = {day: rows[(B, day, SLOT)]["vehicles_median"] for day in ("weekday", "saturday")}
+    assert medians == {"weekday": 10.0, "saturday": 20.0}
+    assert rows[(B, "sunday_holiday", SLOT)]["vehicles_median"] == 40.0
+    assert summary.history_days == {"weekday": 1, "saturday": 1, "sunday_holiday": 1}
+
+
+def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    insert_minutes(store, database, B, WEDNESDAY, [5] * 15)
+    insert_minutes(store, database, A, WEDNESDAY, [0] * 15)
+    refresh_baselines(store, database, city, version=4)
+    a = baselines(store, database)[(A, "weekday", SLOT)]
+    prior = prior_baselines(city)[(A, "weekday", SLOT)]
+    assert (a["source"], a["vehicles_median"]) == ("history", 0.0)
+    assert a["speed_median"] == pytest.approx(prior.speed_kmh)
+    assert a["violation_rate"] == pytest.approx(prior.violation_rate)
+    assert a["motorbike_share"] == pytest.approx(prior.class_share["motorbike"])
+
+
+def test_each_refresh_is_a_new_version_the_worker_loads(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    assert ensure_baselines(store, database, city) == len(CAMERAS) * 3 * SLOTS_PER_DAY
+    assert load_baselines(store, database).version == PRIOR_VERSION
+    insert_minutes(store, database, B, WEDNESDAY, [7] * 15)
+    first = refresh_baselines(store, database, city).version
+    second = refresh_baselines(store, database, city).version
+    assert PRIOR_VERSION < first < second
+    loaded = load_baselines(store, database)
+    assert loaded.version == second
+    assert loaded.slots[(B, "weekday", SLOT)].vehicles == 7.0
+    # Baselines exist now: ensure leaves them alone.
+    assert ensure_baselines(store, database, city) == 0
+    assert load_baselines(store, database).version == second
+
+
+def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
+    env = {**os.environ, "VTOPS_DATA_DIR": str(tmp_path)}
+
+    def vtops(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [VTOPS, *args], env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+
+    missing = vtops("baselines", "show", "--camera", "VT-CAM-002")
+    assert missing.returncode == 1
+    assert "run `vtops migrate` first" in missing.stderr
+    assert vtops("migrate").returncode == 0
+    refreshed = vtops("baselines", "refresh", "--output", "json")
+    assert refreshed.returncode == 0, refreshed.stderr
+    report = json.loads(refreshed.stdout)
+    assert report["slots_from_history"] == 0
+    assert report["slots_from_priors"] == len(load_city_profile().cameras) * 3 * SLOTS_PER_DAY
+    shown = vtops("baselines", "show", "--camera", "VT-CAM-002", "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    day = json.loads(shown.stdout)
+    assert [(r["day_type"], r["slot"]) for r in day[:2]] == [("weekday", 0), ("weekday", 1)]
+    assert len(day) == 3 * SLOTS_PER_DAY
+    assert {r["version"] for r in day} == {report["version"]}
+    table = vtops("baselines", "show", "--camera", "VT-CAM-002")
+    assert "07:45" in table.stdout and "prior" in table.stdout
+    unknown = vtops("baselines", "show", "--camera", "VT-CAM-999")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        "error: --camera: no baselines for 'VT-CAM-999' (run `vtops baselines refresh`)"
+    )

@@ -1,0 +1,228 @@
+"""Traffic baselines learned from the city's own history, with the simulator's priors beneath.
+
+`vtops baselines refresh` learns, per camera × kind of day × 15-minute slot, the median and MAD
+of vehicles per minute and of the minute mean speed, violations per vehicle and class shares
+from `traffic_flow_1m FINAL`. Two things make history honest:
+- a minute without a row is a minute without vehicles, but only while the pipeline was
+  recording: a camera's sample minutes are the minutes of the day in which any camera has a
+  row, on days the camera has any (an hour-long demo is not a day of empty streets);
+- minutes inside alerts (`traffic_alerts`, opened_at to resolved_at, or still open) are left
+  out, so an incident does not become the norm.
+Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
+Every refresh writes all rows with one new `version`, which the worker reads as the baselines'
+version (streams/baselines.py); `ensure_baselines` puts the priors into an empty table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from city.calendar import DAY_TYPES, DayType, day_type
+from city.profile import CityProfile
+from schemas.camera import VEHICLE_CLASSES
+from simulator.baseline_priors import PRIOR_SOURCE, baseline_row, prior_baselines, prior_rows
+from streams.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_SAMPLES = 15
+HISTORY_SOURCE = "history"
+# The priors an empty table starts from; any refresh (epoch seconds) supersedes them.
+PRIOR_VERSION = 1
+
+_MEDIAN = "'quantileExactInclusive(0.5)'"
+_CLASS_SUMS = ", ".join(f"sum({c}) AS {c}_total" for c in VEHICLE_CLASSES)
+_CLASS_FILLED = ", ".join(f"ifNull(f.{c}, 0) AS {c}" for c in VEHICLE_CLASSES)
+# {db} is the checked database name; everything from outside arrives as a query parameter.
+_HISTORY_SQL = f"""
+WITH
+    covered AS (
+        SELECT DISTINCT window_start AS minute, toDate(window_start) AS day
+        FROM {{db}}.traffic_flow_1m
+    ),
+    camera_days AS (
+        SELECT DISTINCT camera_id, toDate(window_start) AS day FROM {{db}}.traffic_flow_1m
+    ),
+    alert_minutes AS (
+        SELECT DISTINCT camera_id, toDateTime(arrayJoin(range(
+            toUInt32(toStartOfMinute(opened_at)),
+            -- an alert still open lasts to the end of history
+            toUInt32(ifNull(resolved_at,
+                (SELECT max(window_start) + 60 FROM {{db}}.traffic_flow_1m))),
+            60
+        )), 'Asia/Ho_Chi_Minh') AS minute
+        FROM {{db}}.traffic_alerts FINAL
+    ),
+    samples AS (
+        SELECT d.camera_id AS camera_id, c.minute AS minute
+        FROM camera_days AS d INNER JOIN covered AS c ON d.day = c.day
+    ),
+    kept AS (
+        SELECT s.camera_id AS camera_id, s.minute AS minute
+        FROM samples AS s LEFT ANTI JOIN alert_minutes AS a
+            ON s.camera_id = a.camera_id AND s.minute = a.minute
+    ),
+    filled AS (
+        SELECT
+            k.camera_id AS camera_id,
+            multiIf(
+                has({{sunday_holiday:Array(Date)}}, toDate(k.minute)), 'sunday_holiday',
+                has({{saturday:Array(Date)}}, toDate(k.minute)), 'saturday',
+                'weekday'
+            ) AS day_type,
+            intDiv(toHour(k.minute) * 60 + toMinute(k.minute), 15) AS slot,
+            toFloat64(ifNull(f.vehicles, 0)) AS vehicles,
+            f.avg_speed_kmh AS speed,
+            ifNull(f.violations, 0) AS violations,
+            {_CLASS_FILLED}
+        FROM kept AS k LEFT JOIN (SELECT * FROM {{db}}.traffic_flow_1m FINAL) AS f
+            ON k.camera_id = f.camera_id AND k.minute = f.window_start
+    ),
+    slots AS (
+        SELECT
+            camera_id, day_type, slot, count() AS samples,
+            groupArray(vehicles) AS counts,
+            groupArray(speed) AS speeds,  -- NULLs (no vehicle with a speed) are skipped
+            sum(vehicles) AS vehicles_total, sum(violations) AS violations_total,
+            {_CLASS_SUMS}
+        FROM filled GROUP BY camera_id, day_type, slot
+    )
+SELECT
+    camera_id, day_type, slot, samples,
+    arrayReduce({_MEDIAN}, counts) AS vehicles_median,
+    arrayReduce({_MEDIAN}, arrayMap(x -> abs(x - vehicles_median), counts)) AS vehicles_mad,
+    if(empty(speeds), NULL, arrayReduce({_MEDIAN}, speeds)) AS speed_median,
+    if(empty(speeds), 0, arrayReduce({_MEDIAN}, arrayMap(x -> abs(x - speed_median), speeds)))
+        AS speed_mad,
+    vehicles_total, violations_total,
+    {", ".join(f"{c}_total" for c in VEHICLE_CLASSES)}
+FROM slots
+SETTINGS join_use_nulls = 1
+"""
+
+
+@dataclass(frozen=True)
+class History:
+    """What `traffic_flow_1m` says per camera × kind of day × slot (a row of _HISTORY_SQL),
+    and how many days of each kind it covers."""
+
+    slots: Mapping[SlotKey, Mapping[str, Any]]
+    days: Mapping[DayType, int]
+
+
+@dataclass(frozen=True)
+class RefreshSummary:
+    version: int
+    from_history: int
+    from_priors: int
+    history_days: Mapping[DayType, int]
+
+
+def learn_from_history(client: Client, database: str) -> History:
+    """Every camera × kind of day × slot that history has minutes for."""
+    days = [row[0] for row in client.query(
+        f"SELECT DISTINCT toDate(window_start) FROM {database}.traffic_flow_1m"
+    ).result_rows]  # fmt: skip
+    if not days:
+        return History({}, {})
+    # Kinds of day come from city/calendar.py, into the SQL as parameters.
+    kinds = {day: day_type(day) for day in days}
+    result = client.query(
+        _HISTORY_SQL.replace("{db}", database),
+        parameters={
+            "sunday_holiday": [d for d, kind in kinds.items() if kind == "sunday_holiday"],
+            "saturday": [d for d, kind in kinds.items() if kind == "saturday"],
+        },
+    )
+    slots = {(r["camera_id"], r["day_type"], r["slot"]): r for r in result.named_results()}
+    return History(slots, dict(Counter(kinds.values())))
+
+
+def history_baseline(row: Mapping[str, Any], prior: SlotBaseline) -> SlotBaseline:
+    """History's baseline of a slot, with the prior's where history has nothing to say: rates
+    and shares of a slot that never saw a vehicle, speeds of one that never saw a speed."""
+    vehicles = row["vehicles_total"]
+    speed_seen = row["speed_median"] is not None or prior.speed_kmh is None
+    return SlotBaseline(
+        vehicles=row["vehicles_median"],
+        vehicles_mad=row["vehicles_mad"],
+        speed_kmh=row["speed_median"] if speed_seen else prior.speed_kmh,
+        speed_mad=row["speed_mad"] if speed_seen else prior.speed_mad,
+        violation_rate=row["violations_total"] / vehicles if vehicles else prior.violation_rate,
+        class_share={c: row[f"{c}_total"] / vehicles for c in VEHICLE_CLASSES}
+        if vehicles
+        else prior.class_share,
+    )
+
+
+def refresh_baselines(
+    client: Client,
+    database: str,
+    profile: CityProfile,
+    *,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+    version: int | None = None,
+) -> RefreshSummary:
+    """Learn every camera's baselines and write them all with one new version."""
+    history = learn_from_history(client, database)
+    if version is None:
+        version = max(int(time.time()), _current_version(client, database) + 1)
+    rows = []
+    from_history = 0
+    for key, prior in prior_baselines(profile).items():
+        learned = history.slots.get(key)
+        if learned is not None and learned["samples"] >= min_samples:
+            baseline = history_baseline(learned, prior)
+            rows.append(baseline_row(key, baseline, samples=int(learned["samples"]),
+                                     source=HISTORY_SOURCE, version=version))  # fmt: skip
+            from_history += 1
+        else:
+            rows.append(baseline_row(key, prior, samples=0, source=PRIOR_SOURCE, version=version))
+    _insert(client, database, rows)
+    summary = RefreshSummary(version, from_history, len(rows) - from_history, history.days)
+    log.info("baselines refreshed version=%d history=%d prior=%d",
+             version, summary.from_history, summary.from_priors)  # fmt: skip
+    return summary
+
+
+def ensure_baselines(client: Client, database: str, profile: CityProfile) -> int:
+    """Put the priors into an empty `traffic_baselines` (the worker calls this before it
+    starts); return the rows inserted, 0 when the table already had baselines."""
+    count = client.query(f"SELECT count() FROM {database}.{BASELINES_TABLE}")
+    if count.result_rows[0][0]:
+        return 0
+    rows = prior_rows(profile, PRIOR_VERSION)
+    _insert(client, database, rows)
+    log.info("baselines bootstrapped from priors rows=%d", len(rows))
+    return len(rows)
+
+
+def camera_baselines(client: Client, database: str, camera_id: str) -> list[dict[str, Any]]:
+    """A camera's rows, by kind of day and slot (empty for a camera without baselines)."""
+    result = client.query(
+        f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL "
+        "WHERE camera_id = {camera:String} ORDER BY slot",
+        parameters={"camera": camera_id},
+    )
+    rows = list(result.named_results())
+    return sorted(rows, key=lambda row: DAY_TYPES.index(row["day_type"]))
+
+
+def _current_version(client: Client, database: str) -> int:
+    result = client.query(f"SELECT max(version) FROM {database}.{BASELINES_TABLE}")
+    return int(result.result_rows[0][0] or 0)
+
+
+def _insert(client: Client, database: str, rows: list[dict[str, object]]) -> None:
+    client.insert(
+        f"{database}.{BASELINES_TABLE}",
+        [[row[column] for column in COLUMNS] for row in rows],
+        column_names=list(COLUMNS),
+    )

@@ -1,0 +1,122 @@
+"""`vtops baselines`: learn the traffic baselines from history, and show a camera's day."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from rich import box
+from rich.table import Table
+
+from city.exceptions import VtopsError
+from city.profile import load_city_profile
+from sinks.clickhouse.client import connect
+from streams.baselines import SLOT_MINUTES
+from vtops.baselines import DEFAULT_MIN_SAMPLES, camera_baselines, refresh_baselines
+from vtops.cli.output import console, exit_with_error
+from vtops.settings import get_settings
+
+app = typer.Typer(help="Traffic baselines for the anomaly rules.", no_args_is_help=True)
+
+
+@contextmanager
+def _store() -> Iterator[tuple[Client, str]]:
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
+    storage = get_settings().storage
+    try:
+        client = connect(storage)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    try:
+        yield client, storage.clickhouse_database
+    except ClickHouseError as error:
+        first_line = str(error).splitlines()[0]
+        if "UNKNOWN_TABLE" in first_line or "UNKNOWN_DATABASE" in first_line:
+            first_line += " (run `vtops migrate` first)"
+        exit_with_error(first_line)
+    finally:
+        client.close()
+
+
+def _check_output(output: str) -> None:
+    if output not in ("table", "json"):
+        exit_with_error(f"--output: unknown format {output!r}, expected table or json")
+
+
+@app.command("refresh")
+def refresh(
+    min_samples: int = typer.Option(
+        DEFAULT_MIN_SAMPLES, min=1, help="minutes of history a slot needs, else the prior"
+    ),
+    output: str = typer.Option("table", help="table or json"),
+) -> None:
+    """Learn every camera's baselines from traffic_flow_1m (minutes in alerts left out)."""
+    _check_output(output)
+    try:
+        profile = load_city_profile(get_settings().stream.city_profile)
+    except VtopsError as error:
+        exit_with_error(str(error))
+    with _store() as (client, database):
+        summary = refresh_baselines(client, database, profile, min_samples=min_samples)
+    report = {
+        "version": summary.version,
+        "slots_from_history": summary.from_history,
+        "slots_from_priors": summary.from_priors,
+        "history_days": dict(summary.history_days),
+    }
+    if output == "json":
+        console.print_json(json.dumps(report))
+        return
+    days = ", ".join(f"{n} {kind}" for kind, n in summary.history_days.items()) or "none"
+    console.print(
+        f"baselines version {summary.version}: {summary.from_history:,} slots from history, "
+        f"{summary.from_priors:,} from priors (days of history: {days})",
+        markup=False,
+    )
+
+
+@app.command("show")
+def show(
+    camera: str = typer.Option(..., help="camera id, e.g. VT-CAM-002"),
+    output: str = typer.Option("table", help="table or json"),
+) -> None:
+    """A camera's baselines: every 15-minute slot of each kind of day."""
+    _check_output(output)
+    with _store() as (client, database):
+        rows = camera_baselines(client, database, camera)
+    if not rows:
+        exit_with_error(f"--camera: no baselines for {camera!r} (run `vtops baselines refresh`)")
+    if output == "json":
+        console.print_json(json.dumps(rows))
+        return
+    version = max(row["version"] for row in rows)
+    table = Table(
+        "day", "time", "veh/min", "MAD", "km/h", "MAD", "viol %", "moto %", "samples", "source",
+        title=f"{camera} baselines, version {version}", box=box.SIMPLE_HEAD, pad_edge=False,
+    )  # fmt: skip
+    for row in rows:
+        table.add_row(*_cells(row))
+    console.print(table)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    start = row["slot"] * SLOT_MINUTES
+    speed = row["speed_median"]
+    return [
+        row["day_type"],
+        f"{start // 60:02d}:{start % 60:02d}",
+        f"{row['vehicles_median']:.1f}",
+        f"{row['vehicles_mad']:.1f}",
+        "—" if speed is None else f"{speed:.1f}",
+        "—" if speed is None else f"{row['speed_mad']:.1f}",
+        f"{100 * row['violation_rate']:.2f}",
+        f"{100 * row['motorbike_share']:.1f}",
+        str(row["samples"]),
+        row["source"],
+    ]
