@@ -271,26 +271,35 @@ class AnomalyWatch:
     def observe(
         self, state: PartitionWindows[FlowCounts], event: CameraEvent, records: Records
     ) -> None:
-        """A new, timely event (or a status report): a sign of life, then any ticks it makes due."""
-        watch = self._partition(state, event.ts)
-        camera = self._camera(state, watch, event.camera_id, event.ts)
+        """A new, timely event (or a status report): a sign of life, then any ticks it makes due.
+
+        On the hot path: a passage costs two lookups and a comparison unless a tick is due.
+        """
+        ts = event.ts
+        watch = self._partition(state, ts)
+        key = CAMERA_KEY_PREFIX + event.camera_id
+        camera = state.keyed.get(key)
+        if type(camera) is not CameraWatch:
+            camera = self._camera(state, watch, event.camera_id, ts)
+        alive = True
         if isinstance(event, StatusReport):
             camera.status = event.status
             alive = event.status in ALIVE_STATUSES
             if alive:
-                camera.heartbeats = sorted([*camera.heartbeats, event.ts])[-HEARTBEATS_KEPT:]
-        else:
-            alive = True
-        if alive and event.ts > camera.alive_ms:
-            camera.alive_ms = event.ts
+                camera.heartbeats = sorted([*camera.heartbeats, ts])[-HEARTBEATS_KEPT:]
+            state.put_keyed(key, camera)
+        if alive and ts > camera.alive_ms:
+            camera.alive_ms = ts
+            state.put_keyed(key, camera)
             if _open(camera.incidents, "camera_offline"):
-                self._clear(camera.incidents, camera.camera_id, "camera_offline", event.ts, records)
-        state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
-        self._run_ticks(state, watch, records)
+                self._clear(camera.incidents, camera.camera_id, "camera_offline", ts, records)
+        now = state.stream_time_ms
+        if now is not None and watch.next_tick_ms + self._settle_ms <= now:
+            self._run_ticks(state, watch, now, records)
 
     def _partition(self, state: PartitionWindows[FlowCounts], ts_ms: int) -> PartitionWatch:
         found = state.keyed.get(PARTITION_KEY)
-        if isinstance(found, PartitionWatch):
+        if type(found) is PartitionWatch:
             return found
         watch = (
             _partition_from_state(found)
@@ -324,11 +333,8 @@ class AnomalyWatch:
             yield camera
 
     def _run_ticks(
-        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch, records: Records
+        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch, now: int, records: Records
     ) -> None:
-        now = state.stream_time_ms
-        if now is None or watch.next_tick_ms + self._settle_ms > now:
-            return
         if now - watch.next_tick_ms > MAX_CATCH_UP_MS:
             watch.next_tick_ms = aligned_start(now - MAX_CATCH_UP_MS, MINUTE_MS)
         while watch.next_tick_ms + self._settle_ms <= now:
