@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtops.cli import (
+    archive,
     baselines,
     dashboards,
     demo,
@@ -27,6 +28,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(baselines.app, name="baselines")
 app.add_typer(offsets.app, name="offsets")
+app.add_typer(archive.app, name="archive")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)

@@ -1,0 +1,65 @@
+"""The replay tools' pure parts: times, stream names, an archive's send order and schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from city.settings import KafkaSettings
+from vtops.replay.archive import SCHEMA, import_archive, send_order
+from vtops.replay.exceptions import ReplayError
+from vtops.replay.selection import chosen_streams
+from vtops.replay.times import parse_instant
+from vtops.settings import Settings
+
+
+def test_an_instant_without_an_offset_is_city_time_and_a_bad_one_names_its_option() -> None:
+    assert parse_instant("--from", "2024-09-14T07:00:00") == datetime(2024, 9, 14, 0, tzinfo=UTC)
+    assert parse_instant("--to", "2024-09-14T07:00:00Z") == datetime(2024, 9, 14, 7, tzinfo=UTC)
+    with pytest.raises(ReplayError, match="--since: not an ISO 8601 time"):
+        parse_instant("--since", "yesterday")
+
+
+def test_streams_are_named_by_stream_or_input_topic_and_an_unknown_one_is_refused() -> None:
+    settings = Settings()
+    assert [s.stream.name for s in chosen_streams(settings, "camera,portal")] == [
+        "traffic",
+        "portal",
+    ]
+    assert [s.by_group is not None for s in chosen_streams(settings, None)] == [
+        False,
+        True,
+        True,
+    ]
+    with pytest.raises(ReplayError, match=r"--streams: unknown stream \['parking'\]"):
+        chosen_streams(settings, "traffic,parking")
+
+
+def test_the_send_order_follows_timestamps_but_never_reorders_a_partition() -> None:
+    rows = {
+        "topic": ["a", "a", "a", "b", "b"],
+        "partition": [0, 0, 0, 0, 0],
+        "offset": [0, 1, 2, 0, 1],
+        # a's offset 1 is older than offset 0: it must still go after it
+        "timestamp": [100, 50, 300, 60, 200],
+        "key": [b"k"] * 5,
+        "value": [b"v"] * 5,
+        "headers": [[]] * 5,
+    }
+    order, due = send_order(pa.Table.from_pydict(rows, schema=SCHEMA))
+    assert order.tolist() == [3, 0, 1, 4, 2]
+    assert due.tolist() == [60, 100, 100, 200, 300]
+
+
+def test_importing_a_file_that_is_not_an_archive_names_what_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"topic": ["camera.events"], "value": [b"x"]}), path)
+    with pytest.raises(ReplayError, match="not a vtops archive: no column 'partition'"):
+        import_archive(KafkaSettings(), path, None)
+    (tmp_path / "junk.parquet").write_bytes(b"junk")
+    with pytest.raises(ReplayError, match="not a readable Parquet file"):
+        import_archive(KafkaSettings(), tmp_path / "junk.parquet", None)
