@@ -6,8 +6,8 @@ from `traffic_flow_1m FINAL`. Two things make history honest:
 - a minute without a row is a minute without vehicles, but only while the pipeline was
   recording: a camera's sample minutes are the minutes of the day in which any camera has a
   row, on days the camera has any (an hour-long demo is not a day of empty streets);
-- minutes inside alerts (`traffic_alerts`, opened_at to resolved_at, or still open) are left
-  out, so an incident does not become the norm.
+- minutes inside alerts (`traffic_alerts`, from the first anomalous minute to resolved_at, or
+  still open) are left out, so an incident does not become the norm.
 Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
 Every refresh writes all rows with one new `version`, which the worker reads as the baselines'
 version (streams/baselines.py); `ensure_baselines` puts the priors into an empty table.
@@ -52,7 +52,7 @@ WITH
     ),
     alert_minutes AS (
         SELECT DISTINCT camera_id, toDateTime(arrayJoin(range(
-            toUInt32(toStartOfMinute(opened_at)),
+            toUInt32(toStartOfMinute(first_anomalous_at)),
             -- an alert still open lasts to the end of history
             toUInt32(ifNull(resolved_at,
                 (SELECT max(window_start) + 60 FROM {{db}}.traffic_flow_1m))),

@@ -46,21 +46,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         opened.close()
 
 
-# The table as the lead's migration makes it; a no-op where that migration has run.
-BASELINES_DDL = """CREATE TABLE IF NOT EXISTS {db}.traffic_baselines (
-    camera_id String, day_type String, slot UInt8, vehicles_median Float64,
-    vehicles_mad Float64, speed_median Nullable(Float64), speed_mad Float64,
-    violation_rate Float64, motorbike_share Float64, car_share Float64, bus_share Float64,
-    truck_share Float64, bicycle_share Float64, other_share Float64, samples UInt32,
-    source String, version UInt64
-) ENGINE = ReplacingMergeTree(version) ORDER BY (camera_id, day_type, slot)"""
-
-
 @pytest.fixture
 def database(store: Client) -> str:
     name = f"baselines_{next(_databases)}"
-    migrate(store, name)
-    store.command(BASELINES_DDL.replace("{db}", name))
+    migrate(store, name)  # traffic_baselines among the rest
     return name
 
 
@@ -150,13 +139,16 @@ def test_minutes_inside_alerts_are_left_out(
     store.insert(
         f"{database}.traffic_alerts",
         [
+            # Anomalous from 08:05, opened at 08:08 (k of n minutes), resolved at 08:10.
             ["a1", B, "phuong-1", "flow_surge", "warning", WEDNESDAY + timedelta(minutes=5),
-             WEDNESDAY + timedelta(minutes=10), 200.0, 10.0, 9.0, "resolved", 1],
+             WEDNESDAY + timedelta(minutes=8), WEDNESDAY + timedelta(minutes=10), 200.0, 10.0,
+             9.0, "resolved", 1],
             ["a2", A, "phuong-1", "camera_silent", "warning", WEDNESDAY + timedelta(minutes=3),
-             None, 0.0, 10.0, 9.0, "open", 1],
+             WEDNESDAY + timedelta(minutes=3), None, 0.0, 10.0, 9.0, "open", 1],
         ],
-        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "opened_at",
-                      "resolved_at", "observed", "expected", "score", "status", "version"],
+        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "first_anomalous_at",
+                      "opened_at", "resolved_at", "observed", "expected", "score", "status",
+                      "version"],
     )  # fmt: skip
     refresh_baselines(store, database, city, min_samples=3, version=1)
     rows = baselines(store, database)
