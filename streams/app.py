@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from clickhouse_connect.driver.client import Client
 
 from city import topics
 from city.kafka_client import kafka_python_config
@@ -105,7 +107,10 @@ def create_app(
     storage: StorageSettings,
     stream_settings: StreamSettings,
     profile: CityProfile,
+    prepare_store: Callable[[Client], object] | None = None,
 ) -> tuple[faust.App, StreamEngine]:
+    """The worker's app and engine. `prepare_store` runs on the migrated store before the
+    streams load what they read from it (the CLI puts the baseline priors there)."""
     client_config = aiokafka_config(kafka)
     app = faust.App(
         kafka.app_id,
@@ -124,6 +129,8 @@ def create_app(
     app.producer_only = True
     client = connect(storage)
     migrate(client, storage.clickhouse_database)
+    if prepare_store is not None:
+        prepare_store(client)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     tables: dict[str, BatchSink] = {
         name: ClickHouseTable(client, storage.clickhouse_database, name, executor)

@@ -12,6 +12,7 @@ from city.profile import load_city_profile
 from streams.app import consumed_topics, create_app
 from streams.engine.service import SESSION_TIMEOUT_S
 from streams.health.web import ensure_port_free
+from vtops.baselines import ensure_baselines
 from vtops.cli.output import exit_with_error
 from vtops.kafka.offsets import group_stays_busy
 from vtops.kafka.topics import ensure_topics
@@ -42,7 +43,15 @@ def worker(
                 "(VTOPS_CLICKHOUSE_URL)"
             )
         ensure_topics(settings.kafka, consumed_topics(settings.kafka, settings.stream, profile))
-        app, _ = create_app(settings.kafka, settings.storage, settings.stream, profile)
+        database = settings.storage.clickhouse_database
+        app, _ = create_app(
+            settings.kafka,
+            settings.storage,
+            settings.stream,
+            profile,
+            # Alerts need baselines from the first minute: the priors until history is learned.
+            prepare_store=lambda client: ensure_baselines(client, database, profile),
+        )
     except VtopsError as error:
         exit_with_error(str(error))
     # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook
