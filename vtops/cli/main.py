@@ -9,6 +9,7 @@ from vtops.cli import (
     baselines,
     dashboards,
     demo,
+    dlq,
     kafka,
     migrate,
     offsets,
@@ -29,6 +30,7 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(baselines.app, name="baselines")
 app.add_typer(offsets.app, name="offsets")
 app.add_typer(archive.app, name="archive")
+app.add_typer(dlq.app, name="dlq")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)
