@@ -130,10 +130,14 @@ class PipelineRun:
 
     def wait_until_assigned(self, worker: subprocess.Popen[bytes], timeout: float = 60) -> None:
         """Until the worker has its partitions and their state: it is consuming."""
+        self.wait_for_log(worker, "assigned partitions=", timeout)
+
+    def wait_for_log(self, worker: subprocess.Popen[bytes], text: str, timeout: float = 60) -> None:
+        """Until the worker has logged `text`."""
         deadline = time.monotonic() + timeout
-        while b"assigned partitions=" not in self._logs[worker.pid].read_bytes():
+        while text.encode() not in self._logs[worker.pid].read_bytes():
             assert worker.poll() is None, f"worker exited with {worker.returncode}"
-            assert time.monotonic() < deadline, f"worker not assigned within {timeout}s"
+            assert time.monotonic() < deadline, f"worker did not log {text!r} within {timeout}s"
             time.sleep(0.1)
 
     def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:

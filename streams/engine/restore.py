@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streams.engine.pause import pause_point
 from streams.engine.windows import PartitionWindows, WindowKey
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ async def relearn_ids(
                 if found is not None:
                     state.remember(*found, message.offset)
                     relearned += 1
+            if messages:
+                await pause_point("restore")  # some ids re-read, the partition not resumed
             if messages and messages[-1].offset >= state.offset:
                 done = True
     finally:
