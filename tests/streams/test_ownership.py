@@ -1,0 +1,226 @@
+"""R7, what one machine can test of it: two engines of one group share a ClickHouse store (as
+workers do with a server); a second joins while events flow, partitions move, and no engine
+ever writes a partition it does not hold. The scenario with two `vtops worker`s, one of them
+SIGKILLed, needs a ClickHouse server: test_two_workers_on_a_server below."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from city import topics
+from city.kafka_client import admin_client
+from city.profile import load_city_profile
+from city.settings import KafkaSettings
+from sinks.base import BatchSink, Row
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import TABLES, migrate
+from sinks.clickhouse.table import ClickHouseTable
+from sinks.settings import StorageSettings
+from streams.app import aiokafka_config, domain_streams
+from streams.engine.checkpoint import StageSinks
+from streams.engine.service import StreamEngine
+from streams.engine.state_store import StateRow, StateStore
+from streams.engine.window_stage import WindowStage
+from streams.settings import StreamSettings
+from tests.factories import expected_from, random_traffic
+from tests.pipeline import BOOTSTRAP, PipelineRun, partition_of
+from tests.streams.test_store_faults import (
+    FLOW_SQL,
+    Sent,
+    Unwatched,
+    committed,
+    flow_by_window,
+    produce,
+)
+from tests.streams.test_traffic_pipeline import CAMERAS
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "vtops"
+PARTITIONS = 3
+
+
+class Owner:
+    """One engine's stage and what it holds; every write it makes is checked against that."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.held: set[int] = set()
+        self.ever_revoked: set[int] = set()
+        self.trespasses: list[str] = []
+
+    def check(self, what: str, partitions: set[int]) -> None:
+        if not partitions <= self.held:
+            self.trespasses.append(f"{self.name} wrote {what} of {partitions - self.held}")
+
+
+class OwnedStage(WindowStage[Any, Any]):
+    owner: Owner
+
+    async def assign(self, partition: int) -> int | None:
+        offset = await super().assign(partition)
+        self.owner.held.add(partition)
+        return offset
+
+    def revoke(self, partition: int) -> None:
+        self.owner.held.discard(partition)
+        self.owner.ever_revoked.add(partition)
+        super().revoke(partition)
+
+
+class OwnedTable(ClickHouseTable):
+    """The real table; flow rows are checked by their camera's partition first."""
+
+    owner: Owner
+
+    async def write(self, batch: Sequence[Row]) -> None:
+        self.owner.check(self.name, {partition_of(row["camera_id"], PARTITIONS) for row in batch})
+        await super().write(batch)
+
+
+class OwnedStateStore(StateStore):
+    owner: Owner
+
+    async def save(self, rows: list[StateRow]) -> None:
+        self.owner.check("state", {int(row[1]) for row in rows})
+        await super().save(rows)
+
+
+def engine_of(
+    owner: Owner, client: Client, executor: ThreadPoolExecutor, topic: str, group: str
+) -> StreamEngine:
+    tables: dict[str, BatchSink] = {
+        name: ClickHouseTable(client, DATABASE, name, executor) for name in TABLES
+    }
+    flow = OwnedTable(client, DATABASE, "traffic_flow_1m", executor)
+    flow.owner = owner
+    tables["traffic_flow_1m"] = flow
+    store = OwnedStateStore(client, DATABASE, executor)
+    store.owner = owner
+    config = aiokafka_config(KafkaSettings(kafka_bootstrap=BOOTSTRAP))
+    engine = StreamEngine(
+        store,
+        config,
+        group_id=group,
+        checkpoint_interval_s=0.3,
+        max_pending_events=2_000,
+        stall_timeout_s=600,
+        exclusive=False,
+    )
+    stage = OwnedStage(
+        domain_streams(StreamSettings(traffic_grace_s=120), load_city_profile())[0],
+        topic,
+        StageSinks(tables, Unwatched("out"), Unwatched("dlq")),
+        store,
+        config,
+        max_clock_skew_s=3600,
+        highwater=engine.highwater,
+    )
+    stage.owner = owner
+    engine.register([stage])
+    return engine
+
+
+@pytest.fixture
+def shared_store(tmp_path: Path) -> Iterator[tuple[Client, ThreadPoolExecutor]]:
+    client = connect(StorageSettings(data_dir=tmp_path))
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    try:
+        migrate(client, DATABASE)
+        yield client, executor
+    finally:
+        executor.shutdown()
+        client.close()
+
+
+def test_a_revoked_partition_is_never_written_by_its_old_owner(
+    shared_store: tuple[Client, ThreadPoolExecutor],
+) -> None:
+    client, executor = shared_store
+    topic, group = f"t{uuid.uuid4().hex[:10]}", f"g{uuid.uuid4().hex[:10]}"
+    with admin_client(KafkaSettings(kafka_bootstrap=BOOTSTRAP)) as admin:
+        admin.create_topics({topic: {"num_partitions": PARTITIONS, "replication_factor": 1}})
+    events = random_traffic(random.Random(9), CAMERAS, minutes=30, count=9_000)
+    first, second = Owner("first"), Owner("second")
+    engines = [engine_of(o, client, executor, topic, group) for o in (first, second)]
+
+    async def until_committed(sent: Sent, timeout_s: float = 90) -> None:
+        ends: dict[int, int] = {}
+        for partition, offset, _ in sent.events:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
+        deadline = time.monotonic() + timeout_s
+        while await asyncio.to_thread(committed, group, topic) != ends:
+            assert time.monotonic() < deadline, "the engines did not catch up"
+            await asyncio.sleep(0.5)
+
+    async def run() -> Sent:
+        await engines[0].start()
+        try:
+            before = await asyncio.to_thread(produce, topic, events[:3_000])
+            await until_committed(before)
+            # The second joins while the rest flows in: partitions move mid-stream.
+            during = asyncio.create_task(asyncio.to_thread(produce, topic, events[3_000:]))
+            await engines[1].start()
+            try:
+                after = await during
+                every = Sent(before.events + after.events)
+                await until_committed(every)
+                assert first.held and second.held, "the group did not share the partitions"
+            finally:
+                await engines[1].stop()
+        finally:
+            await engines[0].stop()
+        return every
+
+    every = asyncio.run(run())
+    assert first.ever_revoked, "no partition moved"
+    assert first.trespasses == second.trespasses == []
+    assert flow_by_window(client.query(FLOW_SQL).result_rows) == (
+        expected_from([e for _, _, e in every.events], PARTITIONS).rows()
+    )
+
+
+def test_two_workers_on_a_server_one_killed_the_other_finishes_exactly(tmp_path: Path) -> None:
+    """R7: with a ClickHouse server, two `vtops worker`s share the partitions; one is
+    SIGKILLed mid-stream, the survivor takes its partitions over from the saved state."""
+    if not os.environ.get("VTOPS_CLICKHOUSE_URL"):
+        pytest.skip(
+            "R7 needs a ClickHouse server (set VTOPS_CLICKHOUSE_URL): with the embedded store a "
+            "second worker refuses to join, and these machines cannot run a server"
+        )
+    database = f"vtops_r7_{uuid.uuid4().hex[:8]}"
+    pipeline = PipelineRun(
+        data_dir=tmp_path, partitions=6, extra_env={"VTOPS_CLICKHOUSE_DATABASE": database}
+    )
+    pipeline.create_topics()
+    events = random_traffic(random.Random(10), CAMERAS, minutes=30, count=12_000)
+    half = len(events) // 2
+    workers = []
+    for _ in range(2):  # one after the other: the first one migrates the new database
+        workers.append(pipeline.start_worker())
+        pipeline.wait_until_assigned(workers[-1])
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
+    pipeline.wait_for_progress(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(workers[1], signal.SIGKILL) == -signal.SIGKILL
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+    assert pipeline.stop_worker(workers[0]) == 0
+
+    with pipeline.store() as client:
+        try:
+            rows = client.query(FLOW_SQL.replace("vtops.", f"{database}.")).result_rows
+        finally:
+            client.command(f"DROP DATABASE IF EXISTS {database}")
+    assert flow_by_window(rows) == expected_from(events, pipeline.partitions).rows()
