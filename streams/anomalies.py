@@ -372,8 +372,9 @@ class AnomalyWatch:
                         evidence, "critical", records)  # fmt: skip
         else:
             self._clear(watch.incidents, PARTITION_WIDE, "site_offline", now, records, at_once=True)
+        quiet_ids = {camera.camera_id for camera in quiet}
         for camera in cameras:
-            if camera not in quiet:
+            if camera.camera_id not in quiet_ids:
                 if _open(camera.incidents, "camera_offline"):  # held open while flapping
                     self._clear(camera.incidents, camera.camera_id, "camera_offline", now, records)
                 continue
