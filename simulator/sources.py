@@ -44,17 +44,21 @@ class EventSource(Protocol):
         ...
 
 
+def total_load(sources: Sequence[EventSource], start_ms: int, end_ms: int) -> Load:
+    """All sources' mean load over [start_ms, end_ms), at rate scale 1."""
+    loads = [source.natural_load(start_ms, end_ms) for source in sources]
+    return Load(sum(load.scaled for load in loads), sum(load.fixed for load in loads))
+
+
 def rate_scale_for(
     sources: Sequence[EventSource], target_rate: float, start_ms: int, end_ms: int
 ) -> float:
     """The scale that makes all sources together average `target_rate` events per city second
-    over [start_ms, end_ms); fixed loads (heartbeats) are not scaled."""
-    loads = [source.natural_load(start_ms, end_ms) for source in sources]
-    scaled = sum(load.scaled for load in loads)
-    fixed = sum(load.fixed for load in loads)
-    if scaled <= 0:
+    over [start_ms, end_ms); fixed loads (heartbeats) are not scaled: at or below them, 0."""
+    load = total_load(sources, start_ms, end_ms)
+    if load.scaled <= 0:
         return 1.0
-    return max(0.0, (target_rate - fixed) / scaled)
+    return max(0.0, (target_rate - load.fixed) / load.scaled)
 
 
 def merged_events(

@@ -19,7 +19,7 @@ from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from streams.baselines import SLOT_MINUTES
 from vtops.baselines import DEFAULT_MIN_SAMPLES, camera_baselines, refresh_baselines
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.settings import get_settings
 
 app = typer.Typer(help="Traffic baselines for the anomaly rules.", no_args_is_help=True)
@@ -44,22 +44,17 @@ def _store() -> Iterator[tuple[Client, str]]:
         client.close()
 
 
-def _check_output(output: str) -> None:
-    if output not in ("table", "json"):
-        exit_with_error(f"--output: unknown format {output!r}, expected table or json")
-
-
 @app.command("refresh")
 def refresh(
     min_samples: int = typer.Option(
         DEFAULT_MIN_SAMPLES, min=1, help="minutes of history a slot needs, else the prior"
     ),
-    output: str = typer.Option("table", help="table or json"),
+    output: OutputOption = Output.table,
 ) -> None:
     """Learn every camera's baselines from traffic_flow_1m (minutes in alerts left out)."""
-    _check_output(output)
+    settings = get_settings()
     try:
-        profile = load_city_profile(get_settings().stream.city_profile)
+        profile = load_city_profile(settings.stream.city_profile)
     except VtopsError as error:
         exit_with_error(str(error))
     with _store() as (client, database):
@@ -70,7 +65,7 @@ def refresh(
         "slots_from_priors": summary.from_priors,
         "history_days": dict(summary.history_days),
     }
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps(report))
         return
     days = ", ".join(f"{n} {kind}" for kind, n in summary.history_days.items()) or "none"
@@ -84,15 +79,14 @@ def refresh(
 @app.command("show")
 def show(
     camera: str = typer.Option(..., help="camera id, e.g. VT-CAM-002"),
-    output: str = typer.Option("table", help="table or json"),
+    output: OutputOption = Output.table,
 ) -> None:
     """A camera's baselines: every 15-minute slot of each kind of day."""
-    _check_output(output)
     with _store() as (client, database):
         rows = camera_baselines(client, database, camera)
     if not rows:
         exit_with_error(f"--camera: no baselines for {camera!r} (run `vtops baselines refresh`)")
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps(rows))
         return
     version = max(row["version"] for row in rows)

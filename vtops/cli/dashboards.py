@@ -28,7 +28,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.grafana_access import grant_grafana_access
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -131,7 +131,7 @@ def push(
         ),
     ] = None,
     clickhouse_port: Annotated[int | None, typer.Option(help="its HTTP port")] = None,
-    output: Annotated[str, typer.Option(help="text or json")] = "text",
+    output: OutputOption = Output.table,
 ) -> None:
     """Upsert the folder, datasource, dashboards and alert rules in Grafana (idempotent)."""
     settings = get_settings()
@@ -166,7 +166,7 @@ def push(
         exit_with_error(f"{exc} (Grafana at {server})")
     except VtopsError as exc:
         exit_with_error(str(exc))
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps(asdict(report)))
         return
     console.print(f"Grafana at {server}")

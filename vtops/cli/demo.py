@@ -25,7 +25,7 @@ from vtops.cli.output import console, exit_with_error
 from vtops.demo_summary import CitySummary, PipelineCounters, city_summary, pipeline_counters
 from vtops.indicators import Indicator, article_indicators
 from vtops.kafka import LocalBroker
-from vtops.kafka.offsets import wait_until_consumed
+from vtops.kafka.offsets import remaining, wait_until_consumed
 from vtops.kafka.topics import ensure_topics
 from vtops.settings import Settings, get_settings
 
@@ -105,10 +105,16 @@ def demo(
         )
         if simulated.returncode != 0:
             raise VtopsError("the simulator failed; see its message above")
-        console.print("waiting for the worker to catch up…")
-        wait_until_consumed(
-            settings.kafka, consumed_topics(settings.kafka, settings.stream, profile), timeout_s=300
-        )
+        consumed = consumed_topics(settings.kafka, settings.stream, profile)
+        left = sum(remaining(settings.kafka, topic) for topic in consumed)
+        console.print(f"waiting for the worker to process {left:,} messages…")
+        with console.status(f"{left:,} messages left to process") as status:
+            wait_until_consumed(
+                settings.kafka,
+                consumed,
+                timeout_s=300,
+                progress=lambda n: status.update(f"{n:,} messages left to process"),
+            )
         caught_up = time.monotonic()
     except VtopsError as error:
         worker.kill()

@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 
 from city.exceptions import VtopsError
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.replay.dead_letters import DeadLetter, plan_redrive, read_dead_letters, redrive
 from vtops.replay.selection import chosen_streams
 from vtops.replay.times import epoch_ms, parse_instant
-from vtops.settings import get_settings
+from vtops.settings import Settings, get_settings
 
 app = typer.Typer(
     help="Inspect dead letters and send them back to their input topic.", no_args_is_help=True
@@ -24,8 +24,9 @@ REASON_HELP = "only letters whose reason contains this text (case-insensitive), 
 STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); default: all"
 
 
-def _letters(since: str | None, reason: str | None, streams: str | None) -> list[DeadLetter]:
-    settings = get_settings()
+def _letters(
+    settings: Settings, since: str | None, reason: str | None, streams: str | None
+) -> list[DeadLetter]:
     chosen = chosen_streams(settings, streams)
     since_ms = None if since is None else epoch_ms(parse_instant("--since", since))
     return read_dead_letters(settings.kafka, chosen, since_ms, reason)
@@ -37,14 +38,15 @@ def show(
     reason: str | None = typer.Option(None, help=REASON_HELP),
     streams: str | None = typer.Option(None, help=STREAMS_HELP),
     limit: int = typer.Option(50, help="letters listed in the table (json lists all)"),
-    output: str = typer.Option("table", help="table or json"),
+    output: OutputOption = Output.table,
 ) -> None:
     """The dead letters, counted by reason, then listed (newest last)."""
+    settings = get_settings()
     try:
-        letters = _letters(since, reason, streams)
+        letters = _letters(settings, since, reason, streams)
     except VtopsError as error:
         exit_with_error(str(error))
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps([letter.summary() for letter in letters], default=str))
         return
     by_reason = Table("letters", "reason")
@@ -77,7 +79,9 @@ def redrive_letters(
     headers and timestamp; the worker deduplicates them like any other event."""
     settings = get_settings()
     try:
-        planned = plan_redrive(_letters(since, reason, streams), chosen_streams(settings, streams))
+        planned = plan_redrive(
+            _letters(settings, since, reason, streams), chosen_streams(settings, streams)
+        )
     except VtopsError as error:
         exit_with_error(str(error))
     sending = [p for p in planned if p.topic is not None]

@@ -8,7 +8,7 @@ import time
 import typer
 
 from city.exceptions import VtopsError
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.kafka import LocalBroker
 from vtops.settings import get_settings
 
@@ -49,15 +49,16 @@ def start(
 @app.command("stop")
 def stop() -> None:
     """Stop the broker this data dir started (SIGTERM, then SIGKILL after 30 s)."""
+    broker = _broker()
     try:
-        stopped = _broker().stop()
+        stopped = broker.stop()
     except (VtopsError, OSError) as exc:
         exit_with_error(str(exc))
     console.print("Kafka stopped." if stopped else "Kafka was not running.")
 
 
 @app.command("status")
-def status(output: str = typer.Option("table", help="table or json")) -> None:
+def status(output: OutputOption = Output.table) -> None:
     """Whether the broker answers, its pid, bootstrap address and data dir."""
     report = _broker().status()
     fields = {
@@ -67,7 +68,7 @@ def status(output: str = typer.Option("table", help="table or json")) -> None:
         "data_dir": str(report.data_dir),
         "log_file": str(report.log_file),
     }
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps(fields))
     else:
         for key, value in fields.items():

@@ -16,7 +16,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.exceptions import StoreInUseError
 from streams.engine.service import SESSION_TIMEOUT_S
-from vtops.cli.output import console, errors, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
 from vtops.kafka.offsets import group_stays_busy
 from vtops.replay.exceptions import GroupBusyError, ReplayError
 from vtops.replay.offsets import (
@@ -64,7 +64,7 @@ def _saved(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int] 
 @app.command("show")
 def show(
     streams: str | None = typer.Option(None, help=STREAMS_HELP),
-    output: str = typer.Option("table", help="table or json"),
+    output: OutputOption = Output.table,
 ) -> None:
     """Per topic and partition (re-key topics included): the retained offsets, the group's
     committed offset, where the worker resumes (its saved state) and the lag."""
@@ -77,7 +77,7 @@ def show(
         exit_with_error(str(error))
     except ClickHouseError as error:
         exit_with_error(f"reading the saved state failed: {str(error).splitlines()[0]}")
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps([{**asdict(p), "lag": p.lag} for p in found]))
         return
     table = Table("topic", "partition", "beginning", "end", "committed", "resumes at", "lag")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from enum import StrEnum
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -11,7 +12,24 @@ from rich.markup import escape
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
+# Exit codes beside 0 and 1 (a fault): a setting or an option the command cannot run with.
+USAGE_ERROR = 2
+
+
+class Output(StrEnum):
+    """`--output` of every command that reports: a table for people, JSON for programs."""
+
+    table = "table"
+    json = "json"
+
+
+OutputOption = Annotated[Output, typer.Option(help="table or json")]
+
+
+def print_error(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {escape(message)}")
+
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
+    print_error(message)
     raise typer.Exit(code)

@@ -6,23 +6,27 @@ import json
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from vtops.cli.output import console
+from vtops.cli.output import Output, OutputOption, console
 from vtops.settings import get_settings
 
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
 
 @app.command("show")
-def show(output: str = typer.Option("table", help="table or json")) -> None:
+def show(output: OutputOption = Output.table) -> None:
     """Print every VTOPS_ setting, its value (secrets masked) and its source."""
     rows = get_settings().described()
-    if output == "json":
+    if output is Output.json:
         console.print_json(
             json.dumps([dict(zip(("variable", "value", "source"), r, strict=True)) for r in rows])
         )
         return
     table = Table("variable", "value", "source")
-    for row in rows:
-        table.add_row(*row)
+    for variable, value, source in rows:
+        if value is None:
+            table.add_row(variable, "(unset)", source, style="dim")
+        else:
+            table.add_row(variable, Text(str(value)), source)
     console.print(table)

@@ -26,8 +26,8 @@ from simulator.clock import SimClock, city_now, parse_start
 from simulator.exceptions import SimulatorError
 from simulator.incidents import Incident, check_no_overlap, parse_incident
 from simulator.producer import KafkaSink, Progress, RunSummary, run
-from simulator.sources import rate_scale_for
-from vtops.cli.output import console, exit_with_error
+from simulator.sources import Load, rate_scale_for, total_load
+from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
 from vtops.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,9 @@ def simulate(
     truth: str | None = typer.Option(
         None, help="write the injected incidents here, one JSON line each (the ground truth)"
     ),
-    output: str = typer.Option("text", help="text or json"),
+    output: OutputOption = Output.table,
 ) -> None:
     """Produce realistic camera traffic for the city to the input topics."""
-    if output not in ("text", "json"):
-        exit_with_error(f"--output: unknown format {output!r}, expected text or json")
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
@@ -84,6 +82,13 @@ def simulate(
         sources = city_sources(profile, seed, holiday=holiday, incidents=incidents)
         span_end = clock.start_ms + clock.span_ms(duration)
         scale = 1.0 if rate is None else rate_scale_for(sources, rate, clock.start_ms, span_end)
+        if rate is not None:
+            _warn_without_traffic(
+                rate,
+                total_load(sources, clock.start_ms, span_end),
+                scale,
+                span_end - clock.start_ms,
+            )
         sink = KafkaSink(settings.kafka, [source.topic for source in sources])
     except VtopsError as exc:
         exit_with_error(str(exc))
@@ -94,7 +99,7 @@ def simulate(
     # SIGTERM (as from a supervisor) stops the run like Ctrl-C: flushed, with a summary.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        if output == "json":
+        if output is Output.json:
             summary = run(
                 sources, clock, sink,
                 duration_s=duration, rate_scale=scale, pace=pace, max_events=max_events,
@@ -111,10 +116,24 @@ def simulate(
     finally:
         sink.close()
     report = summary.as_dict(profile.tz)
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps(report))
     else:
         _print_summary(summary, report)
+
+
+def _warn_without_traffic(rate: float, load: Load, scale: float, span_ms: int) -> None:
+    """Say so when `--rate` leaves less than one vehicle passage or violation for the run:
+    only the loads that do not scale (heartbeats, tallies, portal steps) would be sent."""
+    if scale * load.scaled * span_ms / 1000 >= 1:
+        return
+    errors.print(
+        f"[yellow]warning:[/] --rate {rate:g} sends no vehicle passages or violations in this "
+        f"run: {load.fixed:.1f} events per city second are camera heartbeats, payment tallies "
+        f"and portal steps, which do not scale with the rate; use a --rate well above "
+        f"{load.fixed:.1f}.",
+        markup=True,
+    )
 
 
 def _incidents(texts: Sequence[str], start_ms: int, profile: CityProfile) -> list[Incident]:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from city.exceptions import VtopsError
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.kafka import describe_contract_topics, ensure_topics
 from vtops.settings import get_settings
 
@@ -31,13 +31,14 @@ def create() -> None:
 
 
 @app.command("list")
-def list_topics(output: str = typer.Option("table", help="table or json")) -> None:
+def list_topics(output: OutputOption = Output.table) -> None:
     """Each contract topic, whether it exists, and its partition count."""
+    kafka = get_settings().kafka
     try:
-        states = describe_contract_topics(get_settings().kafka)
+        states = describe_contract_topics(kafka)
     except VtopsError as exc:
         exit_with_error(str(exc))
-    if output == "json":
+    if output is Output.json:
         console.print_json(json.dumps([asdict(s) for s in states]))
         return
     table = Table("topic", "exists", "partitions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -73,8 +74,14 @@ def commit_offsets(settings: KafkaSettings, offsets: dict[TopicPartition, int]) 
         raise BrokerError(f"cannot commit offsets of group {settings.app_id!r}: {failed}")
 
 
-def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: float) -> None:
-    """Block until the app's committed offsets reach the end of every partition of `topics`.
+def wait_until_consumed(
+    settings: KafkaSettings,
+    topics: list[str],
+    timeout_s: float,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Block until the app's committed offsets reach the end of every partition of `topics`;
+    `progress` is told how many messages are left at each look.
 
     The worker commits only after a checkpoint, so this means every message so far is in
     ClickHouse. Raises BrokerError on timeout, saying how much is left.
@@ -82,6 +89,8 @@ def wait_until_consumed(settings: KafkaSettings, topics: list[str], timeout_s: f
     deadline = time.monotonic() + timeout_s
     while True:
         left = sum(remaining(settings, topic) for topic in topics)
+        if progress is not None:
+            progress(left)
         if left == 0:
             return
         if time.monotonic() > deadline:
