@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version as package_version
-from typing import Annotated, Any
-
 import typer
 
 from vtops.cli import (
@@ -17,49 +14,16 @@ from vtops.cli import (
     migrate,
     offsets,
     query,
+    reprocess,
     settings,
     simulate,
     topics,
     worker,
 )
-from vtops.cli.output import USAGE_ERROR, console, print_error
-from vtops.settings import SettingsError
 
-
-class _Vtops(typer.Typer):
-    """The app: a bad setting is one line and exit 2, whichever command read it first."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except SettingsError as error:
-            print_error(str(error))
-            raise SystemExit(USAGE_ERROR) from None
-
-
-app = _Vtops(
+app = typer.Typer(
     help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True
 )
-
-
-def _print_version(asked: bool) -> None:
-    if asked:
-        console.print(f"vtops {package_version('vungtau-ops')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
-        ),
-    ] = False,
-) -> None:
-    """vungtau-ops: the Vũng Tàu operations center's data pipeline."""
-
-
 app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
@@ -71,5 +35,6 @@ app.add_typer(dlq.app, name="dlq")
 app.command("worker")(worker.worker)
 app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)
+app.command("reprocess")(reprocess.reprocess)
 app.command("migrate")(migrate.migrate_store)
 app.command("demo")(demo.demo)

@@ -17,47 +17,24 @@ the target thus keep their earlier events, and nothing is counted twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
-from sinks.base import BatchSink, Row
-from sinks.clickhouse.migrations import TABLES
-from streams.engine.checkpoint import Cut, Stage, StageSinks
+from streams.engine.checkpoint import Cut, Stage
 from streams.engine.records import is_watermark, origin_of
 from streams.engine.route_stage import RouteStage
-from streams.engine.state_store import META_KEY, StateRow, StateStore
+from streams.engine.state_store import META_KEY, StateRow
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
-from vtops.replay.exceptions import ReplayError
+from vtops.replay.offline import NothingSaved, discarding_sinks, read_range
 from vtops.replay.selection import StreamTopics
 
 # Messages the rebuild folds between two cuts: a cut closes windows and frees their rows.
 _CUT_EVERY = 10_000
-# Polls in a row with nothing to read before a range is declared unreadable.
-_IDLE_POLLS = 30
-
-
-class _Discard(BatchSink):
-    """Rows a rebuild computes again: the worker wrote them when it first read the messages."""
-
-    name = "discard"
-
-    async def write(self, batch: Sequence[Row]) -> None:
-        return None
-
-
-class _NothingSaved(StateStore):
-    """A rebuild starts where a worker without saved state starts."""
-
-    def __init__(self) -> None:  # no client: a rebuild reads no store and writes none
-        pass
-
-    async def load(self, topic: str, partition: int) -> dict[str, Any]:
-        return {}
 
 
 class StateRebuild:
@@ -66,9 +43,8 @@ class StateRebuild:
     def __init__(self, stream_settings: StreamSettings, client_config: dict[str, Any]) -> None:
         self._settings = stream_settings
         self._client_config = client_config
-        discard = _Discard()
-        self._sinks = StageSinks(dict.fromkeys(TABLES, discard), discard, discard)
-        self._store = _NothingSaved()
+        self._sinks = discarding_sinks()
+        self._store = NothingSaved()
         self._rows: dict[tuple[str, int, str], StateRow] = {}
         self.messages = 0
 
@@ -182,7 +158,7 @@ class StateRebuild:
         stage.starts_at(tp.partition, start)
         stage.fold(tp.partition, [])  # a partition with nothing to fold still saves its meta
         pending = 0
-        async for batch in _read(consumer, tp, start, stop):
+        async for batch in read_range(consumer, tp, start, stop):
             self.messages += len(batch)
             stage.fold(tp.partition, [r for r in batch if keep(r)] if keep else batch)
             pending += len(batch)
@@ -204,25 +180,3 @@ class StateRebuild:
     def _meta(self, topic: str, partition: int) -> dict[str, Any]:
         row = self._rows.get((topic, partition, META_KEY))
         return {} if row is None else dict(orjson.loads(row[5]))
-
-
-async def _read(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, stop: int
-) -> AsyncIterator[list[ConsumerRecord]]:
-    """`tp`'s records with offsets in [start, stop), in batches."""
-    if start >= stop:
-        return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    idle = 0
-    while await consumer.position(tp) < stop:
-        records = (await consumer.getmany(tp, timeout_ms=500, max_records=5_000)).get(tp, [])
-        idle = 0 if records else idle + 1
-        if idle >= _IDLE_POLLS:
-            raise ReplayError(
-                f"{tp.topic} partition {tp.partition}: offsets {start}..{stop - 1} cannot be "
-                f"read (stopped at {await consumer.position(tp)}); was the topic truncated?"
-            )
-        kept = [record for record in records if record.offset < stop]
-        if kept:
-            yield kept

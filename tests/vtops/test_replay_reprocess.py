@@ -1,0 +1,109 @@
+"""`vtops reprocess`: after a change of grace, the windows of a range are exactly those a fresh
+run with the new setting writes, vanished ones gone, at versions above every old one."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from city import topics
+from tests.factories import MINUTE_MS, T0, passage, random_traffic
+from tests.factories_payments import HOUR_MS, random_tallies, tally
+from tests.pipeline import PipelineRun, key_per_partition, partition_of
+from tests.streams.test_payments_pipeline import CASHLESS_SQL
+from tests.streams.test_traffic_pipeline import CAMERAS, flow_rows
+
+pytestmark = pytest.mark.integration
+
+NEW_GRACE = {"VTOPS_TRAFFIC_GRACE_S": "30", "VTOPS_PAYMENTS_GRACE_S": "300"}
+VERSIONS = (
+    "SELECT max(version), min(version) FROM vtops.{table} FINAL "
+    f"WHERE window_start < toDateTime({(T0 + 30 * MINUTE_MS) // 1000})"
+)
+
+
+def lone_camera(partitions: int) -> str:
+    """A camera outside the test's set that shares VT-CAM-001's input partition."""
+    wanted = partition_of("VT-CAM-001", partitions)
+    return next(
+        c
+        for c in (f"VT-CAM-{n:03d}" for n in range(100, 197))
+        if c not in CAMERAS and partition_of(c, partitions) == wanted
+    )
+
+
+def closing(partitions: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An event on every input partition far after the range: every window in it closes."""
+    cameras = [f"VT-CAM-{n:03d}" for n in range(1, 197)]
+    by_partition = {partition_of(c, partitions): c for c in reversed(cameras)}
+    return (
+        [passage(f"close-{c}", c, T0 + 60 * MINUTE_MS) for c in by_partition.values()],
+        [tally(f"close-{t}", t, T0 + 3 * HOUR_MS) for t in key_per_partition("VT-T-", partitions)],
+    )
+
+
+def city_run(run: PipelineRun) -> None:
+    """The same messages in the same order for every run, with a straggler after the rest:
+    late by 30 s of grace, in time by 120 s, alone in its window."""
+    rng = random.Random(31)
+    run.create_topics()
+    worker = run.start_worker()
+    run.produce_events(
+        topics.CAMERA_EVENTS, "camera_id", random_traffic(rng, CAMERAS, minutes=10, count=2_000)
+    )
+    run.produce_events(
+        topics.PAYMENT_COUNTS, "terminal_id", random_tallies(rng, 800, span_ms=74 * MINUTE_MS)
+    )
+    run.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    straggler = passage("straggler", lone_camera(run.partitions), T0 + 8 * MINUTE_MS + 30_000)
+    run.produce_events(topics.CAMERA_EVENTS, "camera_id", [straggler])
+    cameras, tallies = closing(run.partitions)
+    run.produce_events(topics.CAMERA_EVENTS, "camera_id", cameras)
+    run.produce_events(topics.PAYMENT_COUNTS, "terminal_id", tallies)
+    run.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    run.wait_until_checkpointed(topics.PAYMENT_COUNTS)
+    assert run.stop_worker(worker) == 0
+
+
+def in_range(run: PipelineRun) -> tuple[dict[Any, Any], list[Any]]:
+    end = (T0 + 30 * MINUTE_MS) // 1000
+    flows = {k: v for k, v in flow_rows(run).items() if k[1] < end}
+    cashless = sorted(r for r in run.rows(CASHLESS_SQL) if r[2] < (T0 + 2 * HOUR_MS) // 1000)
+    return flows, cashless
+
+
+def test_reprocessing_after_a_change_of_grace_gives_the_rows_of_a_fresh_run(
+    broker: str, tmp_path: Any
+) -> None:
+    old_run = PipelineRun(data_dir=tmp_path / "old")
+    (tmp_path / "old").mkdir()
+    city_run(old_run)
+    old_flows, old_cashless = in_range(old_run)
+    old_top = max(old_run.rows(VERSIONS.format(table=t))[0][0] for t in ("traffic_flow_1m",))
+    lone_window = (lone_camera(old_run.partitions), (T0 + 8 * MINUTE_MS) // 1000)
+    assert lone_window in old_flows
+
+    fresh = PipelineRun(data_dir=tmp_path / "fresh", extra_env=NEW_GRACE)
+    (tmp_path / "fresh").mkdir()
+    city_run(fresh)
+    new_flows, new_cashless = in_range(fresh)
+    assert lone_window not in new_flows  # the straggler is late with the new grace
+    assert new_flows != old_flows and new_cashless != old_cashless
+
+    old_run.extra_env.update(NEW_GRACE)
+    since = datetime.fromtimestamp((T0 - 10 * MINUTE_MS) / 1000, UTC).isoformat()
+    until = datetime.fromtimestamp((T0 + 2 * HOUR_MS) / 1000, UTC).isoformat()
+    for args in (("--dry-run",), ()):
+        done = old_run.vtops("reprocess", "--from", since, "--to", until, *args, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "traffic_flow_1m" in done.stdout
+
+    flows, cashless = in_range(old_run)
+    assert flows == new_flows
+    assert cashless == new_cashless
+    for table in ("traffic_flow_1m", "payments_cashless_1h"):
+        _, bottom = old_run.rows(VERSIONS.format(table=table))[0]
+        assert bottom > old_top, table  # every row in range is above every old version
