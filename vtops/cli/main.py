@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+from typing import Annotated, Any
+
 import typer
 
 from vtops.cli import (
@@ -20,10 +23,44 @@ from vtops.cli import (
     topics,
     worker,
 )
+from vtops.cli.output import USAGE_ERROR, console, print_error
+from vtops.settings import SettingsError
 
-app = typer.Typer(
+
+class _Vtops(typer.Typer):
+    """The app: a bad setting is one line and exit 2, whichever command read it first."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except SettingsError as error:
+            print_error(str(error))
+            raise SystemExit(USAGE_ERROR) from None
+
+
+app = _Vtops(
     help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        console.print(f"vtops {package_version('vungtau-ops')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """vungtau-ops: the Vũng Tàu operations center's data pipeline."""
+
+
 app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
