@@ -62,7 +62,9 @@ def test_a_forward_past_its_input_clock_is_not_relearnt(engine: Engine, broker: 
     rebuilt = stage()
     asyncio.run(rebuilt.assign(0))
     rebuilt.fold(0, [record(n, *messages[n]) for n in (0, 2)])
-    rebuilt.partition_state(0).inputs.clock(1).offset = 4
+    inputs = rebuilt.partition_state(0).inputs
+    assert inputs is not None
+    inputs.clock(1).offset = 4
     asyncio.run(Checkpointer([rebuilt], engine.store, Commits()).run())
 
     restored = stage()
