@@ -93,7 +93,5 @@ def baselines_from_rows(rows: Iterable[Mapping[str, Any]]) -> Baselines:
 
 
 def load_baselines(client: Client, database: str) -> Baselines:
-    result = client.query(
-        f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL"
-    )
+    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL")
     return baselines_from_rows(result.named_results())

@@ -61,7 +61,8 @@ def simulate(
         list[str] | None,
         typer.Option(
             "--incident",
-            help="inject KIND:CAMERA:START:DURATION[:SIZE], e.g. congestion:VT-CAM-002:+30m:20m:0.5 "
+            help="inject KIND:CAMERA:START:DURATION[:SIZE], e.g. "
+            "congestion:VT-CAM-002:+30m:20m:0.5 "
             "(START: RFC 3339 or +offset from the run start; repeatable); kinds: camera_offline, "
             "camera_silent, camera_stuck, congestion, flow_drop, flow_surge, violation_spike",
         ),
