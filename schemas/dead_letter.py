@@ -4,7 +4,12 @@ A dead letter keeps what it takes to send the message back where it came from: i
 lands on the partition its dedup lives on), headers and Kafka timestamp. Bytes are kept as
 text when they are UTF-8, else as base64, as each `*_encoding` field says; header values are
 always base64. `original_key`, `original_headers` and `original_value` read them back from a
-DLQ message or a `dlq_events` row alike.
+DLQ message or a `dlq_events` row alike, and raise ValueError for what was not kept whole.
+
+A dead letter must always fit in a Kafka message, whatever it carries (JSON escapes a control
+byte as six): of the value it keeps 16 KiB, with the length and digest of the whole beyond
+that; the key and headers are kept when together they are 16 KiB at most, else only their
+length (`origin_bytes`): such a letter cannot be sent back.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from city.clock import CITY_TZ
 
 # Of the original value, what a dead letter keeps: 16 KiB, at most 96 KiB once JSON-escaped.
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
+# The key and the headers (names and values) together, kept whole or not at all.
+MAX_ORIGIN_BYTES: Final = 16 * 1024
 UTF8: Final = "utf-8"
 BASE64: Final = "base64"
 
@@ -61,28 +68,42 @@ def dead_letter(
         "payload_sha256": None,
         "key": None,
         "key_encoding": None,
-        "headers": [(name, base64.b64encode(value).decode("ascii")) for name, value in headers],
+        "headers": [],
+        "origin_bytes": None,
         "timestamp": timestamp_ms if timestamp_ms is not None and timestamp_ms >= 0 else None,
     }
     value = raw or b""
     if len(value) > MAX_PAYLOAD_BYTES:
-        # A dead letter must always fit in a Kafka message, whatever it carries (JSON escapes
-        # a control byte as six): keep the start, the length and a digest of the whole.
         letter["payload_bytes"] = len(value)
         letter["payload_sha256"] = hashlib.sha256(value).hexdigest()
     letter["payload"], letter["payload_encoding"] = _as_text(value[:MAX_PAYLOAD_BYTES])
+    origin_bytes = len(key or b"") + sum(len(name.encode()) + len(v) for name, v in headers)
+    if origin_bytes > MAX_ORIGIN_BYTES:
+        letter["origin_bytes"] = origin_bytes
+        return letter
     if key is not None:
         letter["key"], letter["key_encoding"] = _as_text(key)
+    letter["headers"] = [(name, base64.b64encode(v).decode("ascii")) for name, v in headers]
     return letter
+
+
+def _origin_kept(letter: Mapping[str, Any]) -> None:
+    if letter.get("origin_bytes") is not None:
+        raise ValueError(
+            f"key, headers: {letter['origin_bytes']} bytes together, over the "
+            f"{MAX_ORIGIN_BYTES} a dead letter keeps"
+        )
 
 
 def original_key(letter: Mapping[str, Any]) -> bytes | None:
     """The key of the dead-lettered message, None when it had none."""
+    _origin_kept(letter)
     key = letter.get("key")
     return None if key is None else _as_bytes(key, letter.get("key_encoding"))
 
 
 def original_headers(letter: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    _origin_kept(letter)
     return [(name, base64.b64decode(value)) for name, value in letter.get("headers") or ()]
 
 

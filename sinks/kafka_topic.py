@@ -73,10 +73,11 @@ class KafkaTopic(KafkaRecords):
 
 class DeadLetterTopic(KafkaRecords):
     """Dead letters as JSON, keyed by the original message's key: a DLQ partition holds the
-    letters of one key together, in order, and a replay sends each to its key's partition."""
+    letters of one key together, in order, and a replay sends each to its key's partition.
+    A letter that could not keep the key (schemas/dead_letter.py) has none."""
 
     def record(self, row: Row) -> Row:
         return {
-            "key": original_key(row),
+            "key": None if row["origin_bytes"] is not None else original_key(row),
             "value": orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
         }

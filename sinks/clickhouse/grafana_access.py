@@ -3,9 +3,9 @@
 `vtops_grafana` gets its rights only through the role `vtops_grafana_reader`: SELECT on the
 tables the dashboards and alert rules read, every column of `traffic_violations` except
 `plate`, every column of `dlq_events` except those of the rejected message itself (its
-payload, key and headers and their encodings: a camera event's may hold a plate), and nothing
-of `stream_state` (the workers' internal state). A settings profile keeps it read-only
-(readonly = 1) while letting the plugin's driver set `max_execution_time`.
+payload, key and headers, their encodings and lengths: a camera event's may hold a plate),
+and nothing of `stream_state` (the workers' internal state). A settings profile keeps it
+read-only (readonly = 1) while letting the plugin's driver set `max_execution_time`.
 
 The password never travels: the user is identified by its SHA-256 hash, and errors name the
 step and ClickHouse's error code, never the statement. The statements need a server with
@@ -58,6 +58,7 @@ HIDDEN_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "key",
         "key_encoding",
         "headers",
+        "origin_bytes",
     ),
 }
 NEVER_READABLE: Final[tuple[str, ...]] = ("stream_state",)

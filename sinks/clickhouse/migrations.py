@@ -166,6 +166,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             ) ENGINE = ReplacingMergeTree(version) ORDER BY (camera_id, day_type, slot)""",
         ),
     ),
+    Migration(
+        4,
+        "dead letters say when the key and headers were too long to keep",
+        ("ALTER TABLE {db}.dlq_events ADD COLUMN IF NOT EXISTS origin_bytes Nullable(UInt64)",),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from schemas.dead_letter import (
+    MAX_ORIGIN_BYTES,
     MAX_PAYLOAD_BYTES,
     dead_letter,
     original_headers,
@@ -50,3 +51,21 @@ def test_a_kept_start_is_never_given_back_as_the_value() -> None:
 def test_a_message_without_a_timestamp_has_none() -> None:
     # Kafka reports -1 for a message stored without one.
     assert dead_letter("t", 0, 0, b"{}", "kind: x", timestamp_ms=-1)["timestamp"] is None
+
+
+def test_a_key_and_headers_too_long_to_keep_leave_only_their_length() -> None:
+    key, headers = b"\x01" * 300_000, [("h", b"\x01" * 1000)]  # 1.8 MB of JSON escapes
+    letter = dead_letter("t", 0, 0, b"\x01" * 300_000, "payload: x", key, headers, 5)
+    assert letter["origin_bytes"] == 301_001
+    assert letter["key"] is None and letter["headers"] == []
+    assert len(orjson.dumps(letter)) < 200_000  # with the 16 KiB of the value
+    for read in (original_key, original_headers):
+        with pytest.raises(ValueError, match="key, headers: 301001 bytes together"):
+            read(letter)
+
+
+def test_a_key_and_headers_of_16_kib_together_are_kept() -> None:
+    key = b"k" * (MAX_ORIGIN_BYTES - 3)
+    letter = dead_letter("t", 0, 0, b"{}", "kind: x", key, [("h", b"vv")])
+    assert letter["origin_bytes"] is None
+    assert original_key(letter) == key and original_headers(letter) == [("h", b"vv")]

@@ -181,7 +181,8 @@ def test_dead_letters_reach_the_dlq_topic_with_the_contract_fields(pipeline: Pip
 def test_a_dead_letter_keeps_the_original_key_headers_and_timestamp(pipeline: PipelineRun) -> None:
     """What `vtops dlq redrive` needs to send a fixed message back where it came from: the DLQ
     message is keyed by the original key, and the letter and its `dlq_events` row give back the
-    key, headers, timestamp and value."""
+    key, headers, timestamp and value. A key of 200 KB of control bytes (1.2 MB as JSON) is not
+    kept, only its length: the letter still fits in a Kafka message and the stream goes on."""
     from kafka import KafkaConsumer, KafkaProducer
 
     sent = [  # (key, value, headers, timestamp)
@@ -190,6 +191,8 @@ def test_a_dead_letter_keeps_the_original_key_headers_and_timestamp(pipeline: Pi
         (b"VT-CAM-002", b"{}", [], T0 + 2),
     ]
     producer = KafkaProducer(bootstrap_servers=pipeline.env["VTOPS_KAFKA_BOOTSTRAP"], acks="all")
+    too_long = b"\x01" * 200_000
+    producer.send(pipeline.topic(topics.CAMERA_EVENTS), key=too_long, value=b"{}")
     for key, value, headers, timestamp in sent:
         producer.send(
             pipeline.topic(topics.CAMERA_EVENTS),
@@ -212,12 +215,20 @@ def test_a_dead_letter_keeps_the_original_key_headers_and_timestamp(pipeline: Pi
     )
     messages = list(consumer)
     consumer.close()
-    assert len(messages) == len(sent)
-    for message in messages:
-        assert message.key == original_key(orjson.loads(message.value))
+    assert len(messages) == len(sent) + 1
     with pipeline.store() as client:
         rows = list(client.query("SELECT * FROM vtops.dlq_events FINAL").named_results())
+    for message in messages:
+        letter = orjson.loads(message.value)
+        if letter["origin_bytes"] is None:
+            assert message.key == original_key(letter)
+        else:
+            assert letter["origin_bytes"] == len(too_long) and message.key is None
     for letters in ([orjson.loads(m.value) for m in messages], rows):
+        (dropped,) = [letter for letter in letters if letter["origin_bytes"] is not None]
+        letters.remove(dropped)
+        with pytest.raises(ValueError, match="key, headers: 200000 bytes"):
+            original_key(dropped)
         returned = {
             (
                 original_key(letter),

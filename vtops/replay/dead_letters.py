@@ -123,6 +123,9 @@ def plan_redrive(letters: list[DeadLetter], streams: list[StreamTopics]) -> list
             planned.append(Redrive(letter, None, None, f"{topic!r} is not an input topic"))
             continue
         try:
+            # Each raises for what the letter did not keep whole (too long to fit).
+            original_key(letter.fields)
+            original_headers(letter.fields)
             planned.append(Redrive(letter, str(topic), original_value(letter.fields), None))
         except (ValueError, KeyError) as error:
             planned.append(Redrive(letter, None, None, str(error)))
