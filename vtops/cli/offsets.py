@@ -17,6 +17,7 @@ from sinks.clickhouse.migrations import migrate
 from sinks.exceptions import StoreInUseError
 from streams.engine.service import SESSION_TIMEOUT_S
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
+from vtops.cli.progress import events_progress
 from vtops.kafka.offsets import group_stays_busy
 from vtops.replay.exceptions import GroupBusyError, ReplayError
 from vtops.replay.offsets import (
@@ -162,8 +163,8 @@ def reset(
             return
         if not yes and not typer.confirm("Rebuild the saved state and move the offsets?"):
             raise typer.Exit(1)
-        with console.status("Rebuilding the saved state from the retained messages…"):
-            rebuild = asyncio.run(rebuild_state(plan, settings.kafka, settings.stream))
+        with events_progress("rebuilding the saved state", plan.to_fold) as advance:
+            rebuild = asyncio.run(rebuild_state(plan, settings.kafka, settings.stream, advance))
         _ensure_stopped(settings, 0)
         apply_reset(plan, rebuild, settings.kafka, client, storage.clickhouse_database)
     except VtopsError as error:

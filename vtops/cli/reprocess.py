@@ -8,13 +8,6 @@ import time
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from city.exceptions import VtopsError
@@ -22,6 +15,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import aiokafka_config
 from vtops.cli.output import console, exit_with_error
+from vtops.cli.progress import events_progress
 from vtops.replay.positions import retained_ranges
 from vtops.replay.reprocess import Recompute, TableChanges, apply_changes, key_columns
 from vtops.replay.selection import chosen_streams
@@ -56,21 +50,7 @@ def reprocess(
         ranges = retained_ranges(settings.kafka, [s.source for s in chosen])
         total = sum(ranges.end[tp] - ranges.beginning[tp] for tp in ranges.end)
         started = time.monotonic()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("events", total=total, rate="")
-
-            def advance(n: int) -> None:
-                done = progress.tasks[0].completed + n
-                rate = done / max(time.monotonic() - started, 1e-6)
-                progress.update(task, advance=n, rate=f"{rate:,.0f}/s")
-
+        with events_progress("events", total) as advance:
             for topics in chosen:
                 keys = key_columns(client, database, topics.stream.window_table)
                 recompute = Recompute(settings.stream, aiokafka_config(settings.kafka), keys)

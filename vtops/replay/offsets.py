@@ -10,6 +10,7 @@ end, as the routers send again every event from the target on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -55,6 +56,15 @@ class ResetPlan:
     streams: list[StreamTopics]
     moves: list[PartitionMove]
     ranges: Ranges
+
+    @property
+    def to_fold(self) -> int:
+        """Messages a rebuild reads: inputs up to their targets, re-key topics whole."""
+        return sum(
+            (self.ranges.end[tp] if m.rekeyed else m.resume_after) - self.ranges.beginning[tp]
+            for m in self.moves
+            for tp in [TopicPartition(m.topic, m.partition)]
+        )
 
     def targets(self, topics: StreamTopics) -> dict[int, int]:
         return {m.partition: m.resume_after for m in self.moves if m.topic == topics.source}
@@ -103,10 +113,13 @@ def plan_reset(
 
 
 async def rebuild_state(
-    plan: ResetPlan, kafka: KafkaSettings, stream: StreamSettings
+    plan: ResetPlan,
+    kafka: KafkaSettings,
+    stream: StreamSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> StateRebuild:
     """Fold the retained input up to the plan's targets; the rows to save are in `.rows`."""
-    rebuild = StateRebuild(stream, aiokafka_config(kafka))
+    rebuild = StateRebuild(stream, aiokafka_config(kafka), progress)
     for topics in plan.streams:
         await rebuild.stream(topics, plan.targets(topics), plan.ranges.beginning, plan.ranges.end)
     return rebuild

@@ -40,8 +40,14 @@ _CUT_EVERY = 10_000
 class StateRebuild:
     """Rebuilds the saved state of streams, partition by partition; `rows` is the result."""
 
-    def __init__(self, stream_settings: StreamSettings, client_config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        stream_settings: StreamSettings,
+        client_config: dict[str, Any],
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self._settings = stream_settings
+        self._progress = progress
         self._client_config = client_config
         self._sinks = discarding_sinks()
         self._store = NothingSaved()
@@ -160,6 +166,8 @@ class StateRebuild:
         pending = 0
         async for batch in read_range(consumer, tp, start, stop):
             self.messages += len(batch)
+            if self._progress is not None:
+                self._progress(len(batch))
             stage.fold(tp.partition, [r for r in batch if keep(r)] if keep else batch)
             pending += len(batch)
             if pending >= _CUT_EVERY:
