@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install java demo test test-unit check bench clean
+.PHONY: install java demo test test-unit check bench bench-anomalies clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -42,6 +42,11 @@ bench: install
 	$(BIN)/python -m benchmarks.throughput --events 1000000 --runs 3
 	$(BIN)/python -m benchmarks.latency --rate 2000 --seconds 60 --runs 3
 	$(BIN)/python -m benchmarks.rekeyed --events 200000 --runs 3
+
+# A1–A5: a week of 8 cameras' traffic, injected and control, through three worker runs (~10 min).
+bench-anomalies: install
+	$(BIN)/vtops kafka start
+	$(BIN)/python -m benchmarks.anomalies --cameras 8 --days 7 --per-kind 8
 
 clean:
 	-$(BIN)/vtops kafka stop

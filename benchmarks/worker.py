@@ -71,13 +71,18 @@ def start_worker(
 
 
 def run_worker(
-    topic: BenchTopic, app_id: str, data_dir: Path, ends: dict[int, int], timeout_s: float
+    topic: BenchTopic,
+    app_id: str,
+    data_dir: Path,
+    ends: dict[int, int],
+    timeout_s: float,
+    **extra_env: str,
 ) -> WorkerRun:
     # The committed offsets are polled with one admin client held open: a fresh client every
     # half second (as vtops.kafka.offsets.remaining makes) costs CPU the worker needs.
     admin = KafkaAdminClient(bootstrap_servers=topic.bootstrap, client_id="vtops-bench")
     started_epoch, started = time.time(), time.monotonic()
-    worker, log_path = start_worker(topic, app_id, data_dir)
+    worker, log_path = start_worker(topic, app_id, data_dir, **extra_env)
     try:
         caught_up_s = _wait(worker, admin, topic, app_id, ends, log_path, started, timeout_s)
         peak_rss_mb = _peak_rss_mb(worker.pid)
