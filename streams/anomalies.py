@@ -532,7 +532,9 @@ class AnomalyWatch:
         z = (speed - usual) / baseline.speed_scale()
         slow = ratio <= rules.congestion_ratio and z <= -rules.speed_z
         camera.congested = [*camera.congested, int(slow)][-rules.congestion_n :]
-        if sum(camera.congested) >= rules.congestion_k:
+        # Only a slow minute is evidence: the minutes after a jam would otherwise refresh the
+        # alert with normal speeds while k of n still holds.
+        if slow and sum(camera.congested) >= rules.congestion_k:
             run = len(camera.congested) - camera.congested.index(1)
             first = start_ms - (run - 1) * MINUTE_MS
             severity: Severity = "critical" if ratio <= rules.congestion_critical else "warning"
