@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
@@ -74,3 +75,31 @@ def city_summary(client: Client, database: str, start: datetime, end: datetime) 
             f"sum(violations) FROM {flow} WHERE {in_span}"
         )[0],
     )
+
+
+class AlertLine(NamedTuple):
+    kind: str
+    camera: str
+    severity: str
+    opened: str  # city time, HH:MM:SS
+    resolved: str | None
+    observed: float
+    expected: float
+
+
+def traffic_alerts(
+    client: Client, database: str, start: datetime, end: datetime
+) -> list[AlertLine]:
+    """Alerts first anomalous in [start, end) of city time, with their latest state."""
+    return [
+        AlertLine(*r)
+        for r in client.query(
+            "SELECT kind, camera_id, severity, formatDateTime(opened_at, '%H:%i:%S'), "
+            "formatDateTime(resolved_at, '%H:%i:%S'), "
+            "observed, expected "
+            f"FROM {database}.traffic_alerts FINAL "
+            "WHERE first_anomalous_at >= {start:DateTime} AND first_anomalous_at < {end:DateTime} "
+            "ORDER BY opened_at",
+            parameters={"start": start, "end": end},
+        ).result_rows
+    ]

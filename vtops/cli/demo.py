@@ -22,7 +22,14 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import consumed_topics
 from vtops.cli.output import console, exit_with_error
-from vtops.demo_summary import CitySummary, PipelineCounters, city_summary, pipeline_counters
+from vtops.demo_summary import (
+    AlertLine,
+    CitySummary,
+    PipelineCounters,
+    city_summary,
+    pipeline_counters,
+    traffic_alerts,
+)
 from vtops.indicators import Indicator, article_indicators
 from vtops.kafka import LocalBroker
 from vtops.kafka.offsets import remaining, wait_until_consumed
@@ -30,6 +37,8 @@ from vtops.kafka.topics import ensure_topics
 from vtops.settings import Settings, get_settings
 
 WORKER_STOP_TIMEOUT_S = 45
+# Two of the city's busiest speed-reporting cameras: a jam from +15 min, a dark camera from +30.
+DEMO_INCIDENTS = ("congestion:VT-CAM-099:+15m:20m", "camera_offline:VT-CAM-122:+30m:10m")
 
 
 def _morning_peak(tz: tzinfo, span_s: float) -> datetime:
@@ -55,6 +64,12 @@ def demo(
         show_default="today 08:00 in the city",
     ),
     seed: int = typer.Option(72, help="simulator seed"),
+    incidents: bool = typer.Option(
+        True,
+        "--incidents/--no-incidents",
+        help="inject a congestion and an offline camera, so the anomaly alerts have something "
+        "to show (the rest of the hour is the control: it should raise next to nothing)",
+    ),
 ) -> None:
     """Run the whole pipeline on this machine for a while and print the city's KPIs."""
     began = time.monotonic()
@@ -99,6 +114,12 @@ def demo(
                 city_start.isoformat(),
                 "--seed",
                 str(seed),
+                *(
+                    arg
+                    for incident in DEMO_INCIDENTS
+                    if incidents
+                    for arg in ("--incident", incident)
+                ),
                 *([] if camera_rate is None else ["--rate", str(camera_rate)]),
             ],
             check=False,
@@ -131,6 +152,7 @@ def demo(
     client = connect(settings.storage)
     try:
         summary = city_summary(client, settings.storage.clickhouse_database, city_start, city_end)
+        alerts = traffic_alerts(client, settings.storage.clickhouse_database, city_start, city_end)
         # A terminal's tally may start up to an hour before the simulated span.
         indicators = article_indicators(
             client, settings.storage.clickhouse_database, city_start - timedelta(hours=1)
@@ -139,7 +161,23 @@ def demo(
     finally:
         client.close()
     _print_summary(summary, city_start, city_end, counted, time.monotonic() - began)
+    _print_alerts(alerts, incidents)
     _print_indicators(indicators)
+
+
+def _print_alerts(alerts: list[AlertLine], injected: bool) -> None:
+    table = Table(
+        "kind", "camera", "opened", "resolved", "observed / expected",
+        title="Traffic alerts opened this hour",
+    )  # fmt: skip
+    for alert in alerts:
+        table.add_row(
+            alert.kind, alert.camera, alert.opened, alert.resolved or "open",
+            f"{alert.observed:,.1f} / {alert.expected:,.1f}",
+        )  # fmt: skip
+    console.print(table)
+    if injected:
+        console.print("Injected: " + "; ".join(DEMO_INCIDENTS), soft_wrap=True)
 
 
 def _counters(settings: Settings) -> PipelineCounters:
