@@ -43,10 +43,10 @@ bench: install
 	$(BIN)/python -m benchmarks.latency --rate 2000 --seconds 60 --runs 3
 	$(BIN)/python -m benchmarks.rekeyed --events 200000 --runs 3
 
-# A1–A5: a week of 8 cameras' traffic, injected and control, through three worker runs (~10 min).
+# A1–A5: a week of 16 cameras' traffic, injected and control, through three worker runs (~11 min).
 bench-anomalies: install
 	$(BIN)/vtops kafka start
-	$(BIN)/python -m benchmarks.anomalies --cameras 8 --days 7 --per-kind 8
+	$(BIN)/python -m benchmarks.anomalies --cameras 16 --days 7 --per-kind 8
 
 clean:
 	-$(BIN)/vtops kafka stop

@@ -16,7 +16,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from simulator.incidents import INCIDENT_KINDS, Incident
@@ -84,6 +84,8 @@ def epoch_ms(value: object) -> int | None:
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
         raise ValueError(f"not a time: {value!r}")
+    if value.tzinfo is None:  # clickhouse-connect gives some DateTime(tz) columns as naive UTC
+        value = value.replace(tzinfo=UTC)
     return round(value.timestamp() * 1000)
 
 
