@@ -69,7 +69,7 @@ from simulator.incidents import Incident
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
-from streams.anomalies import ALERTS_TABLE
+from streams.alerts import ALERTS_TABLE
 from vtops.baselines import ensure_baselines
 
 # (run, checkpoint interval in s): the replay differs from the first injected run only in its

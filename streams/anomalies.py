@@ -34,40 +34,43 @@ Rules (parameters in `Rules`, their reasons in the README's "Traffic anomalies")
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import median
-from typing import Any, Literal
+from typing import Literal
 
-from city.clock import MINUTE_MS, aligned_start, local_time
+from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
 from schemas.fast import CameraEvent, StatusReport
+from streams.alerts import (
+    PARTITION_WIDE,
+    AlertLog,
+    Evidence,
+    Severity,
+    is_open,
+)
+from streams.anomaly_state import (
+    CameraWatch,
+    Minute,
+    PartitionWatch,
+    camera_from_state,
+    partition_from_state,
+)
 from streams.baselines import Baselines, SlotBaseline
 from streams.definition import Records
 from streams.engine.windows import PartitionWindows
 from streams.flow_counts import FlowCounts
+from streams.tail_tests import binomial_tail, poisson_tail
 
-ALERTS_TABLE = "traffic_alerts"
-RULES_VERSION = 1
 TICK_MS = 10_000
 SETTLE_MS = 15_000
-# A jump of stream time further than this is judged at its end only (a backlog's first event,
-# a clock set far ahead): minutes nobody saw are not replayed tick by tick.
+# A jump of stream time further than this is judged over its last hour only (a backlog's
+# first event, a clock set far ahead): not every tick since the last event.
 MAX_CATCH_UP_MS = 3_600_000
 HEARTBEATS_KEPT = 3
 PARTITION_KEY = "watch"
 CAMERA_KEY_PREFIX = "watch:"
-# An alert that re-triggers this soon after resolving reopens instead of starting anew.
-REOPEN_WITHIN_MS = 15 * MINUTE_MS
-# While open, an alert is rewritten with fresh evidence at most this often (and on a change of
-# severity), so the table shows the current picture without a row per minute.
-REFRESH_MS = 5 * MINUTE_MS
-# Flapping as Naemon judges it: state changes within the last 21 checks (minutes here).
-FLAP_WINDOW_MS = 21 * MINUTE_MS
-FLAP_TRANSITIONS = 4
-KEEP_FIRING_MS = 15 * MINUTE_MS
 
 Kind = Literal[
     "camera_offline",
@@ -80,9 +83,7 @@ Kind = Literal[
     "site_offline",
     "citywide_shift",
 ]
-Severity = Literal["info", "warning", "critical"]
 ALIVE_STATUSES = frozenset({"online", "degraded"})
-PARTITION_WIDE = "*"
 
 
 @dataclass(frozen=True)
@@ -132,124 +133,6 @@ class Rules:
     clear_minutes: int = 3
 
 
-@dataclass
-class Minute:
-    """One camera-minute as the detector judged it."""
-
-    start_ms: int
-    vehicles: int
-    speed_sum: float
-    speed_n: int
-    violations: int
-    classes: list[int]
-    expected: float  # the baseline's vehicles, 0 without one
-    # False when the camera was dark (no vehicles and no heartbeat), offline or silent: the
-    # minute is then no evidence of its traffic, and the flow rules pass over it.
-    healthy: bool = True
-
-    @property
-    def speed(self) -> float | None:
-        return self.speed_sum / self.speed_n if self.speed_n else None
-
-
-@dataclass
-class Evidence:
-    observed: float
-    expected: float
-    ratio: float
-    score: float
-
-
-@dataclass
-class Incident:
-    """One alert's life: opened, updated, resolved, perhaps reopened (same id)."""
-
-    alert_id: str
-    kind: str
-    first_ms: int  # the first anomalous minute, which names the alert
-    opened_ms: int
-    severity: str
-    evidence: Evidence
-    status: str = "open"
-    resolved_ms: int | None = None
-    written_ms: int = 0
-    writes: int = 0
-    reopens: int = 0
-    transitions: list[int] = field(default_factory=list)
-    clear_run: int = 0
-
-    @property
-    def open(self) -> bool:
-        return self.status == "open"
-
-    def flapping(self, now_ms: int) -> bool:
-        return len(_recent(self.transitions, now_ms)) >= FLAP_TRANSITIONS
-
-
-def _recent(transitions: list[int], now_ms: int) -> list[int]:
-    return [t for t in transitions if now_ms - t < FLAP_WINDOW_MS]
-
-
-@dataclass
-class CameraWatch:
-    camera_id: str
-    alive_ms: int
-    status: str = "online"
-    heartbeats: list[int] = field(default_factory=list)  # the last few online/degraded ones
-    minutes: list[Minute] = field(default_factory=list)
-    zero_minutes: int = 0
-    zero_expected: float = 0.0
-    streaks: dict[str, int] = field(default_factory=dict)
-    congested: list[int] = field(default_factory=list)  # 1/0 per recent minute with speeds
-    incidents: dict[str, Incident] = field(default_factory=dict)
-
-
-@dataclass
-class PartitionWatch:
-    next_tick_ms: int
-    cameras: list[str] = field(default_factory=list)
-    city_streak: int = 0
-    city_clear_run: int = 0
-    incidents: dict[str, Incident] = field(default_factory=dict)
-
-
-def alert_id(kind: str, camera_id: str, first_ms: int) -> str:
-    """A function of the alert's kind, camera and first anomalous minute (contract section 7)."""
-    return hashlib.sha1(f"{kind}|{camera_id}|{first_ms}".encode()).hexdigest()[:20]
-
-
-def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
-    if k <= 0:
-        return 1.0
-    if p <= 0:
-        return 0.0
-    if p >= 1:
-        return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    terms = (
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p
-        + (n - i) * log_q
-        for i in range(k, n + 1)
-    )  # fmt: skip
-    return min(sum(math.exp(t) for t in terms), 1.0)
-
-
-def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean), summed from k up so that tiny tails stay exact."""
-    if k <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    total, i = 0.0, k
-    term = math.exp(-mean + k * math.log(mean) - math.lgamma(k + 1))
-    while term > total * 1e-12 and i < k + 10_000:
-        total += term
-        i += 1
-        term *= mean / i
-    return min(total, 1.0)
-
-
 class AnomalyWatch:
     """The detector of one traffic stream: stateless itself, its state is in each partition's
     keyed state (`PARTITION_KEY`, and `CAMERA_KEY_PREFIX` + camera id)."""
@@ -261,16 +144,19 @@ class AnomalyWatch:
         grace_ms: int,
         rules: Rules | None = None,
     ) -> None:
-        self._ward_of = ward_of
         self._baselines = baselines
         # A minute is judged from its flow window, so before the window can close.
         self._settle_ms = min(SETTLE_MS, grace_ms)
         self.rules = rules or Rules()
+        self._alerts = AlertLog(ward_of, baselines.version, self.rules.clear_minutes)
         # The minutes a camera keeps: the longest trailing span any rule looks at.
         self._history = max(
-            self.rules.violation_minutes, self.rules.repeat_minutes,
-            self.rules.flow_minutes, self.rules.stuck_minutes, self.rules.congestion_n,
-        )  # fmt: skip
+            self.rules.violation_minutes,
+            self.rules.repeat_minutes,
+            self.rules.flow_minutes,
+            self.rules.stuck_minutes,
+            self.rules.congestion_n,
+        )
 
     # -- events ---------------------------------------------------------------------------
 
@@ -297,8 +183,13 @@ class AnomalyWatch:
         if alive and ts > camera.alive_ms:
             camera.alive_ms = ts
             state.put_keyed(key, camera)
-            if _open(camera.incidents, "camera_offline"):
-                self._clear(camera.incidents, camera.camera_id, "camera_offline", ts, records)
+            offline = camera.incidents.get("camera_offline")
+            if offline is not None and offline.open:
+                # An event a little out of order may predate the opening; never resolve before.
+                resolved = max(ts, offline.opened_ms)
+                self._alerts.clear(
+                    camera.incidents, camera.camera_id, "camera_offline", resolved, records
+                )
         now = state.stream_time_ms
         if now is not None and watch.next_tick_ms + self._settle_ms <= now:
             self._run_ticks(state, watch, now, records)
@@ -308,7 +199,7 @@ class AnomalyWatch:
         if type(found) is PartitionWatch:
             return found
         watch = (
-            _partition_from_state(found)
+            partition_from_state(found)
             if found is not None
             else PartitionWatch(aligned_start(ts_ms, TICK_MS) + TICK_MS)
         )
@@ -323,7 +214,7 @@ class AnomalyWatch:
         if isinstance(found, CameraWatch):
             return found
         if found is not None:
-            camera = _camera_from_state(found)
+            camera = camera_from_state(found)
         else:
             camera = CameraWatch(camera_id, alive_ms=ts_ms)
             watch.cameras.append(camera_id)
@@ -374,27 +265,43 @@ class AnomalyWatch:
         evidence = Evidence(len(quiet), len(cameras), len(quiet) / max(len(cameras), 1), 0.0)
         if site:
             first = min(c.alive_ms for c in quiet) + rules.offline_after_ms
-            self._raise(watch.incidents, PARTITION_WIDE, "site_offline", now, first,
-                        evidence, "critical", records)  # fmt: skip
+            self._alerts.raise_(
+                watch.incidents,
+                PARTITION_WIDE,
+                "site_offline",
+                now,
+                first,
+                evidence,
+                "critical",
+                records,
+            )
         else:
-            self._clear(watch.incidents, PARTITION_WIDE, "site_offline", now, records, at_once=True)
+            self._alerts.clear(
+                watch.incidents, PARTITION_WIDE, "site_offline", now, records, at_once=True
+            )
         quiet_ids = {camera.camera_id for camera in quiet}
         for camera in cameras:
             if camera.camera_id not in quiet_ids:
-                if _open(camera.incidents, "camera_offline"):  # held open while flapping
-                    self._clear(camera.incidents, camera.camera_id, "camera_offline", now, records)
+                if is_open(camera.incidents, "camera_offline"):  # held open while flapping
+                    self._alerts.clear(
+                        camera.incidents, camera.camera_id, "camera_offline", now, records
+                    )
+                    state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
                 continue
             if site:
                 continue  # one site alert stands for them all
             silent_s = (now - camera.alive_ms) / 1000
             limit_s = rules.offline_after_ms / 1000
-            self._raise(
-                camera.incidents, camera.camera_id, "camera_offline", now,
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                "camera_offline",
+                now,
                 camera.alive_ms + rules.offline_after_ms,
                 Evidence(silent_s, limit_s, silent_s / limit_s, silent_s / limit_s),
                 "critical" if camera.status == "tampered" else "warning",
                 records,
-            )  # fmt: skip
+            )
             state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
 
     def _judge_minute(
@@ -417,7 +324,7 @@ class AnomalyWatch:
             offline = end - camera.alive_ms >= rules.offline_after_ms
             if (
                 offline
-                or _open(camera.incidents, "camera_offline")
+                or is_open(camera.incidents, "camera_offline")
                 or not (minute.vehicles or beating)
             ):
                 minute.healthy = False  # dark: no evidence of anything but that
@@ -425,10 +332,10 @@ class AnomalyWatch:
                 continue
             judged.append((camera, baseline))
         factor = self._city_factor(judged)
-        self._judge_city(watch, start_ms, factor, len(judged), records)
+        self._judge_city(watch, start_ms, factor, records)
         for camera, baseline in judged:
-            self._judge_silent(camera, baseline, start_ms, records)
-            if _open(camera.incidents, "camera_silent"):
+            self._judge_silent(camera, start_ms, records)
+            if is_open(camera.incidents, "camera_silent"):
                 continue
             self._judge_stuck(camera, baseline, start_ms, records)
             if baseline is None:
@@ -454,7 +361,7 @@ class AnomalyWatch:
         return median(ratios)
 
     def _judge_city(
-        self, watch: PartitionWatch, start_ms: int, factor: float, cameras: int, records: Records
+        self, watch: PartitionWatch, start_ms: int, factor: float, records: Records
     ) -> None:
         rules = self.rules
         shifted = factor <= rules.citywide_low or factor >= rules.citywide_high
@@ -462,14 +369,22 @@ class AnomalyWatch:
         evidence = Evidence(factor, 1.0, factor, factor)
         if watch.city_streak >= rules.citywide_minutes:
             first = start_ms - (watch.city_streak - 1) * MINUTE_MS
-            self._raise(watch.incidents, PARTITION_WIDE, "citywide_shift", start_ms + MINUTE_MS,
-                        first, evidence, "info", records)  # fmt: skip
+            self._alerts.raise_(
+                watch.incidents,
+                PARTITION_WIDE,
+                "citywide_shift",
+                start_ms + MINUTE_MS,
+                first,
+                evidence,
+                "info",
+                records,
+            )
         calm = rules.citywide_clear_low <= factor <= rules.citywide_clear_high
-        self._settle(watch.incidents, PARTITION_WIDE, "citywide_shift", calm, start_ms, records)
+        self._alerts.settle(
+            watch.incidents, PARTITION_WIDE, "citywide_shift", calm, start_ms, records
+        )
 
-    def _judge_silent(
-        self, camera: CameraWatch, baseline: SlotBaseline | None, start_ms: int, records: Records
-    ) -> None:
+    def _judge_silent(self, camera: CameraWatch, start_ms: int, records: Records) -> None:
         rules, minute = self.rules, camera.minutes[-1]
         if minute.vehicles == 0:
             camera.zero_minutes += 1
@@ -484,17 +399,33 @@ class AnomalyWatch:
             evidence = Evidence(0.0, camera.zero_expected, 0.0, camera.zero_expected)
             for silent in camera.minutes[-camera.zero_minutes :]:
                 silent.healthy = False
-            self._raise(camera.incidents, camera.camera_id, "camera_silent",
-                        start_ms + MINUTE_MS, first, evidence, "warning", records)  # fmt: skip
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                "camera_silent",
+                start_ms + MINUTE_MS,
+                first,
+                evidence,
+                "warning",
+                records,
+            )
         calm = minute.vehicles > 0
-        self._settle(camera.incidents, camera.camera_id, "camera_silent", calm, start_ms, records,
-                     clear_minutes=1)  # fmt: skip
+        self._alerts.settle(
+            camera.incidents,
+            camera.camera_id,
+            "camera_silent",
+            calm,
+            start_ms,
+            records,
+            clear_minutes=1,
+        )
 
     def _judge_stuck(
         self, camera: CameraWatch, baseline: SlotBaseline | None, start_ms: int, records: Records
     ) -> None:
         rules, minutes = self.rules, camera.minutes
         evidence: Evidence | None = None
+        span = rules.stuck_minutes  # the minutes of the rule that held, which date the alert
         recent = _healthy(minutes, rules.stuck_minutes)
         speeds = [m.speed for m in recent if m.speed_n >= rules.stuck_min_speeds]
         if recent and len(speeds) == len(recent):
@@ -504,6 +435,7 @@ class AnomalyWatch:
         counts = [m.vehicles for m in _healthy(minutes, rules.repeat_minutes)]
         if counts and min(counts) >= rules.repeat_min_vehicles and len(set(counts)) == 1:
             evidence = Evidence(counts[-1], counts[-1], 1.0, float(len(counts)))
+            span = rules.repeat_minutes
         if baseline is not None:
             totals = [sum(m.classes[i] for m in recent) for i in range(len(VEHICLE_CLASSES))]
             vehicles = sum(totals)
@@ -519,12 +451,22 @@ class AnomalyWatch:
                 ):
                     score = -math.log10(max(tail, 1e-300))
                     evidence = Evidence(share, usual, share / max(usual, 0.01), score)
+                    span = rules.stuck_minutes
         if evidence is not None:
-            first = start_ms - (rules.stuck_minutes - 1) * MINUTE_MS
-            self._raise(camera.incidents, camera.camera_id, "camera_stuck",
-                        start_ms + MINUTE_MS, first, evidence, "warning", records)  # fmt: skip
-        self._settle(camera.incidents, camera.camera_id, "camera_stuck", evidence is None,
-                     start_ms, records)  # fmt: skip
+            first = start_ms - (span - 1) * MINUTE_MS
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                "camera_stuck",
+                start_ms + MINUTE_MS,
+                first,
+                evidence,
+                "warning",
+                records,
+            )
+        self._alerts.settle(
+            camera.incidents, camera.camera_id, "camera_stuck", evidence is None, start_ms, records
+        )
 
     def _judge_congestion(
         self, camera: CameraWatch, baseline: SlotBaseline, start_ms: int, records: Records
@@ -544,10 +486,24 @@ class AnomalyWatch:
             run = len(camera.congested) - camera.congested.index(1)
             first = start_ms - (run - 1) * MINUTE_MS
             severity: Severity = "critical" if ratio <= rules.congestion_critical else "warning"
-            self._raise(camera.incidents, camera.camera_id, "congestion", start_ms + MINUTE_MS,
-                        first, Evidence(speed, usual, ratio, z), severity, records)  # fmt: skip
-        self._settle(camera.incidents, camera.camera_id, "congestion",
-                     ratio >= rules.congestion_clear, start_ms, records)  # fmt: skip
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                "congestion",
+                start_ms + MINUTE_MS,
+                first,
+                Evidence(speed, usual, ratio, z),
+                severity,
+                records,
+            )
+        self._alerts.settle(
+            camera.incidents,
+            camera.camera_id,
+            "congestion",
+            ratio >= rules.congestion_clear,
+            start_ms,
+            records,
+        )
 
     def _judge_flow(
         self, camera: CameraWatch, factor: float, start_ms: int, records: Records
@@ -556,7 +512,7 @@ class AnomalyWatch:
         observed, baseline_expected = _trailing_flow(camera, rules.flow_minutes)
         expected = baseline_expected * factor
         if expected < rules.flow_min_expected:
-            camera.streaks.pop("flow", None)
+            camera.streaks.clear()
             return
         ratio = observed / expected
         z = (observed - expected) / math.sqrt(expected + (rules.flow_dispersion * expected) ** 2)
@@ -569,11 +525,21 @@ class AnomalyWatch:
         camera.streaks = {kind: streak} if kind else {}
         if kind is not None and streak >= rules.flow_persist:
             first = start_ms - (streak - 1) * MINUTE_MS
-            self._raise(camera.incidents, camera.camera_id, kind, start_ms + MINUTE_MS, first,
-                        Evidence(observed, expected, ratio, z), "warning", records)  # fmt: skip
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                kind,
+                start_ms + MINUTE_MS,
+                first,
+                Evidence(observed, expected, ratio, z),
+                "warning",
+                records,
+            )
         calm = rules.flow_clear_low <= ratio <= rules.flow_clear_high
         for flow_kind in ("flow_drop", "flow_surge"):
-            self._settle(camera.incidents, camera.camera_id, flow_kind, calm, start_ms, records)
+            self._alerts.settle(
+                camera.incidents, camera.camera_id, flow_kind, calm, start_ms, records
+            )
 
     def _judge_violations(
         self, camera: CameraWatch, baseline: SlotBaseline, start_ms: int, records: Records
@@ -581,8 +547,9 @@ class AnomalyWatch:
         rules = self.rules
         recent = _healthy(camera.minutes, rules.violation_minutes)
         if not recent:
-            self._settle(camera.incidents, camera.camera_id, "violation_spike", False, start_ms,
-                         records)  # fmt: skip
+            self._alerts.settle(
+                camera.incidents, camera.camera_id, "violation_spike", False, start_ms, records
+            )
             return
         violations = sum(m.violations for m in recent)
         expected = baseline.violation_rate * sum(m.vehicles for m in recent)
@@ -595,142 +562,20 @@ class AnomalyWatch:
             first = start_ms - (len(recent) - 1) * MINUTE_MS
             score = -math.log10(max(tail, 1e-300))
             evidence = Evidence(violations, expected, violations / max(expected, 1e-9), score)
-            self._raise(camera.incidents, camera.camera_id, "violation_spike",
-                        start_ms + MINUTE_MS, first, evidence, "warning", records)  # fmt: skip
-        calm = violations <= rules.violation_clear_factor * max(expected, 1.0)
-        self._settle(camera.incidents, camera.camera_id, "violation_spike", calm, start_ms,
-                     records)  # fmt: skip
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def _raise(
-        self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: Kind,
-        now: int,
-        first_ms: int,
-        evidence: Evidence,
-        severity: Severity,
-        records: Records,
-    ) -> None:
-        """The rule holds at `now`: open the alert, reopen a recent one, or refresh an open one."""
-        incident = incidents.get(kind)
-        first_ms = aligned_start(first_ms, MINUTE_MS)
-        if incident is not None and incident.open:
-            incident.clear_run = 0
-            changed = severity != incident.severity
-            incident.evidence, incident.severity = evidence, severity
-            if changed or now - incident.written_ms >= REFRESH_MS:
-                self._write(incident, camera_id, "updated", now, records)
-            return
-        if incident is not None and now - (incident.resolved_ms or now) <= REOPEN_WITHIN_MS:
-            incident.status, incident.resolved_ms = "open", None
-            incident.reopens += 1
-            incident.transitions = _recent([*incident.transitions, now], now)
-        else:
-            incident = Incident(
-                alert_id(kind, camera_id, first_ms),
-                kind,
-                first_ms,
-                now,
-                severity,
+            self._alerts.raise_(
+                camera.incidents,
+                camera.camera_id,
+                "violation_spike",
+                start_ms + MINUTE_MS,
+                first,
                 evidence,
-                transitions=[now],
+                "warning",
+                records,
             )
-            incidents[kind] = incident
-        incident.evidence, incident.severity, incident.clear_run = evidence, severity, 0
-        self._write(incident, camera_id, "open", now, records)
-
-    def _settle(
-        self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: str,
-        calm: bool,
-        start_ms: int,
-        records: Records,
-        clear_minutes: int | None = None,
-    ) -> None:
-        """One more minute of evidence for an open alert: resolve it after enough calm ones."""
-        incident = incidents.get(kind)
-        if incident is None or not incident.open:
-            self._forget(incidents, kind, start_ms)
-            return
-        incident.clear_run = incident.clear_run + 1 if calm else 0
-        if incident.clear_run >= (clear_minutes or self.rules.clear_minutes):
-            self._clear(incidents, camera_id, kind, start_ms + MINUTE_MS, records)
-
-    def _clear(
-        self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: str,
-        now: int,
-        records: Records,
-        *,
-        at_once: bool = False,
-    ) -> None:
-        incident = incidents.get(kind)
-        if incident is None or not incident.open:
-            self._forget(incidents, kind, now)
-            return
-        if (
-            not at_once
-            and incident.flapping(now)
-            and now - incident.transitions[-1] < KEEP_FIRING_MS
-        ):
-            return  # a flapping alert stays open until it has been calm for a while
-        self._resolve(camera_id, incident, now, records)
-
-    def _resolve(self, camera_id: str, incident: Incident, now: int, records: Records) -> None:
-        incident.status, incident.resolved_ms, incident.clear_run = "resolved", now, 0
-        incident.transitions = _recent([*incident.transitions, now], now)
-        self._write(incident, camera_id, "resolved", now, records)
-
-    def _forget(self, incidents: dict[str, Incident], kind: str, now: int) -> None:
-        incident = incidents.get(kind)
-        if incident is not None and now - (incident.resolved_ms or now) > REOPEN_WITHIN_MS:
-            del incidents[kind]
-
-    def _write(
-        self, incident: Incident, camera_id: str, state: str, now: int, records: Records
-    ) -> None:
-        incident.writes += 1
-        incident.written_ms = now
-        evidence = incident.evidence
-        resolved = incident.resolved_ms
-        records.add(
-            ALERTS_TABLE,
-            {
-                "alert_id": incident.alert_id,
-                "alert_key": f"{incident.kind}|{camera_id}",
-                "camera_id": camera_id,
-                "ward": self._ward_of.get(camera_id, PARTITION_WIDE),
-                "kind": incident.kind,
-                "severity": incident.severity,
-                "state": state,
-                "status": incident.status,
-                "first_anomalous_at": local_time(incident.first_ms),
-                "opened_at": local_time(incident.opened_ms),
-                "updated_at": local_time(now),
-                "resolved_at": None if resolved is None else local_time(resolved),
-                "observed": float(evidence.observed),
-                "expected": float(evidence.expected),
-                "ratio": float(evidence.ratio),
-                "score": float(evidence.score),
-                "reopens": incident.reopens,
-                "flapping": int(incident.flapping(now)),
-                "rule_version": RULES_VERSION,
-                "baseline_version": self._baselines.version,
-                "version": incident.writes,
-            },
+        calm = violations <= rules.violation_clear_factor * max(expected, 1.0)
+        self._alerts.settle(
+            camera.incidents, camera.camera_id, "violation_spike", calm, start_ms, records
         )
-
-
-def _open(incidents: dict[str, Incident], kind: str) -> bool:
-    incident = incidents.get(kind)
-    return incident is not None and incident.open
 
 
 def _healthy(minutes: list[Minute], count: int) -> list[Minute]:
@@ -758,28 +603,11 @@ def _minute_of(
     counts = window.acc
     classes = [counts.by_class[c] for c in VEHICLE_CLASSES]
     return Minute(
-        start_ms, sum(classes), counts.speed_sum, counts.speed_count, counts.violations,
-        classes, expected,
-    )  # fmt: skip
-
-
-def _incident_from_state(state: dict[str, Any]) -> Incident:
-    return Incident(**{**state, "evidence": Evidence(**state["evidence"])})
-
-
-def _incidents(state: dict[str, Any]) -> dict[str, Incident]:
-    return {kind: _incident_from_state(value) for kind, value in state.items()}
-
-
-def _camera_from_state(state: dict[str, Any]) -> CameraWatch:
-    return CameraWatch(
-        **{
-            **state,
-            "minutes": [Minute(**m) for m in state["minutes"]],
-            "incidents": _incidents(state["incidents"]),
-        }
+        start_ms,
+        sum(classes),
+        counts.speed_sum,
+        counts.speed_count,
+        counts.violations,
+        classes,
+        expected,
     )
-
-
-def _partition_from_state(state: dict[str, Any]) -> PartitionWatch:
-    return PartitionWatch(**{**state, "incidents": _incidents(state["incidents"])})

@@ -18,7 +18,8 @@ from city.clock import MINUTE_MS, aligned_start, local_time
 from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
-from streams.anomalies import ALERTS_TABLE, AnomalyWatch
+from streams.alerts import ALERTS_TABLE
+from streams.anomalies import AnomalyWatch
 from streams.baselines import Baselines
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import PartitionWindows, Window

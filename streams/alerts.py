@@ -1,0 +1,222 @@
+"""The life of a traffic alert: opened, updated, resolved, reopened, flapping, written.
+
+The anomaly rules (streams/anomalies.py) say when a rule holds or is calm; `AlertLog` turns
+that into writes of `traffic_alerts` rows (contract section 7), each with a larger `version`.
+Everything here is a function of the calls made, in order, so replays write the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from city.clock import MINUTE_MS, aligned_start, local_time
+from streams.definition import Records
+
+ALERTS_TABLE = "traffic_alerts"
+RULES_VERSION = 1
+# The camera of an alert about a whole partition (site_offline, citywide_shift).
+PARTITION_WIDE = "*"
+# An alert that re-triggers this soon after resolving reopens instead of starting anew.
+REOPEN_WITHIN_MS = 15 * MINUTE_MS
+# While open, an alert is rewritten with fresh evidence at most this often (and on a change of
+# severity), so the table shows the current picture without a row per minute.
+REFRESH_MS = 5 * MINUTE_MS
+# Flapping as Naemon judges it: state changes within the last 21 checks (minutes here).
+FLAP_WINDOW_MS = 21 * MINUTE_MS
+FLAP_TRANSITIONS = 4
+KEEP_FIRING_MS = 15 * MINUTE_MS
+
+Severity = Literal["info", "warning", "critical"]
+Status = Literal["open", "resolved"]
+
+
+@dataclass
+class Evidence:
+    observed: float
+    expected: float
+    ratio: float
+    score: float
+
+
+@dataclass
+class Incident:
+    """One alert's life: opened, updated, resolved, perhaps reopened (same id)."""
+
+    alert_id: str
+    kind: str
+    first_ms: int  # the first anomalous minute, which names the alert
+    opened_ms: int
+    severity: Severity
+    evidence: Evidence
+    status: Status = "open"
+    resolved_ms: int | None = None
+    written_ms: int = 0
+    writes: int = 0
+    reopens: int = 0
+    transitions: list[int] = field(default_factory=list)
+    clear_run: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+    def flapping(self, now_ms: int) -> bool:
+        return len(_recent(self.transitions, now_ms)) >= FLAP_TRANSITIONS
+
+
+def _recent(transitions: list[int], now_ms: int) -> list[int]:
+    return [t for t in transitions if now_ms - t < FLAP_WINDOW_MS]
+
+
+def alert_id(kind: str, camera_id: str, first_ms: int) -> str:
+    """A function of the alert's kind, camera and first anomalous minute (contract section 7)."""
+    return hashlib.sha1(f"{kind}|{camera_id}|{first_ms}".encode()).hexdigest()[:20]
+
+
+def is_open(incidents: dict[str, Incident], kind: str) -> bool:
+    incident = incidents.get(kind)
+    return incident is not None and incident.open
+
+
+def incident_from_state(state: dict[str, Any]) -> Incident:
+    return Incident(**{**state, "evidence": Evidence(**state["evidence"])})
+
+
+def incidents_from_state(state: dict[str, Any]) -> dict[str, Incident]:
+    return {kind: incident_from_state(value) for kind, value in state.items()}
+
+
+class AlertLog:
+    """Writes alerts into a stream's records; `incidents` maps kind to the alert of one camera
+    (or partition), as kept in the detector's state."""
+
+    def __init__(self, ward_of: dict[str, str], baseline_version: int, clear_minutes: int) -> None:
+        self._ward_of = ward_of
+        self._baseline_version = baseline_version
+        self._clear_minutes = clear_minutes
+
+    def raise_(
+        self,
+        incidents: dict[str, Incident],
+        camera_id: str,
+        kind: str,
+        now: int,
+        first_ms: int,
+        evidence: Evidence,
+        severity: Severity,
+        records: Records,
+    ) -> None:
+        """The rule holds at `now`: open the alert, reopen a recent one, or refresh an open one."""
+        incident = incidents.get(kind)
+        first_ms = aligned_start(first_ms, MINUTE_MS)
+        if incident is not None and incident.open:
+            incident.clear_run = 0
+            changed = severity != incident.severity
+            incident.evidence, incident.severity = evidence, severity
+            if changed or now - incident.written_ms >= REFRESH_MS:
+                self._write(incident, camera_id, "updated", now, records)
+            return
+        if incident is not None and now - (incident.resolved_ms or now) <= REOPEN_WITHIN_MS:
+            incident.status, incident.resolved_ms = "open", None
+            incident.reopens += 1
+            incident.transitions = _recent([*incident.transitions, now], now)
+        else:
+            incident = Incident(
+                alert_id(kind, camera_id, first_ms),
+                kind,
+                first_ms,
+                now,
+                severity,
+                evidence,
+                transitions=[now],
+            )
+            incidents[kind] = incident
+        incident.evidence, incident.severity, incident.clear_run = evidence, severity, 0
+        self._write(incident, camera_id, "open", now, records)
+
+    def settle(
+        self,
+        incidents: dict[str, Incident],
+        camera_id: str,
+        kind: str,
+        calm: bool,
+        start_ms: int,
+        records: Records,
+        clear_minutes: int | None = None,
+    ) -> None:
+        """One more minute of evidence for an open alert: resolve it after enough calm ones."""
+        incident = incidents.get(kind)
+        if incident is None or not incident.open:
+            self._forget(incidents, kind, start_ms)
+            return
+        incident.clear_run = incident.clear_run + 1 if calm else 0
+        if incident.clear_run >= (clear_minutes or self._clear_minutes):
+            self.clear(incidents, camera_id, kind, start_ms + MINUTE_MS, records)
+
+    def clear(
+        self,
+        incidents: dict[str, Incident],
+        camera_id: str,
+        kind: str,
+        now: int,
+        records: Records,
+        *,
+        at_once: bool = False,
+    ) -> None:
+        incident = incidents.get(kind)
+        if incident is None or not incident.open:
+            self._forget(incidents, kind, now)
+            return
+        if (
+            not at_once
+            and incident.flapping(now)
+            and now - incident.transitions[-1] < KEEP_FIRING_MS
+        ):
+            return  # a flapping alert stays open until it has been calm for a while
+        self.resolve(camera_id, incident, now, records)
+
+    def resolve(self, camera_id: str, incident: Incident, now: int, records: Records) -> None:
+        incident.status, incident.resolved_ms, incident.clear_run = "resolved", now, 0
+        incident.transitions = _recent([*incident.transitions, now], now)
+        self._write(incident, camera_id, "resolved", now, records)
+
+    def _forget(self, incidents: dict[str, Incident], kind: str, now: int) -> None:
+        incident = incidents.get(kind)
+        if incident is not None and now - (incident.resolved_ms or now) > REOPEN_WITHIN_MS:
+            del incidents[kind]
+
+    def _write(
+        self, incident: Incident, camera_id: str, state: str, now: int, records: Records
+    ) -> None:
+        incident.writes += 1
+        incident.written_ms = now
+        evidence = incident.evidence
+        resolved = incident.resolved_ms
+        records.add(
+            ALERTS_TABLE,
+            {
+                "alert_id": incident.alert_id,
+                "alert_key": f"{incident.kind}|{camera_id}",
+                "camera_id": camera_id,
+                "ward": self._ward_of.get(camera_id, PARTITION_WIDE),
+                "kind": incident.kind,
+                "severity": incident.severity,
+                "state": state,
+                "status": incident.status,
+                "first_anomalous_at": local_time(incident.first_ms),
+                "opened_at": local_time(incident.opened_ms),
+                "updated_at": local_time(now),
+                "resolved_at": None if resolved is None else local_time(resolved),
+                "observed": float(evidence.observed),
+                "expected": float(evidence.expected),
+                "ratio": float(evidence.ratio),
+                "score": float(evidence.score),
+                "reopens": incident.reopens,
+                "flapping": int(incident.flapping(now)),
+                "rule_version": RULES_VERSION,
+                "baseline_version": self._baseline_version,
+                "version": incident.writes,
+            },
+        )
