@@ -32,8 +32,10 @@ from vtops.kafka.offsets import wait_until_consumed
 pytestmark = pytest.mark.integration
 
 CITY_MINUTES = 40
-# Dark from minute 25 past the end of the run: its alert is open when the dashboards look.
+# From minute 20 or 25 past the end of the run, so their alerts are open when the dashboards
+# look: a dark camera (a warning) and a jam at a third of the usual speed (critical).
 OFFLINE_CAMERA = "VT-CAM-005"
+JAMMED_CAMERA = "VT-CAM-099"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,8 @@ def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
         (now - timedelta(minutes=CITY_MINUTES)).isoformat(),
         "--incident",
         f"camera_offline:{OFFLINE_CAMERA}:+25m:2h",
+        "--incident",
+        f"congestion:{JAMMED_CAMERA}:+20m:2h:0.3",
         "--output",
         "json",
     )
@@ -118,8 +122,9 @@ def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertR
         ).result_rows
         assert sorted(row[0] for row in result.result_rows) == sorted(r[0] for r in open_alerts)
         assert all(value > rule.above for value in values)
-        if rule.severity == "warning":
-            assert ("camera_offline", OFFLINE_CAMERA) in {(r[1], r[2]) for r in open_alerts}
+        injected = {"warning": ("camera_offline", OFFLINE_CAMERA),
+                    "critical": ("congestion", JAMMED_CAMERA)}  # fmt: skip
+        assert injected[rule.severity] in {(r[1], r[2]) for r in open_alerts}
     elif dead_letters:
         assert sum(values) == 3  # the run's three bad messages, within the rule's window
     elif wall_clock:
