@@ -15,6 +15,7 @@ from city.exceptions import VtopsError
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.exceptions import StoreInUseError
+from streams.baselines import load_baselines
 from streams.engine.service import SESSION_TIMEOUT_S
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
 from vtops.cli.progress import events_progress
@@ -146,7 +147,7 @@ def reset(
     storage = settings.storage
     try:
         target = _target(to_datetime, to_earliest, to_latest)
-        chosen = chosen_streams(settings, streams)
+        chosen_streams(settings, streams)  # an unknown --streams is refused before anything
         if not dry_run:
             # A crashed worker's membership ends with its session.
             _ensure_stopped(settings, SESSION_TIMEOUT_S + 2)
@@ -155,6 +156,10 @@ def reset(
         exit_with_error(str(error))
     try:
         migrate(client, storage.clickhouse_database)
+        # The traffic stream's anomaly state is rebuilt with the baselines the worker uses.
+        chosen = chosen_streams(
+            settings, streams, load_baselines(client, storage.clickhouse_database)
+        )
         plan = plan_reset(settings.kafka, client, storage.clickhouse_database, chosen, target)
         console.print(f"Reset of group {settings.kafka.app_id!r} to {target}:", markup=False)
         _print_moves(plan.moves)

@@ -10,13 +10,14 @@ import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.table import Table
 
+from city.clock import local_time
 from city.exceptions import VtopsError
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import aiokafka_config
 from vtops.cli.output import console, exit_with_error
 from vtops.cli.progress import events_progress
-from vtops.replay.positions import retained_ranges
+from vtops.replay.positions import oldest_retained_ms, retained_ranges
 from vtops.replay.reprocess import Recompute, TableChanges, apply_changes, key_columns
 from vtops.replay.selection import chosen_streams
 from vtops.replay.times import epoch_ms, parse_instant
@@ -48,6 +49,20 @@ def reprocess(
     try:
         migrate(client, database)
         ranges = retained_ranges(settings.kafka, [s.source for s in chosen])
+        # A window is recomputed whole only if none of its input is past retention: it must
+        # start after the oldest retained message (plus the clock skew an event may carry).
+        oldest = oldest_retained_ms(settings.kafka, ranges)
+        if oldest is not None:
+            complete_from = oldest + settings.stream.max_clock_skew_s * 1000
+            if since < complete_from:
+                console.print(
+                    f"--from moved to {local_time(complete_from).isoformat()}: earlier windows "
+                    "lost input to retention, and their rows are kept as they are.",
+                    markup=False,
+                )
+                since = complete_from
+            if since >= until:
+                raise VtopsError("no window in [--from, --to) still has all its input retained")
         total = sum(ranges.end[tp] - ranges.beginning[tp] for tp in ranges.end)
         started = time.monotonic()
         with events_progress("events", total) as advance:

@@ -51,6 +51,29 @@ def retained_ranges(settings: KafkaSettings, topics: list[str]) -> Ranges:
         consumer.close()
 
 
+def oldest_retained_ms(settings: KafkaSettings, ranges: Ranges) -> int | None:
+    """The latest timestamp among the first messages of the partitions retention has cut
+    (beginning past 0): before it, some of their input may be gone. None when nothing was."""
+    cut = [tp for tp, first in ranges.beginning.items() if first > 0 and first < ranges.end[tp]]
+    if not cut:
+        return None
+    consumer = KafkaConsumer(**kafka_python_config(settings), consumer_timeout_ms=10_000)
+    try:
+        consumer.assign(cut)
+        for tp in cut:
+            consumer.seek(tp, ranges.beginning[tp])
+        firsts: dict[TopicPartition, int] = {}
+        for message in consumer:
+            tp = TopicPartition(message.topic, message.partition)
+            firsts.setdefault(tp, message.timestamp)
+            consumer.pause(tp)
+            if len(firsts) == len(cut):
+                break
+        return max(firsts.values()) if firsts else None
+    finally:
+        consumer.close()
+
+
 def offsets_at(
     settings: KafkaSettings, tps: list[TopicPartition], at_ms: int
 ) -> dict[TopicPartition, int | None]:

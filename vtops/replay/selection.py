@@ -8,6 +8,7 @@ from typing import Any
 from city import topics
 from city.profile import load_city_profile
 from streams.app import by_group_topic, domain_streams
+from streams.baselines import NO_BASELINES, Baselines
 from streams.definition import DomainStream
 from vtops.replay.exceptions import ReplayError
 from vtops.settings import Settings
@@ -31,9 +32,14 @@ def _names(stream: DomainStream[Any, Any]) -> set[str]:
     return {stream.name, stream.source_topic.split(".")[0]}
 
 
-def chosen_streams(settings: Settings, streams: str | None) -> list[StreamTopics]:
-    """The streams named in `streams` (comma-separated), every stream when None."""
-    every = domain_streams(settings.stream, load_city_profile(settings.stream.city_profile))
+def chosen_streams(
+    settings: Settings, streams: str | None, baselines: Baselines = NO_BASELINES
+) -> list[StreamTopics]:
+    """The streams named in `streams` (comma-separated), every stream when None. A command
+    that folds traffic as the worker does (an offset reset's rebuild) passes the store's
+    baselines, so that the anomaly state it rebuilds is the worker's."""
+    profile = load_city_profile(settings.stream.city_profile)
+    every = domain_streams(settings.stream, profile, baselines)
     wanted = None if streams is None else {n.strip() for n in streams.split(",") if n.strip()}
     if wanted is not None:
         unknown = wanted - set().union(*(_names(s) for s in every))
