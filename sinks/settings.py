@@ -23,8 +23,11 @@ class StorageSettings(BaseSettings):
         description="a ClickHouse server, e.g. `http://user:pass@host:8123/vtops` (only the "
         "password is secret); unset: embedded chDB under the data directory",
     )
+    # A plain identifier: commands put it into SQL as a name, where parameters cannot go.
     clickhouse_database: str = Field(
-        default="vtops", description="the database of every table the pipeline writes"
+        default="vtops",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the database of every table the pipeline writes (a plain identifier)",
     )
 
     @property

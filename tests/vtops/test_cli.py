@@ -104,6 +104,12 @@ def test_settings_show_masks_a_clickhouse_url_it_cannot_read_whole(url: str) -> 
         (["query", "SELECT 1"], "VTOPS_STALL_TIMEOUT_S", "soon", "Input should be a valid number"),
         (["kafka", "status"], "VTOPS_REPLICATION_FACTOR", "0", "greater than or equal to 1"),
         (["migrate"], "VTOPS_KAFKA_SASL_MECHANISM", "GSSAPI", "Input should be 'PLAIN'"),
+        (
+            ["baselines", "show", "--camera", "VT-CAM-001"],
+            "VTOPS_CLICKHOUSE_DATABASE",
+            "vtops; DROP TABLE x",
+            "String should match pattern",
+        ),
     ],
 )
 def test_a_bad_setting_fails_in_one_line_naming_the_variable_and_the_rule(
