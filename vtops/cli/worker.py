@@ -6,6 +6,7 @@ from typing import Annotated
 
 import faust
 import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from city.exceptions import VtopsError
 from city.profile import load_city_profile
@@ -54,6 +55,9 @@ def worker(
         )
     except VtopsError as error:
         exit_with_error(str(error))
+    except ClickHouseError as error:
+        # The schema, the baselines and their load run before the worker is up.
+        exit_with_error(f"preparing the ClickHouse store failed: {str(error).splitlines()[0]}")
     # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook
     # writes a last checkpoint before the producer is flushed and the process exits.
     faust.Worker(
