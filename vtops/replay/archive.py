@@ -31,7 +31,7 @@ from city.settings import KafkaSettings
 from streams.app import aiokafka_config
 from vtops.kafka.topics import ensure_topics
 from vtops.replay.exceptions import ReplayError
-from vtops.replay.positions import offsets_at, retained_ranges
+from vtops.replay.positions import offsets_at, records_between, retained_ranges
 from vtops.replay.selection import StreamTopics
 
 SCHEMA = pa.schema(
@@ -104,25 +104,15 @@ def export_archive(
 def _row_groups(
     consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int, topic: str
 ) -> Iterator[dict[str, list[Any]]]:
-    consumer.assign([tp])
-    consumer.seek(tp, start)
     rows: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
-    idle = 0
-    while consumer.position(tp) < stop:
-        records = consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
-        idle = 0 if records else idle + 1
-        if idle >= 30:
-            raise ReplayError(f"{tp.topic} partition {tp.partition}: stopped at {start}..{stop}")
-        for record in records:
-            if record.offset >= stop:
-                break
-            rows["topic"].append(topic)
-            rows["partition"].append(tp.partition)
-            rows["offset"].append(record.offset)
-            rows["timestamp"].append(record.timestamp)
-            rows["key"].append(record.key)
-            rows["value"].append(record.value)
-            rows["headers"].append([{"key": k, "value": v} for k, v in record.headers or ()])
+    for record in records_between(consumer, tp, start, stop):
+        rows["topic"].append(topic)
+        rows["partition"].append(tp.partition)
+        rows["offset"].append(record.offset)
+        rows["timestamp"].append(record.timestamp)
+        rows["key"].append(record.key)
+        rows["value"].append(record.value)
+        rows["headers"].append([{"key": k, "value": v} for k, v in record.headers or ()])
         if len(rows["offset"]) >= _ROW_GROUP:
             yield rows
             rows = {name: [] for name in SCHEMA.names}

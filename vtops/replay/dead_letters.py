@@ -21,7 +21,7 @@ from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
 from schemas.dead_letter import original_headers, original_key, original_value
 from vtops.replay.exceptions import ReplayError
-from vtops.replay.positions import offsets_at, retained_ranges
+from vtops.replay.positions import offsets_at, records_between, retained_ranges
 from vtops.replay.selection import StreamTopics
 
 # Names the dead letter a re-driven message came from, for whoever traces it later.
@@ -92,24 +92,12 @@ def read_dead_letters(
 def _letters(
     consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int
 ) -> Iterator[DeadLetter]:
-    if start >= stop:
-        return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    idle = 0
-    while consumer.position(tp) < stop:
-        records = consumer.poll(timeout_ms=500, max_records=5_000).get(tp, [])
-        idle = 0 if records else idle + 1
-        if idle >= 30:
-            raise ReplayError(f"{tp.topic} partition {tp.partition}: stopped at {start}..{stop}")
-        for record in records:
-            if record.offset >= stop:
-                return
-            try:
-                fields = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                fields = {"error": "(not a dead letter: the DLQ message is not JSON)"}
-            yield DeadLetter(tp.topic, tp.partition, record.offset, fields)
+    for record in records_between(consumer, tp, start, stop):
+        try:
+            fields = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            fields = {"error": "(not a dead letter: the DLQ message is not JSON)"}
+        yield DeadLetter(tp.topic, tp.partition, record.offset, fields)
 
 
 def plan_redrive(letters: list[DeadLetter], streams: list[StreamTopics]) -> list[Redrive]:

@@ -3,13 +3,16 @@ offset, and where the worker resumes (its saved state, which wins over the group
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
 from vtops.kafka.offsets import committed_offsets
+from vtops.replay.exceptions import ReplayError
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,27 @@ def oldest_retained_ms(settings: KafkaSettings, ranges: Ranges) -> int | None:
         return max(firsts.values()) if firsts else None
     finally:
         consumer.close()
+
+
+def records_between(
+    consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int
+) -> Iterator[ConsumerRecord]:
+    """The partition's records at offsets [start, stop), in order; ReplayError when the broker
+    stops answering (30 empty polls) before `stop`."""
+    if start >= stop:
+        return
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    idle = 0
+    while consumer.position(tp) < stop:
+        records = consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
+        idle = 0 if records else idle + 1
+        if idle >= 30:
+            raise ReplayError(f"{tp.topic} partition {tp.partition}: stopped at {start}..{stop}")
+        for record in records:
+            if record.offset >= stop:
+                return
+            yield record
 
 
 def offsets_at(
