@@ -42,9 +42,9 @@ from tests.streams.test_store_faults import (
     FLOW_SQL,
     Sent,
     Unwatched,
-    committed,
     flow_by_window,
     produce,
+    until_committed,
 )
 from tests.streams.test_traffic_pipeline import CAMERAS
 
@@ -177,27 +177,18 @@ def test_a_revoked_partition_is_never_written_by_its_old_owner(
     first, second = Owner("first"), Owner("second")
     engines = [engine_of(o, client, executor, topic, group) for o in (first, second)]
 
-    async def until_committed(sent: Sent, timeout_s: float = 90) -> None:
-        ends: dict[int, int] = {}
-        for partition, offset, _ in sent.events:
-            ends[partition] = max(ends.get(partition, 0), offset + 1)
-        deadline = time.monotonic() + timeout_s
-        while await asyncio.to_thread(committed, group, topic) != ends:
-            assert time.monotonic() < deadline, "the engines did not catch up"
-            await asyncio.sleep(0.5)
-
     async def run() -> Sent:
         await engines[0].start()
         try:
             before = await asyncio.to_thread(produce, topic, events[:3_000])
-            await until_committed(before)
+            await until_committed(group, topic, before)
             # The second joins while the rest flows in: partitions move mid-stream.
             during = asyncio.create_task(asyncio.to_thread(trickle, topic, events[3_000:]))
             await engines[1].start()
             try:
                 after = await during
                 every = Sent(before.events + after.events)
-                await until_committed(every)
+                await until_committed(group, topic, every)
                 assert first.held and second.held, "the group did not share the partitions"
             finally:
                 await engines[1].stop()

@@ -132,6 +132,17 @@ def committed(group: str, topic: str) -> dict[int, int]:
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
+async def until_committed(group: str, topic: str, sent: Sent, timeout_s: float = 90) -> None:
+    """Until the group has committed every event `sent` put on the topic."""
+    ends: dict[int, int] = {}
+    for partition, offset, _ in sent.events:
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    deadline = time.monotonic() + timeout_s
+    while await asyncio.to_thread(committed, group, topic) != ends:
+        assert time.monotonic() < deadline, "the group did not catch up"
+        await asyncio.sleep(0.5)
+
+
 def vehicles_by_window(events: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
     rows = expected_from(events, PARTITIONS).rows()
     return {key: row[0] for key, row in rows.items()}
@@ -176,20 +187,11 @@ def test_inserts_refused_for_a_minute_commit_nothing_unsaved_and_then_land_exact
     )
     flow = tables["traffic_flow_1m"]
 
-    async def until_committed(sent: Sent, timeout_s: float = 90) -> None:
-        ends: dict[int, int] = {}
-        for partition, offset, _ in sent.events:
-            ends[partition] = max(ends.get(partition, 0), offset + 1)
-        deadline = time.monotonic() + timeout_s
-        while await asyncio.to_thread(committed, group, topic) != ends:
-            assert time.monotonic() < deadline, "the engine did not catch up"
-            await asyncio.sleep(0.5)
-
     async def run() -> Sent:
         await engine.start()
         try:
             before = await asyncio.to_thread(produce, topic, events[:half])
-            await until_committed(before)
+            await until_committed(group, topic, before)
             # Every event is in one month: that partition of the table has a part now, and
             # with at most one allowed, the engine answers every insert "Too many parts".
             await store.run(
@@ -217,7 +219,7 @@ def test_inserts_refused_for_a_minute_commit_nothing_unsaved_and_then_land_exact
             assert await asyncio.to_thread(committed, group, topic) == at_fault
             assert flow.retries > retries + 5, "the store did not refuse the inserts"
             await store.run("ALTER TABLE vtops.traffic_flow_1m RESET SETTING parts_to_throw_insert")
-            await until_committed(every)
+            await until_committed(group, topic, every)
             return every
         finally:
             await engine.stop()
