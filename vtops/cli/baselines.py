@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
-from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich import box
 from rich.table import Table
 
 from city.exceptions import VtopsError
 from city.profile import load_city_profile
-from sinks.clickhouse.client import connect
 from streams.baselines import SLOT_MINUTES
 from vtops.baselines import DEFAULT_MIN_SAMPLES, camera_baselines, refresh_baselines
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
+from vtops.cli.store import opened_store
 from vtops.settings import get_settings
 
 app = typer.Typer(help="Traffic baselines for the anomaly rules.", no_args_is_help=True)
-
-
-@contextmanager
-def _store() -> Iterator[tuple[Client, str]]:
-    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
-    storage = get_settings().storage
-    try:
-        client = connect(storage)
-    except VtopsError as error:
-        exit_with_error(str(error))
-    try:
-        yield client, storage.clickhouse_database
-    except ClickHouseError as error:
-        first_line = str(error).splitlines()[0]
-        if "UNKNOWN_TABLE" in first_line or "UNKNOWN_DATABASE" in first_line:
-            first_line += " (run `vtops migrate` first)"
-        exit_with_error(first_line)
-    finally:
-        client.close()
 
 
 @app.command("refresh")
@@ -57,7 +33,7 @@ def refresh(
         profile = load_city_profile(settings.stream.city_profile)
     except VtopsError as error:
         exit_with_error(str(error))
-    with _store() as (client, database):
+    with opened_store() as (client, database):
         summary = refresh_baselines(client, database, profile, min_samples=min_samples)
     report = {
         "version": summary.version,
@@ -82,7 +58,7 @@ def show(
     output: OutputOption = Output.table,
 ) -> None:
     """A camera's baselines: every 15-minute slot of each kind of day."""
-    with _store() as (client, database):
+    with opened_store() as (client, database):
         rows = camera_baselines(client, database, camera)
     if not rows:
         exit_with_error(f"--camera: no baselines for {camera!r} (run `vtops baselines refresh`)")
