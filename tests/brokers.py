@@ -12,7 +12,6 @@ from pathlib import Path
 from city.settings import KafkaSettings
 from sinks.settings import StorageSettings
 from vtops.kafka import LocalBroker
-from vtops.kafka.server_config import cluster_id
 
 HOST = "127.0.0.1"
 SCRAM_USER = "vtops-city"
@@ -95,17 +94,10 @@ class TlsBroker(LocalBroker):
         with self.properties_file.open("a") as properties:
             properties.writelines(f"{key}={value}\n" for key, value in extra.items())
 
-    def _format_storage(self, java: str) -> None:
-        """Format with the SCRAM user in the cluster's first metadata (KRaft)."""
-        if (self.data_dir / "meta.properties").is_file():
-            return
-        command = [
-            java, "-cp", f"{self.lib_dir}/*", f"-Dlog4j2.configurationFile={self.log4j_file}",
-            f"-Dkafka.logs.dir={self.logs_dir}", "kafka.tools.StorageTool", "format",
-            "-t", cluster_id(), "-c", str(self.properties_file),
-            "--add-scram", f"SCRAM-SHA-512=[name={SCRAM_USER},password={SCRAM_PASSWORD}]",
-        ]  # fmt: skip
-        subprocess.run(command, capture_output=True, text=True, check=True)
+    def _format_options(self) -> list[str]:
+        """The SCRAM user goes into the cluster's first metadata (KRaft)."""
+        scram = f"SCRAM-SHA-512=[name={SCRAM_USER},password={SCRAM_PASSWORD}]"
+        return [*super()._format_options(), "--add-scram", scram]
 
 
 def _make_certificates(directory: Path) -> Path:

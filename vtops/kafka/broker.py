@@ -139,11 +139,15 @@ class LocalBroker:
         command = [
             java, "-cp", f"{self.lib_dir}/*", f"-Dlog4j2.configurationFile={self.log4j_file}",
             f"-Dkafka.logs.dir={self.logs_dir}", "kafka.tools.StorageTool", "format",
-            "-t", cluster_id(), "-c", str(self.properties_file), "--ignore-formatted",
+            "-t", cluster_id(), "-c", str(self.properties_file), *self._format_options(),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerError(f"formatting {self.data_dir} failed:\n{result.stdout}{result.stderr}")
+
+    def _format_options(self) -> list[str]:
+        """What `StorageTool format` is told besides the cluster id and the config."""
+        return ["--ignore-formatted"]
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         command = [
