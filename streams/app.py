@@ -32,7 +32,8 @@ from streams.engine.route_stage import RouteStage
 from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateStore
 from streams.engine.window_stage import WindowStage
-from streams.health.web import serve_health, web_options
+from streams.health.port import MetricsListener
+from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
@@ -108,9 +109,11 @@ def create_app(
     stream_settings: StreamSettings,
     profile: CityProfile,
     prepare_store: Callable[[Client], object] | None = None,
+    metrics: MetricsListener | None = None,
 ) -> tuple[faust.App, StreamEngine]:
     """The worker's app and engine. `prepare_store` runs on the migrated store before the
-    streams load what they read from it (the CLI puts the baseline priors there)."""
+    streams load what they read from it (the CLI puts the baseline priors there); `metrics`
+    is where the health and metrics pages are served, if anywhere."""
     client_config = aiokafka_config(kafka)
     app = faust.App(
         kafka.app_id,
@@ -119,7 +122,8 @@ def create_app(
         store="memory://",
         # Faust makes `<app id>-data` in the working directory otherwise.
         datadir=storage.data_dir / "faust",
-        **web_options(stream_settings),
+        # The health pages have their own server (streams/health/web.py).
+        web_enabled=False,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         producer_acks=-1,
@@ -197,6 +201,7 @@ def create_app(
     engine.register(stages)
     # Faust starts and stops the engine with the app; it takes an instance as well as a class.
     app.service(engine)  # type: ignore[arg-type]
-    serve_health(app, engine, sinks)
+    if metrics is not None:
+        app.service(HealthPages(metrics, engine, sinks))  # type: ignore[arg-type]
 
     return app, engine

@@ -1,4 +1,4 @@
-"""/metrics, /healthz and /ready on Faust's web server (aiohttp, in the worker's event loop).
+"""/metrics, /healthz and /ready: a small aiohttp server in the worker's event loop.
 
 - /healthz: 200 while the process runs and the engine has not failed; 503 once it has (the
   worker is about to exit 1). A liveness probe: restart on failure.
@@ -8,82 +8,79 @@
 
 The server runs in the same loop as the engine, so a view reads the engine's state between two
 batches; a batch that blocks the loop delays the answer, which a probe's timeout reports.
+It serves on the socket claimed at start (streams/health/port.py), not through Faust's web
+server, which binds its port only once the app runs and cannot be handed a socket.
 """
 
 from __future__ import annotations
 
-import errno
-import socket
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-import faust
-from faust.web import Request, Response, View
+from aiohttp import web
+from mode import Service
 
 from sinks.base import BatchSink
 from streams.engine.service import StreamEngine
-from streams.health.exceptions import MetricsPortError
 from streams.health.exposition import CONTENT_TYPE, render
 from streams.health.metrics import worker_metrics
-from streams.settings import StreamSettings
+from streams.health.port import MetricsListener
+
+log = logging.getLogger(__name__)
 
 
-def web_options(settings: StreamSettings) -> dict[str, Any]:
-    """Faust's web settings: our three pages on the metrics port, none of Faust's own views
-    (they describe Faust's agents and tables, which the engine does not use)."""
-    return {
-        "web_enabled": settings.metrics_port > 0,
-        "web_port": settings.metrics_port or None,
-        "web_bind": settings.metrics_bind,
-        "web_router_enabled": False,
-        "web_tables_enabled": False,
-        "web_graph_enabled": False,
-        "web_stats_enabled": False,
-        "web_metrics_enabled": False,
-    }
+class HealthPages(Service):
+    """The three pages on `listener`, from the app's start to its stop."""
 
+    def __init__(
+        self,
+        listener: MetricsListener,
+        engine: StreamEngine,
+        sinks: Sequence[BatchSink],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._listener = listener
+        self._engine = engine
+        self._sinks = list({id(sink): sink for sink in sinks}.values())
+        pages = web.Application()
+        pages.router.add_get("/healthz", self._healthz)
+        pages.router.add_get("/ready", self._ready)
+        pages.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(pages, access_log=None)
 
-def ensure_port_free(settings: StreamSettings) -> None:
-    """MetricsPortError, in one line, when the worker cannot listen on its metrics port: Faust
-    would otherwise stop the worker with a traceback once it is half started."""
-    if settings.metrics_port == 0:
-        return
-    with socket.socket() as probe:
-        # As aiohttp binds: a port left in TIME_WAIT by a worker that just stopped is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.metrics_bind, settings.metrics_port))
-        except OSError as error:
-            where = f"port {settings.metrics_port} on {settings.metrics_bind}"
-            if error.errno == errno.EADDRINUSE:
-                reason = f"{where} is in use (another worker?)"
-            else:  # a bind address this host does not have, a privileged port
-                reason = f"cannot listen on {where}: {error.strerror}"
-            raise MetricsPortError(
-                f"VTOPS_METRICS_PORT: {reason}; choose a free port, or 0 to serve no metrics"
-            ) from None
+    async def on_start(self) -> None:
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._listener.socket).start()
+        port, asked = self._listener.port, self._listener.asked
+        if port == asked:
+            log.info("health and metrics pages port=%d", port)
+        else:
+            log.warning(
+                "health and metrics pages port=%d (the default %d is in use; "
+                "set VTOPS_METRICS_PORT to fix it)",
+                port,
+                asked,
+            )
 
+    async def on_stop(self) -> None:
+        await self._runner.cleanup()
 
-def serve_health(app: faust.App, engine: StreamEngine, sinks: Sequence[BatchSink]) -> None:
-    """Add the pages to `app`; they are served when its web server is enabled."""
-    watched = list({id(sink): sink for sink in sinks}.values())
+    async def _healthz(self, request: web.Request) -> web.Response:
+        if self._engine.failed:
+            return web.Response(text="engine failed\n", status=503)
+        return web.Response(text="ok\n")
 
-    @app.page("/healthz")
-    async def healthz(view: View, request: Request) -> Response:
+    async def _ready(self, request: web.Request) -> web.Response:
+        engine = self._engine
         if engine.failed:
-            return view.text("engine failed\n", status=503)
-        return view.text("ok\n")
-
-    @app.page("/ready")
-    async def ready(view: View, request: Request) -> Response:
-        if engine.failed:
-            return view.text("engine failed\n", status=503)
+            return web.Response(text="engine failed\n", status=503)
         if not engine.ready:
-            return view.text("waiting for partitions\n", status=503)
-        return view.text(f"ready partitions={len(engine.assigned)}\n")
+            return web.Response(text="waiting for partitions\n", status=503)
+        return web.Response(text=f"ready partitions={len(engine.assigned)}\n")
 
-    @app.page("/metrics")
-    async def metrics(view: View, request: Request) -> Response:
-        body = render(worker_metrics(engine, watched))
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = render(worker_metrics(self._engine, self._sinks))
         # As a header: aiohttp refuses a charset inside `content_type`.
-        return view.bytes(body.encode(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 from streams.health.exposition import Family, render
-from streams.health.web import web_options
-from streams.settings import StreamSettings
 
 
 def test_render_writes_help_type_and_escaped_labels() -> None:
@@ -27,10 +25,3 @@ def test_render_writes_help_type_and_escaped_labels() -> None:
         "# TYPE vtops_consumer_lag gauge",
         "vtops_consumer_lag +Inf",
     ]
-
-
-def test_port_zero_turns_the_web_server_off() -> None:
-    assert web_options(StreamSettings(metrics_port=0))["web_enabled"] is False
-    served = web_options(StreamSettings(metrics_port=9999, metrics_bind="127.0.0.1"))
-    assert served["web_enabled"] is True
-    assert (served["web_port"], served["web_bind"]) == (9999, "127.0.0.1")

@@ -12,7 +12,7 @@ from city.exceptions import VtopsError
 from city.profile import load_city_profile
 from streams.app import consumed_topics, create_app
 from streams.engine.service import SESSION_TIMEOUT_S
-from streams.health.web import ensure_port_free
+from streams.health.port import claim_metrics_port
 from vtops.baselines import ensure_baselines
 from vtops.cli.output import exit_with_error
 from vtops.kafka.offsets import group_stays_busy
@@ -32,7 +32,8 @@ def worker(
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        ensure_port_free(settings.stream)
+        # First, so that two workers starting together cannot pick the same port.
+        metrics = claim_metrics_port(settings.stream)
         if settings.storage.embedded and group_stays_busy(
             settings.kafka, within_s=SESSION_TIMEOUT_S + 2
         ):
@@ -52,6 +53,7 @@ def worker(
             profile,
             # Alerts need baselines from the first minute: the priors until history is learned.
             prepare_store=lambda client: ensure_baselines(client, database, profile),
+            metrics=metrics,
         )
     except VtopsError as error:
         exit_with_error(str(error))
