@@ -3,6 +3,7 @@ run with the new setting writes, vanished ones gone, at versions above every old
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 NEW_GRACE = {"VTOPS_TRAFFIC_GRACE_S": "30", "VTOPS_PAYMENTS_GRACE_S": "300"}
 VERSIONS = (
-    "SELECT max(version), min(version) FROM vtops.{table} FINAL "
-    f"WHERE window_start < toDateTime({(T0 + 30 * MINUTE_MS) // 1000})"
+    "SELECT camera_id, toUnixTimestamp(window_start), version FROM vtops.traffic_flow_1m FINAL",
+    "SELECT ward, category, toUnixTimestamp(window_start), version "
+    "FROM vtops.payments_cashless_1h FINAL",
 )
 
 
@@ -82,7 +84,7 @@ def test_reprocessing_after_a_change_of_grace_gives_the_rows_of_a_fresh_run(
     (tmp_path / "old").mkdir()
     city_run(old_run)
     old_flows, old_cashless = in_range(old_run)
-    old_top = max(old_run.rows(VERSIONS.format(table=t))[0][0] for t in ("traffic_flow_1m",))
+    old_top = max(row[-1] for sql in VERSIONS for row in old_run.rows(sql))
     lone_window = (lone_camera(old_run.partitions), (T0 + 8 * MINUTE_MS) // 1000)
     assert lone_window in old_flows
 
@@ -104,6 +106,59 @@ def test_reprocessing_after_a_change_of_grace_gives_the_rows_of_a_fresh_run(
     flows, cashless = in_range(old_run)
     assert flows == new_flows
     assert cashless == new_cashless
-    for table in ("traffic_flow_1m", "payments_cashless_1h"):
-        _, bottom = old_run.rows(VERSIONS.format(table=table))[0]
-        assert bottom > old_top, table  # every row in range is above every old version
+    # The rows that differ are above every old version; the others were not written again.
+    old_rows = {**old_flows, **{r[:3]: r[3:] for r in old_cashless}}
+    now = {**flows, **{r[:3]: r[3:] for r in cashless}}
+    versions = {row[:-1]: row[-1] for sql in VERSIONS for row in old_run.rows(sql)}
+    rewritten = {key for key in now if versions[key] > old_top}
+    assert rewritten == {key for key, row in now.items() if old_rows.get(key) != row}
+    assert rewritten  # the change of grace changed some windows
+
+
+def test_reprocessing_with_unchanged_settings_writes_nothing_and_leaves_open_windows(
+    pipeline: PipelineRun,
+) -> None:
+    """Issue 19, item 1: on the embedded store no stored window matched its recomputation
+    (naive UTC times against the city's zone), so every run deleted the whole range, open
+    windows included, and rewrote it."""
+    cameras = [
+        next(
+            c
+            for c in (f"VT-CAM-{n:03d}" for n in range(1, 197))
+            if partition_of(c, pipeline.partitions) == p
+        )
+        for p in range(pipeline.partitions)
+    ]
+    # Six minutes on every partition: with 120 s of grace the first three close, three stay open.
+    events = [
+        passage(f"{c}-{m}-{n}", c, T0 + m * MINUTE_MS + n * 10_000)
+        for m in range(6)
+        for c in cameras
+        for n in range(3)
+    ]
+    pipeline.create_topics()
+    worker = pipeline.start_worker()
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events)
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+    stored = "SELECT *, toUnixTimestamp(window_start) FROM vtops.traffic_flow_1m FINAL ORDER BY ALL"
+    before = pipeline.rows(stored)
+    assert sorted(r[-3] for r in before) == [0] * 9 + [1] * 9  # final: 3 closed, 3 open each
+
+    since = datetime.fromtimestamp((T0 - 10 * MINUTE_MS) / 1000, UTC).isoformat()
+    until = datetime.fromtimestamp((T0 + 10 * MINUTE_MS) / 1000, UTC).isoformat()
+    done = pipeline.vtops(
+        "reprocess", "--from", since, "--to", until, "--streams", "camera", "--output", "json"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (flow,) = json.loads(done.stdout)["tables"]
+    assert flow == {
+        "table": "traffic_flow_1m",
+        "written": 0,
+        "new": 0,
+        "changed": 0,
+        "unchanged": 9,
+        "removed": 0,
+        "open_skipped": 9,
+    }
+    assert pipeline.rows(stored) == before  # versions included: nothing was written

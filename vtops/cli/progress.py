@@ -12,9 +12,15 @@ from vtops.cli.output import console
 
 
 @contextmanager
-def events_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A bar over `total` events; call what it yields with each batch's size."""
+def events_progress(
+    description: str, total: int, shown: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """A bar over `total` events; call what it yields with each batch's size. Not `shown` when
+    the command's output is for a program (`--output json`)."""
     started = time.monotonic()
+    if not shown:
+        yield lambda _n: None
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from dataclasses import asdict
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -15,10 +17,11 @@ from city.exceptions import VtopsError
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import aiokafka_config
-from vtops.cli.output import console, exit_with_error
+from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
 from vtops.cli.progress import events_progress
 from vtops.replay.positions import oldest_retained_ms, retained_ranges
-from vtops.replay.reprocess import Recompute, TableChanges, apply_changes, key_columns
+from vtops.replay.replacement import TableChanges, apply_changes, key_columns
+from vtops.replay.reprocess import Recompute
 from vtops.replay.selection import chosen_streams
 from vtops.replay.times import epoch_ms, parse_instant
 from vtops.settings import get_settings
@@ -31,6 +34,7 @@ def reprocess(
         None, help="comma-separated streams (traffic or camera, payments, portal); default: all"
     ),
     dry_run: bool = typer.Option(False, help="count the changes and write nothing"),
+    output: OutputOption = Output.table,
 ) -> None:
     """Recompute from the input topics, with this release's code and settings, every window
     that starts in [--from, --to), and replace its row (a live worker may keep running with a
@@ -55,7 +59,7 @@ def reprocess(
         if oldest is not None:
             complete_from = oldest + settings.stream.max_clock_skew_s * 1000
             if since < complete_from:
-                console.print(
+                (console if output is Output.table else errors).print(
                     f"--from moved to {local_time(complete_from).isoformat()}: earlier windows "
                     "lost input to retention, and their rows are kept as they are.",
                     markup=False,
@@ -65,7 +69,7 @@ def reprocess(
                 raise VtopsError("no window in [--from, --to) still has all its input retained")
         total = sum(ranges.end[tp] - ranges.beginning[tp] for tp in ranges.end)
         started = time.monotonic()
-        with events_progress("events", total) as advance:
+        with events_progress("events", total, output is Output.table) as advance:
             for topics in chosen:
                 keys = key_columns(client, database, topics.stream.window_table)
                 recompute = Recompute(settings.stream, aiokafka_config(settings.kafka), keys)
@@ -82,11 +86,20 @@ def reprocess(
     finally:
         client.close()
     elapsed = time.monotonic() - started
-    table = Table("table", "written", "new", "changed", "removed", "still open (left)")
+    if output is Output.json:
+        summary = {
+            "dry_run": dry_run,
+            "events_read": total,
+            "seconds": round(elapsed, 3),
+            "tables": [asdict(c) for c in changes],
+        }
+        console.print_json(json.dumps(summary))
+        return
+    columns = ("written", "new", "changed", "unchanged", "removed", "open_skipped")
+    table = Table("table", *(c.replace("open_skipped", "left open") for c in columns))
+    table.columns[0].no_wrap = True
     for c in changes:
-        table.add_row(
-            c.table, *(str(n) for n in (c.written, c.new, c.changed, c.removed, c.open_skipped))
-        )
+        table.add_row(c.table, *(str(getattr(c, n)) for n in columns))
     console.print(table)
     rate = total / max(elapsed, 1e-6)
     verb = "Dry run, nothing written" if dry_run else "Reprocessed"

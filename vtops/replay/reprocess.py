@@ -10,21 +10,17 @@ depend on how windows are spread over partitions.
 Versions stay monotonic across runs: a reprocessed row carries `epoch << 40 | 2 × last offset
 + final`, the epoch one above the highest in its table, so it replaces every row the worker or
 an earlier reprocessing wrote (the worker's versions stay below 2^40: offsets below 5 × 10^11).
-Only final windows are written: one still open belongs to the live worker, whose later rows
-would lose to the epoch. Windows in range that no longer exist are deleted.
+Which rows are replaced or deleted is vtops/replay/replacement.py's job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from clickhouse_connect.driver.client import Client
 
-from city.clock import CITY_TZ
 from sinks.base import BatchSink, Row
 from streams.engine.checkpoint import Cut, Stage, StageSinks, Step
 from streams.engine.route_stage import RouteStage
@@ -32,14 +28,11 @@ from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
 from vtops.replay.exceptions import ReplayError
 from vtops.replay.offline import NothingSaved, discarding_sinks
+from vtops.replay.replacement import Recomputed
 from vtops.replay.selection import StreamTopics
 
-EPOCH_SHIFT = 40
-# Where the window tables say when a window starts: a minute or an hour, or a city day.
-START_COLUMNS = ("window_start", "day")
 _BATCH = 10_000
 
-Key = tuple[Any, ...]
 Progress = Callable[[int], None]
 
 
@@ -61,38 +54,6 @@ class _Forward:
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
     timestamp: int = -1
-
-
-@dataclass
-class Recomputed:
-    """The last row of every window a stream's fold produced, by the table's key."""
-
-    table: str
-    rows: dict[Key, Row] = field(default_factory=dict)
-
-
-@dataclass
-class TableChanges:
-    table: str
-    written: int = 0
-    new: int = 0
-    changed: int = 0
-    removed: int = 0
-    open_skipped: int = 0
-
-
-def start_column(key_columns: list[str]) -> str:
-    """The key column that says when a window starts (contract section 7)."""
-    return next(c for c in key_columns if c in START_COLUMNS)
-
-
-def window_start_ms(row: Row, column: str) -> int:
-    """When the row's window starts; a day starts at midnight, city time."""
-    value = row[column]
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    assert isinstance(value, date)
-    return int(datetime(value.year, value.month, value.day, tzinfo=CITY_TZ).timestamp() * 1000)
 
 
 class Recompute:
@@ -170,6 +131,7 @@ class Recompute:
                 self._cut(windows, result)
         finally:
             await consumer.stop()
+        result.closed_through_ms = _closed_through(windows, [0] if router else inputs)
         return result
 
     def _cut(self, stage: Stage, result: Recomputed) -> None:
@@ -177,6 +139,16 @@ class Recompute:
         stage.cut(cut, 0.0)
         for row in cut.writes.get((Step.WINDOWS, self._collect), []):
             result.rows[tuple(row[c] for c in self._key_columns)] = row
+
+
+def _closed_through(windows: WindowStage[Any, Any], partitions: list[int]) -> int | None:
+    """The end time every window ending at or before has closed on all `partitions`: a
+    window the fold never opened there was recomputed whole, with no event in it."""
+    states = [windows.partition_state(p) for p in partitions]
+    closing = [s.closing_time_ms() for s in states]
+    if not closing or None in closing:
+        return None
+    return min(t for t in closing if t is not None) - states[0].grace_ms
 
 
 async def _read_all(
@@ -213,74 +185,3 @@ async def _read_all(
             if await consumer.position(tp) >= ends[tp]:
                 left.discard(tp)
                 consumer.pause(tp)
-
-
-def apply_changes(
-    client: Client,
-    database: str,
-    recomputed: Recomputed,
-    key_columns: list[str],
-    from_ms: int,
-    to_ms: int,
-    write: bool = True,
-) -> TableChanges:
-    """Write the final recomputed windows that start in [from_ms, to_ms) with a new epoch,
-    and delete the rows of windows in range that no longer exist; `write` False only counts."""
-    table = recomputed.table
-    changes = TableChanges(table)
-    target = f"{database}.{table}"
-    top = client.query(f"SELECT max(version) FROM {target}").result_rows[0][0] or 0
-    epoch = (int(top) >> EPOCH_SHIFT) + 1
-    existing = _rows_in_range(client, target, key_columns, from_ms, to_ms)
-    start = start_column(key_columns)
-    writes: list[Row] = []
-    for key, row in recomputed.rows.items():
-        if not from_ms <= window_start_ms(row, start) < to_ms:
-            continue
-        if not row["final"]:
-            changes.open_skipped += 1
-            continue
-        old = existing.get(key)
-        if old is None:
-            changes.new += 1
-        elif any(old[c] != v for c, v in row.items() if c != "version"):
-            changes.changed += 1
-        writes.append({**row, "version": (epoch << EPOCH_SHIFT) | row["version"]})
-    gone = [old["_key_hash"] for key, old in existing.items() if key not in recomputed.rows]
-    if gone and write:
-        client.command(
-            f"ALTER TABLE {target} DELETE WHERE cityHash64({', '.join(key_columns)}) "
-            "IN {gone:Array(UInt64)} SETTINGS mutations_sync = 2",
-            parameters={"gone": gone},
-        )
-    changes.removed = len(gone)
-    if writes and write:
-        columns = list(writes[0])
-        client.insert(target, [[row[c] for c in columns] for row in writes], column_names=columns)
-    changes.written = len(writes)
-    return changes
-
-
-def _rows_in_range(
-    client: Client, target: str, key_columns: list[str], from_ms: int, to_ms: int
-) -> dict[Key, Row]:
-    """The table's rows of windows starting in [from_ms, to_ms), by key, each with the hash
-    of its key as ClickHouse computes it (to delete it by)."""
-    start = start_column(key_columns)
-    result = client.query(
-        f"SELECT *, cityHash64({', '.join(key_columns)}) AS _key_hash FROM {target} FINAL "
-        f"WHERE toUnixTimestamp(toDateTime({start}, {{tz:String}})) >= {{lo:Int64}} "
-        f"AND toUnixTimestamp(toDateTime({start}, {{tz:String}})) < {{hi:Int64}}",
-        parameters={"tz": str(CITY_TZ), "lo": from_ms // 1000, "hi": -(-to_ms // 1000)},
-    )
-    rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-    return {tuple(row[c] for c in key_columns): row for row in rows}
-
-
-def key_columns(client: Client, database: str, table: str) -> list[str]:
-    """The table's sorting key: what identifies a window row."""
-    found = client.query(
-        "SELECT sorting_key FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-        parameters={"db": database, "t": table},
-    ).result_rows
-    return [column.strip() for column in found[0][0].split(",")]
