@@ -31,6 +31,7 @@ from aiokafka import TopicPartition
 
 from city.clock import local_time
 from sinks.base import BatchSink, Row
+from streams.engine.durations import Durations
 from streams.engine.pause import pause_point
 from streams.engine.state_store import StateRow, StateStore
 
@@ -101,8 +102,15 @@ class PartitionProgress:
     partition: int
     offset: int  # the last message folded; -1 before the first
     stream_time_ms: int | None
-    counters: dict[str, int]  # cumulative: events, accepted, duplicates, late, invalid
+    counters: dict[str, int]  # cumulative: the PROGRESS_COUNTERS of pipeline_progress
     open_windows: int
+    # By this process, for /metrics (streams/engine/tally.py): events (messages read), and
+    # what became of them: accepted, duplicates, late, invalid, recorded, forwarded.
+    counted: dict[str, int]
+
+
+# The counters of a `pipeline_progress` row.
+PROGRESS_COUNTERS = ("events", "accepted", "duplicates", "late", "invalid")
 
 
 def progress_row(progress: PartitionProgress, lag: int | None, last_checkpoint_ms: float) -> Row:
@@ -114,7 +122,7 @@ def progress_row(progress: PartitionProgress, lag: int | None, last_checkpoint_m
         "offset": progress.offset,
         "recorded_at": local_time(int(time.time() * 1000)),
         "stream_time": None if stream_time_ms is None else local_time(stream_time_ms),
-        **progress.counters,
+        **{key: progress.counters[key] for key in PROGRESS_COUNTERS},
         "open_windows": progress.open_windows,
         "lag": -1 if lag is None else lag,
         "sink_ms": last_checkpoint_ms,
@@ -157,6 +165,7 @@ class Checkpointer:
         self._commit = commit
         self._lock = asyncio.Lock()
         self.last_duration_ms = 0.0
+        self.durations = Durations()  # of the checkpoints that wrote something, for /metrics
         # Wall-clock time the last checkpoint ended, written or with nothing to write; for
         # /metrics, which tells a stuck checkpoint from an idle pipeline by it.
         self.finished_at: float | None = None
@@ -180,6 +189,7 @@ class Checkpointer:
             # Only now may the group move on: what the offsets cover is in the store.
             await self._commit(cut.offsets)
             self.last_duration_ms = (time.perf_counter() - started) * 1000
+            self.durations.observe(self.last_duration_ms / 1000)
             self.finished_at = time.time()
             log.debug(
                 "checkpoint writes=%d state_rows=%d ms=%.1f",

@@ -44,6 +44,7 @@ from streams.engine.dead_letters import DeadLetters
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
+from streams.engine.tally import ProcessTally
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class _Input:
     offset: int = -1  # last message forwarded or dead-lettered
     stream_time_ms: int | None = None
     invalid: int = 0
+    # Since the assignment, for /metrics only: the state keeps the invalid count alone.
+    read: int = 0
+    forwarded: int = 0
     received_at: float = field(default_factory=time.monotonic)
     announced: tuple[int | None, bool] | None = None  # (stream time, idle) last sent
     touched: bool = True
@@ -84,6 +88,7 @@ class RouteStage:
         self._partitions_of = partitions_of
         self._inputs: dict[int, _Input] = {}
         self._forwards: list[Row] = []
+        self._tally = ProcessTally()
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     async def assign(self, partition: int) -> int | None:
@@ -95,6 +100,7 @@ class RouteStage:
                 meta["stream_time"],
                 meta["invalid"],
             )
+        self._tally.assigned(partition, self._counted(held))
         log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition, held.offset)
         return None if meta is None else held.offset + 1
 
@@ -103,7 +109,9 @@ class RouteStage:
         held.offset = max(held.offset, offset - 1)
 
     def revoke(self, partition: int) -> None:
-        self._inputs.pop(partition, None)
+        held = self._inputs.pop(partition, None)
+        if held is not None:
+            self._tally.revoked(partition, self._counted(held))
 
     def fold(self, partition: int, records: Sequence[ConsumerRecord]) -> None:
         held = self._inputs.get(partition)
@@ -121,6 +129,7 @@ class RouteStage:
             if offset <= held.offset:
                 continue
             held.offset = offset
+            held.read += 1
             try:
                 assignment = stream.assign(stream.decode(record.value))
                 if assignment is None:
@@ -132,6 +141,7 @@ class RouteStage:
                 continue
             if held.stream_time_ms is None or assignment.event_time_ms > held.stream_time_ms:
                 held.stream_time_ms = assignment.event_time_ms
+            held.forwarded += 1
             self._forwards.append(
                 {
                     "key": assignment.route_key.encode(),
@@ -173,7 +183,13 @@ class RouteStage:
             held.stream_time_ms,
             {**counters, "invalid": held.invalid},
             0,
+            self._tally.counted(partition, self._counted(held)),
         )
+
+    @staticmethod
+    def _counted(held: _Input) -> dict[str, int]:
+        # Every message read is forwarded or dead-lettered (a contract topic has no records).
+        return {"events": held.read, "forwarded": held.forwarded, "invalid": held.invalid}
 
     def progress(self) -> list[PartitionProgress]:
         return [self._progress(partition, held) for partition, held in self._inputs.items()]

@@ -39,6 +39,7 @@ from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateRow, StateStore, entry, tombstone
+from streams.engine.tally import ProcessTally
 from streams.engine.windows import (
     InputClocks,
     PartitionCounters,
@@ -85,6 +86,7 @@ def fold_event(
     event = stream.decode(raw)
     assignment = stream.assign(event)
     if assignment is None:
+        state.counters.recorded += 1
         stream.fold(state, event, None, records)
         return
     if latest_ms is not None:
@@ -132,6 +134,7 @@ class WindowStage(Generic[E, A]):
         self._states: dict[int, PartitionWindows[A]] = {}
         self._touched: set[int] = set()
         self._records = Records()
+        self._tally = ProcessTally()
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     # -- assignment -----------------------------------------------------------------------
@@ -152,6 +155,7 @@ class WindowStage(Generic[E, A]):
                 self._client_config,
             )
         self._states[partition] = state
+        self._tally.assigned(partition, state.counters.as_dict())
         log.info(
             "assigned topic=%s partition=%d offset=%d windows=%d",
             self.topic,
@@ -211,7 +215,9 @@ class WindowStage(Generic[E, A]):
         state.offset = max(state.offset, offset - 1)
 
     def revoke(self, partition: int) -> None:
-        self._states.pop(partition, None)
+        state = self._states.pop(partition, None)
+        if state is not None:
+            self._tally.revoked(partition, state.counters.as_dict())
         self._touched.discard(partition)
 
     # -- the hot path ---------------------------------------------------------------------
@@ -310,14 +316,16 @@ class WindowStage(Generic[E, A]):
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
 
     def _progress(self, partition: int, state: PartitionWindows[A]) -> PartitionProgress:
+        counters = state.counters.as_dict()
         return PartitionProgress(
             self.stream.name,
             self.topic,
             partition,
             state.offset,
             state.stream_time_ms,
-            state.counters.as_dict(),
+            counters,
             len(state.windows),
+            self._tally.counted(partition, counters),
         )
 
     def progress(self) -> list[PartitionProgress]:

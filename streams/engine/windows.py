@@ -52,6 +52,8 @@ class PartitionCounters:
     duplicates: int = 0
     late: int = 0
     invalid: int = 0
+    # Messages kept as records outside any window (camera status reports).
+    recorded: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))

@@ -4,7 +4,7 @@
   worker is about to exit 1). A liveness probe: restart on failure.
 - /ready: 200 once partitions are assigned and their state is loaded; 503 before, during a
   rebalance, and after a failure. A readiness probe: whether this worker is consuming.
-- /metrics: the Prometheus text format (streams/health/metrics.py).
+- /metrics: the Prometheus text format, by prometheus_client (streams/health/metrics.py).
 
 The server runs in the same loop as the engine, so a view reads the engine's state between two
 batches; a batch that blocks the loop delays the answer, which a probe's timeout reports.
@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 from mode import Service
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from sinks.base import BatchSink
 from streams.engine.service import StreamEngine
-from streams.health.exposition import CONTENT_TYPE, render
-from streams.health.metrics import worker_metrics
+from streams.health.metrics import worker_registry
 from streams.health.port import MetricsListener
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class HealthPages(Service):
         super().__init__(**kwargs)
         self._listener = listener
         self._engine = engine
-        self._sinks = list({id(sink): sink for sink in sinks}.values())
+        self._registry = worker_registry(engine, sinks)
         pages = web.Application()
         pages.router.add_get("/healthz", self._healthz)
         pages.router.add_get("/ready", self._ready)
@@ -81,6 +81,7 @@ class HealthPages(Service):
         return web.Response(text=f"ready partitions={len(engine.assigned)}\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = render(worker_metrics(self._engine, self._sinks))
         # As a header: aiohttp refuses a charset inside `content_type`.
-        return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(
+            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
+        )
