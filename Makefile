@@ -50,4 +50,5 @@ bench-anomalies: install
 
 clean:
 	-$(BIN)/vtops kafka stop
+	-$(BIN)/vtops clickhouse stop
 	rm -rf var

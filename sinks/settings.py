@@ -30,6 +30,21 @@ class StorageSettings(BaseSettings):
         description="the database of every table the pipeline writes (a plain identifier)",
     )
 
+    # The local server (`vtops clickhouse start`); 0 asks the system for a free port.
+    clickhouse_http_port: int = Field(
+        default=8123,
+        ge=0,
+        le=65535,
+        description="HTTP port of the local ClickHouse server (`vtops clickhouse start`); 0: a "
+        "free one",
+    )
+    clickhouse_tcp_port: int = Field(
+        default=9000,
+        ge=0,
+        le=65535,
+        description="native TCP port of the local ClickHouse server; 0: a free one",
+    )
+
     @property
     def embedded(self) -> bool:
         """ClickHouse runs inside the process (chDB); no server is configured."""
@@ -38,6 +53,11 @@ class StorageSettings(BaseSettings):
     @property
     def clickhouse_path(self) -> Path:
         return self.data_dir / "clickhouse"
+
+    @property
+    def clickhouse_server_dir(self) -> Path:
+        """The local server's config, log, pid and ports (its data is `clickhouse_path`)."""
+        return self.data_dir / "clickhouse-server"
 
     @property
     def kafka_dir(self) -> Path:

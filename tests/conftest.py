@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clickhouse_server import serving
 from tests.pipeline import BOOTSTRAP, VTOPS, PipelineRun
 
 
@@ -27,3 +28,11 @@ def pipeline(broker: str, tmp_path: Path) -> Iterator[PipelineRun]:
     run = PipelineRun(data_dir=tmp_path)
     run.create_topics()
     yield run
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server() -> Iterator[str]:
+    """A ClickHouse server's VTOPS_CLICKHOUSE_URL for the server-path tests (never skipped:
+    the local server starts here when CI has not started it)."""
+    with serving() as url:
+        yield url

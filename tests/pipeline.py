@@ -1,5 +1,6 @@
 """Drives the real pipeline for integration tests: a real broker, `vtops worker` as a process,
-and the embedded ClickHouse it wrote, read once the worker has stopped."""
+and the ClickHouse it wrote: the embedded store, read once the worker has stopped, or a
+server (tests/clickhouse_server.py) in a database of the test's own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
+from pydantic import SecretStr
 
 from city.settings import KafkaSettings
 from sinks.clickhouse.client import connect
@@ -77,6 +79,9 @@ class PipelineRun:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Another consumer group on the same topics: a second app reading what the first did.
     group: str | None = None
+    # A ClickHouse server's URL and the test's database there; None: the embedded store.
+    clickhouse_url: str | None = None
+    database: str = "vtops"
     _logs: dict[int, Path] = field(default_factory=dict)
 
     @property
@@ -96,7 +101,17 @@ class PipelineRun:
             "VTOPS_IDLE_PARTITION_S": "3600",
             # Tests run workers side by side: no fixed port (a test that scrapes picks one).
             "VTOPS_METRICS_PORT": "0",
+            **self._store_env,
             **self.extra_env,
+        }
+
+    @property
+    def _store_env(self) -> dict[str, str]:
+        if self.clickhouse_url is None:
+            return {}
+        return {
+            "VTOPS_CLICKHOUSE_URL": self.clickhouse_url,
+            "VTOPS_CLICKHOUSE_DATABASE": self.database,
         }
 
     def topic(self, name: str) -> str:
@@ -182,13 +197,18 @@ class PipelineRun:
 
     @contextmanager
     def store(self) -> Iterator[Client]:
-        """The embedded ClickHouse the worker wrote; only once the worker has stopped."""
-        client = connect(StorageSettings(data_dir=self.data_dir))
+        """The ClickHouse the workers wrote: the embedded one only once they have stopped."""
+        url = None if self.clickhouse_url is None else SecretStr(self.clickhouse_url)
+        client = connect(StorageSettings(data_dir=self.data_dir, clickhouse_url=url))
         try:
             yield client
         finally:
             client.close()
 
+    def sql(self, text: str) -> str:
+        """`text` with its tables in this run's database (the tests' queries say `vtops.`)."""
+        return text.replace("vtops.", f"{self.database}.")
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         with self.store() as client:
-            return [tuple(row) for row in client.query(sql).result_rows]
+            return [tuple(row) for row in client.query(self.sql(sql)).result_rows]

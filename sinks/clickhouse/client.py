@@ -65,7 +65,8 @@ def connect(storage: StorageSettings) -> Client:
         if "EmbeddedServer" in str(error):
             raise StoreInUseError(
                 f"the embedded ClickHouse store at {path} is in use by another process "
-                "(a running `vtops worker`?); stop it first, or set VTOPS_CLICKHOUSE_URL"
+                "(a running `vtops worker`, or `vtops clickhouse start`?); stop it first, or "
+                "set VTOPS_CLICKHOUSE_URL (`vtops clickhouse status` shows the local server's)"
             ) from None
         raise SinkError(f"cannot open the embedded ClickHouse store at {path}: {error}") from None
 

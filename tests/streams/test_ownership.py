@@ -1,12 +1,11 @@
 """R7, what one machine can test of it: two engines of one group share a ClickHouse store (as
 workers do with a server); a second joins while events flow, partitions move, and no engine
 ever writes a partition it does not hold. The scenario with two `vtops worker`s, one of them
-SIGKILLed, needs a ClickHouse server: test_two_workers_on_a_server below."""
+SIGKILLed, runs on the session's ClickHouse server: test_two_workers_on_a_server below."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import time
@@ -36,6 +35,7 @@ from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateRow, StateStore
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
+from tests.clickhouse_server import own_database
 from tests.factories import expected_from, random_traffic
 from tests.pipeline import BOOTSTRAP, PipelineRun, partition_of
 from tests.streams.test_store_faults import (
@@ -204,35 +204,27 @@ def test_a_revoked_partition_is_never_written_by_its_old_owner(
     )
 
 
-def test_two_workers_on_a_server_one_killed_the_other_finishes_exactly(tmp_path: Path) -> None:
+def test_two_workers_on_a_server_one_killed_the_other_finishes_exactly(
+    clickhouse_server: str, tmp_path: Path
+) -> None:
     """R7: with a ClickHouse server, two `vtops worker`s share the partitions; one is
     SIGKILLed mid-stream, the survivor takes its partitions over from the saved state."""
-    if not os.environ.get("VTOPS_CLICKHOUSE_URL"):
-        pytest.skip(
-            "R7 needs a ClickHouse server (set VTOPS_CLICKHOUSE_URL): with the embedded store a "
-            "second worker refuses to join, and these machines cannot run a server"
+    with own_database(clickhouse_server, "r7") as database:
+        pipeline = PipelineRun(
+            data_dir=tmp_path, partitions=6, clickhouse_url=clickhouse_server, database=database
         )
-    database = f"vtops_r7_{uuid.uuid4().hex[:8]}"
-    pipeline = PipelineRun(
-        data_dir=tmp_path, partitions=6, extra_env={"VTOPS_CLICKHOUSE_DATABASE": database}
-    )
-    pipeline.create_topics()
-    events = random_traffic(random.Random(10), CAMERAS, minutes=30, count=12_000)
-    half = len(events) // 2
-    workers = []
-    for _ in range(2):  # one after the other: the first one migrates the new database
-        workers.append(pipeline.start_worker())
-        pipeline.wait_until_assigned(workers[-1])
-    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
-    pipeline.wait_for_progress(topics.CAMERA_EVENTS)
-    assert pipeline.stop_worker(workers[1], signal.SIGKILL) == -signal.SIGKILL
-    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
-    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
-    assert pipeline.stop_worker(workers[0]) == 0
-
-    with pipeline.store() as client:
-        try:
-            rows = client.query(FLOW_SQL.replace("vtops.", f"{database}.")).result_rows
-        finally:
-            client.command(f"DROP DATABASE IF EXISTS {database}")
+        pipeline.create_topics()
+        events = random_traffic(random.Random(10), CAMERAS, minutes=30, count=12_000)
+        half = len(events) // 2
+        workers = []
+        for _ in range(2):  # one after the other: the first one migrates the new database
+            workers.append(pipeline.start_worker())
+            pipeline.wait_until_assigned(workers[-1])
+        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
+        pipeline.wait_for_progress(topics.CAMERA_EVENTS)
+        assert pipeline.stop_worker(workers[1], signal.SIGKILL) == -signal.SIGKILL
+        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
+        pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
+        assert pipeline.stop_worker(workers[0]) == 0
+        rows = pipeline.rows(FLOW_SQL)
     assert flow_by_window(rows) == expected_from(events, pipeline.partitions).rows()

@@ -10,6 +10,7 @@ import typer
 from vtops.cli import (
     archive,
     baselines,
+    clickhouse,
     dashboards,
     demo,
     dlq,
@@ -63,6 +64,7 @@ def main(
 
 app.add_typer(settings.app, name="settings")
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(clickhouse.app, name="clickhouse")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(baselines.app, name="baselines")

@@ -7,7 +7,6 @@ under `$VTOPS_DATA_DIR/kafka`. Every failure is a BrokerError that says what to 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ from city.settings import KafkaSettings
 from sinks.settings import StorageSettings
 from vtops.kafka.jars import INSTALL_HINT, BrokerJars, default_kafka_home
 from vtops.kafka.server_config import cluster_id, log4j2_properties, server_properties
+from vtops.local_process import FileLock, alive, pid_of
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +101,12 @@ class LocalBroker:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(pid):
+        if alive(pid):
             logger.warning("broker ignored SIGTERM, killing pid=%d", pid)
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while alive(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -198,17 +198,7 @@ class LocalBroker:
 
     def _pid(self) -> int | None:
         """The pid in our pid file if that process lives and is our broker (not a reused pid)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if not _alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return pid  # no procfs: trust the pid file
-        return pid if str(self.properties_file).encode() in cmdline else None
+        return pid_of(self.pid_file, str(self.properties_file))
 
     def _log_tail(self, lines: int = 30) -> str:
         tails = []
@@ -220,37 +210,5 @@ class LocalBroker:
                 tails.append(f"--- {path}\n" + "\n".join([*errors, "...", *recent[-lines:]]))
         return "\n".join(tails) or "(no broker log yet)"
 
-    def _lock(self) -> _FileLock:
-        return _FileLock(self.root / ".start.lock")
-
-
-class _FileLock:
-    """Serializes concurrent `start` calls (the demo and an operator, say) on one data dir."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        # Reap it first if it is our own exited child, or it would look alive as a zombie.
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def _lock(self) -> FileLock:
+        return FileLock(self.root / ".start.lock")
