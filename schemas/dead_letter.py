@@ -3,8 +3,10 @@
 A dead letter keeps what it takes to send the message back where it came from: its key (so it
 lands on the partition its dedup lives on), headers and Kafka timestamp. Bytes are kept as
 text when they are UTF-8, else as base64, as each `*_encoding` field says; header values are
-always base64. `original_key`, `original_headers` and `original_value` read them back from a
-DLQ message or a `dlq_events` row alike, and raise ValueError for what was not kept whole.
+always base64, or null for a null value (Java and librdkafka producers can send one, aiokafka
+hands it over as None). `original_key`, `original_headers` and `original_value` read them
+back from a DLQ message or a `dlq_events` row alike, and raise ValueError for what was not
+kept whole.
 
 A dead letter must always fit in a Kafka message, whatever it carries (JSON escapes a control
 byte as six): of the value it keeps 16 KiB, with the length and digest of the whole beyond
@@ -53,7 +55,7 @@ def dead_letter(
     raw: bytes | None,
     error: str,
     key: bytes | None = None,
-    headers: Sequence[tuple[str, bytes]] = (),
+    headers: Sequence[tuple[str, bytes | None]] = (),
     timestamp_ms: int | None = None,
 ) -> dict[str, Any]:
     """The DLQ message; the same fields are a `dlq_events` row. `timestamp_ms` is the original
@@ -77,13 +79,15 @@ def dead_letter(
         letter["payload_bytes"] = len(value)
         letter["payload_sha256"] = hashlib.sha256(value).hexdigest()
     letter["payload"], letter["payload_encoding"] = _as_text(value[:MAX_PAYLOAD_BYTES])
-    origin_bytes = len(key or b"") + sum(len(name.encode()) + len(v) for name, v in headers)
+    origin_bytes = len(key or b"") + sum(len(name.encode()) + len(v or b"") for name, v in headers)
     if origin_bytes > MAX_ORIGIN_BYTES:
         letter["origin_bytes"] = origin_bytes
         return letter
     if key is not None:
         letter["key"], letter["key_encoding"] = _as_text(key)
-    letter["headers"] = [(name, base64.b64encode(v).decode("ascii")) for name, v in headers]
+    letter["headers"] = [
+        (name, None if v is None else base64.b64encode(v).decode("ascii")) for name, v in headers
+    ]
     return letter
 
 
@@ -102,9 +106,12 @@ def original_key(letter: Mapping[str, Any]) -> bytes | None:
     return None if key is None else _as_bytes(key, letter.get("key_encoding"))
 
 
-def original_headers(letter: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def original_headers(letter: Mapping[str, Any]) -> list[tuple[str, bytes | None]]:
     _origin_kept(letter)
-    return [(name, base64.b64decode(value)) for name, value in letter.get("headers") or ()]
+    return [
+        (name, None if value is None else base64.b64decode(value))
+        for name, value in letter.get("headers") or ()
+    ]
 
 
 def original_value(letter: Mapping[str, Any]) -> bytes:

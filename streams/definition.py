@@ -92,4 +92,5 @@ class DomainStream(Protocol[E, A]):
 
     def acc_to_state(self, acc: A) -> dict[str, Any]: ...
 
-    def acc_from_state(self, state: dict[str, Any]) -> A: ...
+    def acc_from_state(self, group: Group, state: dict[str, Any]) -> A:
+        """The accumulator `acc_to_state` saved, for the window of `group`."""

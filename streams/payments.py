@@ -20,7 +20,7 @@ from schemas.exceptions import InvalidEvent
 from schemas.fast import TerminalCounts, decode_terminal_counts
 from schemas.payments import CASHLESS_METHODS, METHODS
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
-from streams.engine.windows import PartitionWindows, Window
+from streams.engine.windows import Group, PartitionWindows, Window
 
 CASHLESS_TABLE = "payments_cashless_1h"
 
@@ -116,7 +116,7 @@ class CashlessPayments:
             "cashless_amount_vnd": acc.cashless_amount_vnd,
         }
 
-    def acc_from_state(self, state: dict[str, Any]) -> CashlessTally:
+    def acc_from_state(self, _group: Group, state: dict[str, Any]) -> CashlessTally:
         return CashlessTally(
             reports=state["reports"],
             terminals=set(state["terminals"]),

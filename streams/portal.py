@@ -25,7 +25,7 @@ from city import topics
 from city.clock import local_day_bounds, local_time
 from schemas.fast import PortalTransaction, decode_portal_transaction
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
-from streams.engine.windows import PartitionWindows, Window
+from streams.engine.windows import Group, PartitionWindows, Window
 
 KPIS_TABLE = "portal_kpis_1d"
 DAY_MS = 86_400_000
@@ -187,5 +187,5 @@ class PortalKpis:
     def acc_to_state(self, acc: PortalCounts) -> dict[str, Any]:
         return asdict(acc)
 
-    def acc_from_state(self, state: dict[str, Any]) -> PortalCounts:
+    def acc_from_state(self, _group: Group, state: dict[str, Any]) -> PortalCounts:
         return PortalCounts(**state)

@@ -8,6 +8,7 @@ Contract: section 4 (camera.events), section 5 (windows), section 7 (`traffic_fl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict
 from types import MappingProxyType
@@ -22,8 +23,10 @@ from streams.alerts import ALERTS_TABLE
 from streams.anomalies import AnomalyWatch
 from streams.baselines import Baselines
 from streams.definition import Assignment, Records, Row
-from streams.engine.windows import PartitionWindows, Window
+from streams.engine.windows import Group, PartitionWindows, Window
 from streams.flow_counts import FlowCounts
+
+log = logging.getLogger(__name__)
 
 FLOW_TABLE = "traffic_flow_1m"
 VIOLATIONS_TABLE = "traffic_violations"
@@ -49,7 +52,8 @@ class TrafficFlow:
         self.anomalies = AnomalyWatch(self._ward_of, baselines, self._grace_ms)
 
     def new_state(self) -> PartitionWindows[FlowCounts]:
-        return PartitionWindows(self._grace_ms, lambda _group: FlowCounts())
+        # A window opens for an event decode has checked: its camera is in the profile.
+        return PartitionWindows(self._grace_ms, lambda group: FlowCounts(self._ward_of[group[0]]))
 
     def decode(self, raw: bytes | None) -> CameraEvent:
         event = decode_camera_event(raw)
@@ -113,12 +117,11 @@ class TrafficFlow:
             counts.speed_count += 1
 
     def window_row(self, window: Window[FlowCounts], final: bool) -> Row:
-        camera_id = window.group[0]
         counts = window.acc
         by_class = counts.by_class
         return {
-            "camera_id": camera_id,
-            "ward": self._ward_of[camera_id],
+            "camera_id": window.group[0],
+            "ward": counts.ward,
             "window_start": local_time(window.start_ms),
             "vehicles": sum(by_class.values()),
             **by_class,
@@ -132,5 +135,12 @@ class TrafficFlow:
     def acc_to_state(self, acc: FlowCounts) -> dict[str, Any]:
         return asdict(acc)
 
-    def acc_from_state(self, state: dict[str, Any]) -> FlowCounts:
+    def acc_from_state(self, group: Group, state: dict[str, Any]) -> FlowCounts:
+        if "ward" not in state:
+            # Saved before windows kept their ward: the profile's, or none when the camera has
+            # left the profile since; the window is still finalised, not lost.
+            ward = self._ward_of.get(group[0])
+            if ward is None:
+                log.warning("window of a camera no longer in the profile camera_id=%s", group[0])
+            state = {**state, "ward": ward or ""}
         return FlowCounts(**state)

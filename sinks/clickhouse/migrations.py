@@ -171,6 +171,14 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "dead letters say when the key and headers were too long to keep",
         ("ALTER TABLE {db}.dlq_events ADD COLUMN IF NOT EXISTS origin_bytes Nullable(UInt64)",),
     ),
+    Migration(
+        5,
+        "dead letters keep a null header value as null (issue 16)",
+        (
+            "ALTER TABLE {db}.dlq_events "
+            "MODIFY COLUMN headers Array(Tuple(String, Nullable(String)))",
+        ),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -20,7 +20,8 @@ from schemas.exceptions import InvalidEvent
 ORIGIN = "vtops.origin"
 WATERMARK = "vtops.watermark"
 
-Headers = Sequence[tuple[str, bytes]]
+# Header values may be null: Java and librdkafka producers can send one.
+Headers = Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ def origin_of(headers: Headers) -> Origin | None:
     for name, value in headers:
         if name == ORIGIN:
             try:
-                partition, offset, stream_time = value.split(b",")
+                partition, offset, stream_time = (value or b"").split(b",")
                 return Origin(int(partition), int(offset), int(stream_time))
             except ValueError:
                 raise InvalidEvent(f"headers: malformed {ORIGIN} header") from None

@@ -131,10 +131,11 @@ class RouteStage:
             held.offset = offset
             held.read += 1
             try:
-                assignment = stream.assign(stream.decode(record.value))
+                event = stream.decode(record.value)
+                reject_far_future(stream, event, latest_ms)
+                assignment = stream.assign(event)
                 if assignment is None:
                     continue
-                reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
             except Exception as error:
                 held.invalid += 1
                 self._dead_letters.add(partition, record, error)

@@ -7,10 +7,15 @@ judgement in the windows, and it only ever rejects times no real producer sends.
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas.exceptions import InvalidEvent
+from streams.definition import DomainStream
 
 
-def reject_far_future(field: str, event_time_ms: int, latest_ms: int) -> None:
-    """InvalidEvent naming `field` when the event time is after `latest_ms` (now + skew)."""
-    if event_time_ms > latest_ms:
+def reject_far_future(stream: DomainStream[Any, Any], event: Any, latest_ms: int) -> None:
+    """InvalidEvent naming the stream's time field when the event's time is after `latest_ms`
+    (now + skew). Every event kind is judged, windowed or not (contract v1.2, section 5)."""
+    field = stream.event_time_field
+    if getattr(event, field) > latest_ms:
         raise InvalidEvent(f"{field}: further ahead of the wall clock than VTOPS_MAX_CLOCK_SKEW_S")

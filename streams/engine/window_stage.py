@@ -84,13 +84,15 @@ def fold_event(
     `latest_ms`: the latest event time accepted (wall clock plus skew), None for no bound.
     """
     event = stream.decode(raw)
+    if latest_ms is not None:
+        # Every event, windowed or not: a status report from 2099 would be a camera's last
+        # sign of life for good.
+        reject_far_future(stream, event, latest_ms)
     assignment = stream.assign(event)
     if assignment is None:
         state.counters.recorded += 1
         stream.fold(state, event, None, records)
         return
-    if latest_ms is not None:
-        reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
     if state.is_late(assignment.end_ms, assignment.event_time_ms, source_time_ms):
         stream.fold(state, event, None, records)
         return
@@ -178,11 +180,12 @@ class WindowStage(Generic[E, A]):
             if key.startswith("k:"):
                 state.keyed[key[2:]] = value
             else:
+                group = tuple(value["group"])
                 window = Window(
-                    tuple(value["group"]),
+                    group,
                     value["start"],
                     value["end"],
-                    self.stream.acc_from_state(value["acc"]),
+                    self.stream.acc_from_state(group, value["acc"]),
                     value["first"],
                     value["last"],
                 )

@@ -14,7 +14,8 @@ from schemas.dead_letter import (
     original_value,
 )
 
-HEADERS = [("traceparent", b"00-4bf92f-01"), ("bin", b"\xff\x00"), ("bin", b"")]
+# Duplicate, binary, empty and null values (Java and librdkafka producers can send a null).
+HEADERS = [("traceparent", b"00-4bf92f-01"), ("bin", b"\xff\x00"), ("bin", b""), ("x", None)]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from city.settings import KafkaSettings
 from sinks.base import Backoff, BatchSink, Row
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
+from sinks.clickhouse.table import ClickHouseTable
 from sinks.exceptions import SinkError, TransientSinkError
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
@@ -32,7 +33,7 @@ from streams.engine.state_store import META_KEY, StateStore
 from streams.engine.window_stage import WindowStage
 from streams.payments import CashlessPayments
 from streams.traffic import TrafficFlow
-from tests.factories import MINUTE_MS, T0, passage
+from tests.factories import MINUTE_MS, T0, passage, status
 from tests.factories_payments import tally
 from tests.pipeline import BOOTSTRAP
 
@@ -89,10 +90,15 @@ def record(topic: str, offset: int, event: dict[str, Any], partition: int = 0) -
 
 
 def camera_stage(
-    engine: Engine, topic: str, window_sink: BatchSink, dead_letters: BatchSink | None = None
+    engine: Engine,
+    topic: str,
+    window_sink: BatchSink,
+    dead_letters: BatchSink | None = None,
+    **table_sinks: BatchSink,
 ) -> WindowStage[Any, Any]:
     tables: dict[str, BatchSink] = {name: Recording(name) for name in TABLES}
     tables["traffic_flow_1m"] = window_sink
+    tables.update(table_sinks)
     config = aiokafka_config(KafkaSettings(kafka_bootstrap=BOOTSTRAP))
     return WindowStage(
         TrafficFlow(load_city_profile(), 120, NO_BASELINES),
@@ -232,6 +238,62 @@ def test_a_far_future_event_is_a_dead_letter_and_leaves_stream_time_alone(
     assert (counters["late"], counters["invalid"], counters["accepted"]) == (0, 1, 200)
     (letter,) = letters.rows
     assert letter["error"] == "ts: further ahead of the wall clock than VTOPS_MAX_CLOCK_SKEW_S"
+
+
+def test_a_null_header_value_on_an_invalid_message_is_a_dead_letter_like_any_other(
+    engine: Engine,
+) -> None:
+    """Issue 16, 1: measuring a null header value stopped every stream from the dead-letter
+    path. The letter keeps it as null, in the real dlq_events table too."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    letters = Recording("dlq")
+    table = ClickHouseTable(engine.client, DATABASE, "dlq_events", ThreadPoolExecutor(1))
+    stage = camera_stage(engine, topic, Recording("w"), letters, dlq_events=table)
+    bad = b'{"kind":"passage"}'
+    headers = [("x", None), ("y", b"")]
+    records = [record(topic, n, e) for n, e in enumerate(passages(4))]
+    records[1] = ConsumerRecord(topic, 0, 1, 0, 0, None, bad, None, 0, len(bad), headers)
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, records)
+        await Checkpointer([stage], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    (letter,) = letters.rows
+    assert letter["headers"] == [("x", None), ("y", "")]
+    kept = engine.client.query(
+        f"SELECT headers FROM {DATABASE}.dlq_events WHERE source_topic = {{t:String}}",
+        parameters={"t": topic},
+    ).result_rows
+    assert kept == [([("x", None), ("y", "")],)]
+    counters = asyncio.run(engine.store.load(topic, 0))[META_KEY]["counters"]
+    assert (counters["accepted"], counters["invalid"]) == (3, 1)
+
+
+def test_a_status_report_from_the_far_future_is_a_dead_letter_and_no_sign_of_life(
+    engine: Engine,
+) -> None:
+    """Issue 16, 2: a heartbeat stamped 2099 became the camera's last sign of life for good,
+    so that its outage never raised camera_offline."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    letters, statuses = Recording("dlq"), Recording("camera_status")
+    stage = camera_stage(engine, topic, Recording("w"), letters, camera_status=statuses)
+    future = status("2099", CAMERA, 4_102_444_799_000)  # 2099-12-31T23:59:59Z
+    records = [record(topic, 0, future)]
+    records.append(record(topic, 1, status("now", CAMERA, T0)))
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, records)
+        await Checkpointer([stage], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    (letter,) = letters.rows
+    assert letter["error"] == "ts: further ahead of the wall clock than VTOPS_MAX_CLOCK_SKEW_S"
+    # Neither the latest status nor, through it, the anomaly watch ever saw it.
+    assert [row["event_id"] for row in statuses.rows] == ["now"]
+    assert stage.partition_state(0).counters.invalid == 1
 
 
 def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) -> None:

@@ -105,7 +105,7 @@ def test_row_sums_methods_amounts_and_distinct_terminals(stream: CashlessPayment
     saved = stream.acc_to_state(window.acc)
     assert saved["terminals"] == ["T1", "T2"]
     assert orjson.loads(orjson.dumps(saved)) == saved
-    assert stream.acc_from_state(saved) == window.acc
+    assert stream.acc_from_state(window.group, saved) == window.acc
 
 
 def test_no_counts_means_share_zero(stream: CashlessPayments) -> None:

@@ -131,7 +131,7 @@ def test_window_row_names_the_local_day_and_state_round_trips() -> None:
         row["paid_online"],
         row["final"],
     ) == (1, 1, 1, 1, 1, 0)
-    assert stream.acc_from_state(stream.acc_to_state(window.acc)) == window.acc
+    assert stream.acc_from_state(window.group, stream.acc_to_state(window.acc)) == window.acc
     withdrawn = step("w", "D", "2024-09-14T17:30:00Z", "withdrawn")
     assert (
         stream.assign(stream.decode(orjson.dumps(withdrawn))).route_key == "ubnd-phuong-1|1.001193"
