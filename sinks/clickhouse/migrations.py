@@ -32,6 +32,7 @@ from typing import Final
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.clickhouse.migration_lock import migration_lock
 from sinks.exceptions import SinkError
 
 log = logging.getLogger(__name__)
@@ -231,19 +232,24 @@ def migrate(client: Client, database: str, target: int = LATEST) -> list[Migrati
             f"the ClickHouse database {database} is at schema version {current}, newer than "
             f"this vtops knows ({LATEST}): upgrade vtops"
         )
+    if current >= target:
+        return []  # every worker start, without taking the lock
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(_version_table(database))
-    applied = []
-    for migration in MIGRATIONS:
-        if not current < migration.version <= target:
-            continue
-        for statement in migration.statements:
-            client.command(statement.replace("{db}", database))
-        client.insert(
-            f"{database}.{VERSION_TABLE}",
-            [[migration.version, migration.summary, datetime.now(UTC)]],
-            column_names=["version", "summary", "applied_at"],
-        )
-        log.info("schema migration applied database=%s version=%d", database, migration.version)
-        applied.append(migration)
+    with migration_lock(client, database):
+        # Another worker may have migrated while this one waited for the lock.
+        current = schema_version(client, database)
+        client.command(_version_table(database))
+        applied = []
+        for migration in MIGRATIONS:
+            if not current < migration.version <= target:
+                continue
+            for statement in migration.statements:
+                client.command(statement.replace("{db}", database))
+            client.insert(
+                f"{database}.{VERSION_TABLE}",
+                [[migration.version, migration.summary, datetime.now(UTC)]],
+                column_names=["version", "summary", "applied_at"],
+            )
+            log.info("schema migration applied database=%s version=%d", database, migration.version)
+            applied.append(migration)
     return applied
