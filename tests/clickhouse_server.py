@@ -50,6 +50,12 @@ def serving() -> Iterator[str]:
             server.stop()
 
 
+def local_data_dir(otherwise: Path) -> Path:
+    """VTOPS_DATA_DIR for a command that must find the local server (`vtops dashboards
+    prepare-store` declares users in its config); `otherwise` with a real server."""
+    return otherwise if os.environ.get("VTOPS_TEST_CLICKHOUSE_URL") else TEST_SERVER_DATA
+
+
 def server_storage(url: str, database: str = "vtops") -> StorageSettings:
     return StorageSettings(clickhouse_url=SecretStr(url), clickhouse_database=database)
 

@@ -10,7 +10,9 @@ read-only (readonly = 1) while letting the plugin's driver set `max_execution_ti
 The password never travels: the user is identified by its SHA-256 hash, and errors name the
 step and ClickHouse's error code, never the statement. The statements need a server with
 access management (CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT=1 in the compose file); the embedded
-engine (chDB) has no writable user storage and refuses them.
+engine (chDB) has no writable user storage and refuses them, and so does the local server
+(`vtops clickhouse start`), which gets the same grants in its users config instead
+(grafana_users_xml.py).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class GrafanaAccessError(SinkError):
     """The read-only Grafana user or its grants could not be set up."""
 
 
-def _identifier(name: str) -> str:
+def plain_identifier(name: str) -> str:
     if not _IDENTIFIER.fullmatch(name):
         raise GrafanaAccessError(f"not a plain ClickHouse identifier: {name!r}")
     return name
@@ -84,16 +86,37 @@ def password_hash(password: SecretStr | str) -> str:
     return hashlib.sha256(plain.encode("utf-8")).hexdigest()
 
 
-def grant_statements(
-    database: str, hashed_password: str, visible_columns: Mapping[str, Sequence[str]]
+def role_grants(
+    database: str, visible_columns: Mapping[str, Sequence[str]]
 ) -> list[tuple[str, str]]:
-    """(step, statement) pairs that create or update the user, role and grants idempotently.
+    """(step, privilege) pairs of the role, e.g. `SELECT ON vtops.cameras`: the one list both
+    the SQL grants and the local server's users config (grafana_users_xml.py) are made of.
 
     `visible_columns` maps each table of HIDDEN_COLUMNS to the columns Grafana may read.
     """
-    db = _identifier(database)
+    db = plain_identifier(database)
+    privileges = [(f"grant {table}", f"SELECT ON {db}.{table}") for table in READABLE_TABLES]
+    for table, hidden in HIDDEN_COLUMNS.items():
+        columns = [plain_identifier(c) for c in visible_columns[table] if c not in hidden]
+        if not columns:
+            raise GrafanaAccessError(f"no readable column left in {db}.{table}")
+        privileges.append(
+            (f"grant {table} columns", f"SELECT({', '.join(columns)}) ON {db}.{table}")
+        )
+    return privileges
+
+
+def check_password_hash(hashed_password: str) -> None:
     if not re.fullmatch(r"[0-9a-f]{64}", hashed_password):
         raise GrafanaAccessError("the password hash must be 64 hex digits (SHA-256)")
+
+
+def grant_statements(
+    database: str, hashed_password: str, visible_columns: Mapping[str, Sequence[str]]
+) -> list[tuple[str, str]]:
+    """(step, statement) pairs that create or update the user, role and grants idempotently."""
+    db = plain_identifier(database)
+    check_password_hash(hashed_password)
     identity = (
         f"IDENTIFIED WITH sha256_hash BY '{hashed_password}' "
         f"DEFAULT DATABASE {db} SETTINGS PROFILE '{GRAFANA_PROFILE}'"
@@ -108,18 +131,10 @@ def grant_statements(
         # Start from nothing, so a table dropped from the list loses its grant.
         ("role reset", f"REVOKE ALL ON *.* FROM {GRAFANA_ROLE}"),
     ]
-    for table in READABLE_TABLES:
-        steps.append((f"grant {table}", f"GRANT SELECT ON {db}.{table} TO {GRAFANA_ROLE}"))
-    for table, hidden in HIDDEN_COLUMNS.items():
-        columns = [_identifier(c) for c in visible_columns[table] if c not in hidden]
-        if not columns:
-            raise GrafanaAccessError(f"no readable column left in {db}.{table}")
-        steps.append(
-            (
-                f"grant {table} columns",
-                f"GRANT SELECT({', '.join(columns)}) ON {db}.{table} TO {GRAFANA_ROLE}",
-            )
-        )
+    steps += [
+        (step, f"GRANT {privilege} TO {GRAFANA_ROLE}")
+        for step, privilege in role_grants(database, visible_columns)
+    ]
     steps += [
         ("user", f"CREATE USER IF NOT EXISTS {GRAFANA_USER} {identity}"),
         ("user password", f"ALTER USER {GRAFANA_USER} {identity}"),
@@ -148,13 +163,18 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__} {' '.join(found)}".strip()
 
 
+def visible_columns(client: Client, database: str) -> dict[str, list[str]]:
+    """Every column of each table of HIDDEN_COLUMNS (role_grants leaves the hidden out)."""
+    return {table: _columns(client, database, table) for table in HIDDEN_COLUMNS}
+
+
 def grant_grafana_access(client: Client, database: str, password: SecretStr | str) -> None:
     """Create or update `vtops_grafana` and its read-only grants on `database`.
 
     Raises GrafanaAccessError naming the failed step (e.g. on the embedded engine, which
     has no user storage); the password and its hash never appear in a message or a log.
     """
-    visible = {table: _columns(client, database, table) for table in HIDDEN_COLUMNS}
+    visible = visible_columns(client, database)
     for step, statement in grant_statements(database, password_hash(password), visible):
         try:
             client.command(statement)

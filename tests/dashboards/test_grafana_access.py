@@ -3,16 +3,23 @@
 chDB (the embedded engine) has no writable user storage: CREATE ROLE/USER and GRANT fail
 there with ACCESS_DENIED or UNKNOWN_ROLE. So the statements are checked as text, parsed by
 the real engine (EXPLAIN AST), run in order against a recording client, and the embedded
-engine's refusal is checked to leak neither the password nor its hash.
+engine's refusal is checked to leak neither the password nor its hash. On the session's
+ClickHouse server `vtops dashboards prepare-store` creates the user for real, and the test
+logs in as it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+from clickhouse_connect import get_client
+from clickhouse_connect.driver.exceptions import DatabaseError
 from pydantic import SecretStr
 
 from dashboards.provisioning import ALERT_RULES
@@ -27,8 +34,10 @@ from sinks.clickhouse.grafana_access import (
     grant_statements,
     password_hash,
 )
+from tests.clickhouse_server import local_data_dir, own_database
 from tests.dashboards.conftest import Store
 from tests.dashboards.queries import boards
+from tests.pipeline import VTOPS
 
 PASSWORD = "correct horse battery staple"
 TABLE = re.compile(r"\bvtops\.(\w+)")
@@ -151,3 +160,53 @@ def test_database_name_must_be_an_identifier(database: str) -> None:
 def test_empty_password_is_refused() -> None:
     with pytest.raises(GrafanaAccessError, match="empty"):
         password_hash(SecretStr(""))
+
+
+@pytest.mark.integration
+def test_on_a_server_grafana_reads_the_boards_tables_and_never_plates_messages_or_state(
+    clickhouse_server: str, tmp_path: Path
+) -> None:
+    with own_database(clickhouse_server, "grafana") as database:
+        env = {
+            **os.environ,
+            "VTOPS_DATA_DIR": str(local_data_dir(tmp_path)),
+            "VTOPS_CLICKHOUSE_URL": clickhouse_server,
+            "VTOPS_CLICKHOUSE_DATABASE": database,
+            "VTOPS_GRAFANA_CLICKHOUSE_PASSWORD": PASSWORD,
+        }
+        prepared = subprocess.run(
+            [VTOPS, "dashboards", "prepare-store"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert prepared.returncode == 0, prepared.stderr
+        assert f"read-only user {GRAFANA_USER}" in prepared.stdout
+        address = clickhouse_server.rpartition("@")[2].split(":")
+        grafana = get_client(
+            host=address[0], port=int(address[1]), username=GRAFANA_USER, password=PASSWORD
+        )
+        try:
+            _reads_and_refusals(grafana, database)
+        finally:
+            grafana.close()
+
+
+def _reads_and_refusals(grafana: Any, db: str) -> None:
+    for table in READABLE_TABLES:
+        grafana.query(f"SELECT count() FROM {db}.{table}")
+    assert grafana.query(f"SELECT count() FROM {db}.cameras").result_rows[0][0] > 0
+    grafana.query(f"SELECT camera_id, violation_type FROM {db}.traffic_violations")
+    grafana.query(f"SELECT source_topic, error FROM {db}.dlq_events")
+    # The plugin's driver sets this on every query: it must be allowed.
+    grafana.query("SELECT 1", settings={"max_execution_time": 30})
+    refused = [
+        f"SELECT plate FROM {db}.traffic_violations",
+        f"SELECT * FROM {db}.traffic_violations",
+        *(f"SELECT {c} FROM {db}.dlq_events" for c in HIDDEN_COLUMNS["dlq_events"]),
+        f"SELECT * FROM {db}.stream_state",
+        f"SELECT count() FROM {db}.stream_state",
+        f"INSERT INTO {db}.wards (ward) VALUES ('x')",
+        f"DROP TABLE {db}.cameras",
+    ]
+    for statement in refused:
+        with pytest.raises(DatabaseError, match=r"ACCESS_DENIED|READONLY|Code: (497|164)"):
+            grafana.query(statement)

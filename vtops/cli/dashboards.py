@@ -4,7 +4,7 @@
 same to a running Grafana (VTOPS_GRAFANA_URL, VTOPS_GRAFANA_TOKEN) and, unless told not
 to, prepares the store first; `prepare-store` alone creates the tables, loads the city's
 dimension tables and, given VTOPS_GRAFANA_CLICKHOUSE_PASSWORD and a ClickHouse server,
-the read-only user Grafana logs in with.
+the read-only user Grafana logs in with (by SQL; on the local server, in its users config).
 """
 
 from __future__ import annotations
@@ -25,10 +25,17 @@ from dashboards.dimensions import load_dimensions
 from dashboards.exceptions import GrafanaPushError
 from dashboards.push import push_all
 from sinks.clickhouse.client import connect
-from sinks.clickhouse.grafana_access import grant_grafana_access
+from sinks.clickhouse.grafana_access import (
+    GRAFANA_USER,
+    grant_grafana_access,
+    password_hash,
+    visible_columns,
+)
+from sinks.clickhouse.grafana_users_xml import grafana_users_xml
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
+from vtops.clickhouse import LocalClickHouse
 from vtops.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -83,11 +90,35 @@ def _prepare_store(settings: Settings, profile: CityProfile) -> None:
                 "VTOPS_GRAFANA_CLICKHOUSE_PASSWORD is not set: the read-only "
                 "Grafana user was left as it is"
             )
+        elif (local := _local_server(storage)) is not None:
+            users = grafana_users_xml(
+                storage.clickhouse_database,
+                password_hash(password),
+                visible_columns(client, storage.clickhouse_database),
+            )
+            client.close()  # the server may restart to read the user
+            changed = local.declare_users(GRAFANA_USER, users)
+            console.print(
+                f"read-only user {GRAFANA_USER}: declared in the local server's users config"
+                + (" (server restarted on the same ports)" if changed else ", unchanged")
+            )
         else:
             grant_grafana_access(client, storage.clickhouse_database, password)
-            console.print("read-only user vtops_grafana: granted")
+            console.print(f"read-only user {GRAFANA_USER}: granted")
     finally:
         client.close()
+
+
+def _local_server(storage: StorageSettings) -> LocalClickHouse | None:
+    """The local server of this data dir (`vtops clickhouse start`) if VTOPS_CLICKHOUSE_URL
+    points at it: it keeps users in its config, where SQL cannot write."""
+    if storage.clickhouse_url is None:
+        return None
+    url = urlsplit(storage.clickhouse_url.get_secret_value())
+    local = LocalClickHouse(storage)
+    report = local.status()
+    ours = report.state == "running" and url.port == report.http_port
+    return local if ours and url.hostname in ("127.0.0.1", "localhost") else None
 
 
 @app.command("prepare-store")

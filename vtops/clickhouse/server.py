@@ -74,8 +74,11 @@ class LocalClickHouse:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 30.0) -> Literal["started", "already running"]:
-        """Start the server unless ours answers already; return once it answers /ping."""
+    def start(
+        self, timeout_s: float = 30.0, ports: tuple[int, int] | None = None
+    ) -> Literal["started", "already running"]:
+        """Start the server unless ours answers already; return once it answers /ping.
+        `ports` (HTTP, TCP) instead of the settings' keeps a restarted server's address."""
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(self.root / ".start.lock"):
             if self.status().state == "running":
@@ -85,8 +88,12 @@ class LocalClickHouse:
                     f"a ClickHouse server process (pid {self._pid()}) exists but does not "
                     f"answer; try `vtops clickhouse stop` first. Log tail:\n{self._log_tail()}"
                 )
-            self._check_ports_free()
-            self._write_config()
+            http, tcp = ports or (
+                self.storage.clickhouse_http_port,
+                self.storage.clickhouse_tcp_port,
+            )
+            self._check_ports_free(http, tcp)
+            self._write_config(http, tcp)
             began = time.monotonic()
             process = self._launch()
             self._await_ready(process, began + timeout_s)
@@ -126,21 +133,36 @@ class LocalClickHouse:
             state = "running" if http is not None and _pings(http) else "unresponsive"
         return ServerStatus(state, pid, http, tcp, self.data_dir, self.log_file)
 
+    def declare_users(self, name: str, users_xml: str) -> bool:
+        """Put `users_xml` in the server's users.d/NAME.xml; a running server restarts on the
+        same ports to read it (clickhouse-local reads its users config only at start, and
+        has no user storage that SQL could write). False if the file was already so."""
+        path = self.root / USERS_DIR / f"{name}.xml"
+        if path.is_file() and path.read_text() == users_xml:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(users_xml)
+        path.chmod(0o600)  # it holds a password's hash
+        report = self.status()
+        if report.state == "running" and report.http_port and report.tcp_port:
+            self.stop()
+            self.start(ports=(report.http_port, report.tcp_port))
+            logger.info("clickhouse server restarted to read users.d/%s.xml", name)
+        return True
+
     # --- steps ------------------------------------------------------------------------------
 
-    def _check_ports_free(self) -> None:
+    def _check_ports_free(self, http: int, tcp: int) -> None:
         """A taken port, said before launching (the engine's own error is a stack of text)."""
         for variable, port in (
-            ("VTOPS_CLICKHOUSE_HTTP_PORT", self.storage.clickhouse_http_port),
-            ("VTOPS_CLICKHOUSE_TCP_PORT", self.storage.clickhouse_tcp_port),
+            ("VTOPS_CLICKHOUSE_HTTP_PORT", http),
+            ("VTOPS_CLICKHOUSE_TCP_PORT", tcp),
         ):
             if port and _taken(port):
                 raise LocalServerError(_port_taken(variable, port))
 
-    def _write_config(self) -> None:
-        (self.root / CONFIG_FILE).write_text(
-            server_config(self.storage.clickhouse_http_port, self.storage.clickhouse_tcp_port)
-        )
+    def _write_config(self, http: int, tcp: int) -> None:
+        (self.root / CONFIG_FILE).write_text(server_config(http, tcp))
         (self.root / USERS_FILE).write_text(users_config())
         (self.root / USERS_DIR).mkdir(exist_ok=True)
         if not self.stop_pipe.exists():
