@@ -52,7 +52,10 @@ class DeadLetter:
             headers = original_headers(self.fields)
         except (ValueError, KeyError):
             return None
-        return next((v.decode() for name, v in headers if name == REDRIVE_OF_HEADER), None)
+        return next(
+            (v.decode(errors="replace") for name, v in headers if name == REDRIVE_OF_HEADER and v),
+            None,
+        )
 
     @property
     def original(self) -> str:
@@ -167,9 +170,9 @@ def _fails_again(topics: StreamTopics, value: bytes, latest_ms: int) -> str | No
     which depends on the live state), None when it is valid now."""
     stream = topics.stream
     try:
-        assignment = stream.assign(stream.decode(value))
-        if assignment is not None:
-            reject_far_future(stream.event_time_field, assignment.event_time_ms, latest_ms)
+        event = stream.decode(value)
+        reject_far_future(stream, event, latest_ms)
+        stream.assign(event)
     except InvalidEvent as error:
         return error.reason
     except Exception as error:  # what the worker's dead-letter path does with a bug tripped
