@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from city import topics
+from tests.clickhouse_server import own_database
 from tests.factories import MINUTE_MS, T0, passage, random_traffic
 from tests.factories_payments import HOUR_MS, random_tallies, tally
 from tests.pipeline import PipelineRun, key_per_partition, partition_of
@@ -115,12 +118,26 @@ def test_reprocessing_after_a_change_of_grace_gives_the_rows_of_a_fresh_run(
     assert rewritten  # the change of grace changed some windows
 
 
+@pytest.fixture(params=["embedded", "server"])
+def either_store(
+    request: pytest.FixtureRequest, broker: str, tmp_path: Path
+) -> Iterator[PipelineRun]:
+    """A run on the embedded store, then on a ClickHouse server in a database of its own."""
+    if request.param == "embedded":
+        yield PipelineRun(data_dir=tmp_path)
+        return
+    url = request.getfixturevalue("clickhouse_server")
+    with own_database(url, "reprocess") as database:
+        yield PipelineRun(data_dir=tmp_path, clickhouse_url=url, database=database)
+
+
 def test_reprocessing_with_unchanged_settings_writes_nothing_and_leaves_open_windows(
-    pipeline: PipelineRun,
+    either_store: PipelineRun,
 ) -> None:
     """Issue 19, item 1: on the embedded store no stored window matched its recomputation
     (naive UTC times against the city's zone), so every run deleted the whole range, open
-    windows included, and rewrote it."""
+    windows included, and rewrote it; on a server every final row was written again."""
+    pipeline = either_store
     cameras = [
         next(
             c
