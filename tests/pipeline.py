@@ -82,6 +82,8 @@ class PipelineRun:
     # A ClickHouse server's URL and the test's database there; None: the embedded store.
     clickhouse_url: str | None = None
     database: str = "vtops"
+    # Workers keep the default metrics port, as an operator's several workers on one host do.
+    default_metrics_port: bool = False
     _logs: dict[int, Path] = field(default_factory=dict)
 
     @property
@@ -100,7 +102,7 @@ class PipelineRun:
             # Results must not depend on how long a test pauses: no input partition goes idle.
             "VTOPS_IDLE_PARTITION_S": "3600",
             # Tests run workers side by side: no fixed port (a test that scrapes picks one).
-            "VTOPS_METRICS_PORT": "0",
+            **({} if self.default_metrics_port else {"VTOPS_METRICS_PORT": "0"}),
             **self._store_env,
             **self.extra_env,
         }
@@ -147,13 +149,18 @@ class PipelineRun:
         """Until the worker has its partitions and their state: it is consuming."""
         self.wait_for_log(worker, "assigned partitions=", timeout)
 
-    def wait_for_log(self, worker: subprocess.Popen[bytes], text: str, timeout: float = 60) -> None:
-        """Until the worker has logged `text`."""
+    def wait_for_log(
+        self, worker: subprocess.Popen[bytes], text: str, timeout: float = 60, after: int = 0
+    ) -> None:
+        """Until the worker has logged `text` (past the first `after` characters)."""
         deadline = time.monotonic() + timeout
-        while text.encode() not in self._logs[worker.pid].read_bytes():
+        while text not in self.log_of(worker)[after:]:
             assert worker.poll() is None, f"worker exited with {worker.returncode}"
             assert time.monotonic() < deadline, f"worker did not log {text!r} within {timeout}s"
             time.sleep(0.1)
+
+    def log_of(self, worker: subprocess.Popen[bytes]) -> str:
+        return self._logs[worker.pid].read_text(errors="replace")
 
     def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
         """Send (key, raw value) pairs in order, keyed as the contract says."""

@@ -1,26 +1,25 @@
 """R7, what one machine can test of it: two engines of one group share a ClickHouse store (as
 workers do with a server); a second joins while events flow, partitions move, and no engine
 ever writes a partition it does not hold. The scenario with two `vtops worker`s, one of them
-SIGKILLed, runs on the session's ClickHouse server: test_two_workers_on_a_server below."""
+SIGKILLed, runs on the session's ClickHouse server: tests/streams/test_server_workers.py."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from city import topics
 from city.kafka_client import admin_client
 from city.profile import load_city_profile
 from city.settings import KafkaSettings
@@ -35,9 +34,9 @@ from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateRow, StateStore
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
-from tests.clickhouse_server import own_database
+from tests.clickhouse_server import own_database, server_storage
 from tests.factories import expected_from, random_traffic
-from tests.pipeline import BOOTSTRAP, PipelineRun, partition_of
+from tests.pipeline import BOOTSTRAP, partition_of
 from tests.streams.test_store_faults import (
     FLOW_SQL,
     Sent,
@@ -108,16 +107,15 @@ class OwnedStateStore(StateStore):
             await super().save(rows)
 
 
-def engine_of(
-    owner: Owner, client: Client, executor: ThreadPoolExecutor, topic: str, group: str
-) -> StreamEngine:
+def engine_of(owner: Owner, shared: SharedStore, n: int, topic: str, group: str) -> StreamEngine:
+    client, executor, database = shared.clients[n], shared.executors[n], shared.database
     tables: dict[str, BatchSink] = {
-        name: ClickHouseTable(client, DATABASE, name, executor) for name in TABLES
+        name: ClickHouseTable(client, database, name, executor) for name in TABLES
     }
-    flow = OwnedTable(client, DATABASE, "traffic_flow_1m", executor)
+    flow = OwnedTable(client, database, "traffic_flow_1m", executor)
     flow.owner = owner
     tables["traffic_flow_1m"] = flow
-    store = OwnedStateStore(client, DATABASE, executor)
+    store = OwnedStateStore(client, database, executor)
     store.owner = owner
     config = aiokafka_config(KafkaSettings(kafka_bootstrap=BOOTSTRAP))
     engine = StreamEngine(
@@ -154,28 +152,55 @@ def trickle(topic: str, events: list[dict[str, Any]], chunks: int = 20) -> Sent:
     return Sent(sent)
 
 
-@pytest.fixture
-def shared_store(tmp_path: Path) -> Iterator[tuple[Client, ThreadPoolExecutor]]:
-    client = connect(StorageSettings(data_dir=tmp_path))
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+@dataclass
+class SharedStore:
+    """What each of two engines writes through: one client each on a server, as two workers
+    have; the embedded store admits one client per process, so they share it there."""
+
+    clients: list[Client]
+    executors: list[ThreadPoolExecutor]
+    database: str
+
+
+@pytest.fixture(params=["embedded", "server"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStore]:
+    if request.param == "embedded":
+        client = connect(StorageSettings(data_dir=tmp_path))
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        shared = SharedStore([client, client], [executor, executor], DATABASE)
+        with _migrated(shared):
+            yield shared
+        return
+    url = request.getfixturevalue("clickhouse_server")
+    with own_database(url, "owners") as database:
+        shared = SharedStore(
+            [connect(server_storage(url)) for _ in range(2)],
+            [ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse") for _ in range(2)],
+            database,
+        )
+        with _migrated(shared):
+            yield shared
+
+
+@contextmanager
+def _migrated(shared: SharedStore) -> Iterator[None]:
     try:
-        migrate(client, DATABASE)
-        yield client, executor
+        migrate(shared.clients[0], shared.database)
+        yield
     finally:
-        executor.shutdown()
-        client.close()
+        for executor in set(shared.executors):
+            executor.shutdown()
+        for client in {id(c): c for c in shared.clients}.values():
+            client.close()
 
 
-def test_a_revoked_partition_is_never_written_by_its_old_owner(
-    shared_store: tuple[Client, ThreadPoolExecutor],
-) -> None:
-    client, executor = shared_store
+def test_a_revoked_partition_is_never_written_by_its_old_owner(shared_store: SharedStore) -> None:
     topic, group = f"t{uuid.uuid4().hex[:10]}", f"g{uuid.uuid4().hex[:10]}"
     with admin_client(KafkaSettings(kafka_bootstrap=BOOTSTRAP)) as admin:
         admin.create_topics({topic: {"num_partitions": PARTITIONS, "replication_factor": 1}})
     events = random_traffic(random.Random(9), CAMERAS, minutes=30, count=9_000)
     first, second = Owner("first"), Owner("second")
-    engines = [engine_of(o, client, executor, topic, group) for o in (first, second)]
+    engines = [engine_of(o, shared_store, n, topic, group) for n, o in enumerate((first, second))]
 
     async def run() -> Sent:
         await engines[0].start()
@@ -199,32 +224,7 @@ def test_a_revoked_partition_is_never_written_by_its_old_owner(
     every = asyncio.run(run())
     assert first.revokes, "no partition moved"
     assert first.trespasses == second.trespasses == []
-    assert flow_by_window(client.query(FLOW_SQL).result_rows) == (
+    flow_sql = FLOW_SQL.replace("vtops.", f"{shared_store.database}.")
+    assert flow_by_window(shared_store.clients[0].query(flow_sql).result_rows) == (
         expected_from([e for _, _, e in every.events], PARTITIONS).rows()
     )
-
-
-def test_two_workers_on_a_server_one_killed_the_other_finishes_exactly(
-    clickhouse_server: str, tmp_path: Path
-) -> None:
-    """R7: with a ClickHouse server, two `vtops worker`s share the partitions; one is
-    SIGKILLed mid-stream, the survivor takes its partitions over from the saved state."""
-    with own_database(clickhouse_server, "r7") as database:
-        pipeline = PipelineRun(
-            data_dir=tmp_path, partitions=6, clickhouse_url=clickhouse_server, database=database
-        )
-        pipeline.create_topics()
-        events = random_traffic(random.Random(10), CAMERAS, minutes=30, count=12_000)
-        half = len(events) // 2
-        workers = []
-        for _ in range(2):  # one after the other: the first one migrates the new database
-            workers.append(pipeline.start_worker())
-            pipeline.wait_until_assigned(workers[-1])
-        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[:half])
-        pipeline.wait_for_progress(topics.CAMERA_EVENTS)
-        assert pipeline.stop_worker(workers[1], signal.SIGKILL) == -signal.SIGKILL
-        pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events[half:])
-        pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=180)
-        assert pipeline.stop_worker(workers[0]) == 0
-        rows = pipeline.rows(FLOW_SQL)
-    assert flow_by_window(rows) == expected_from(events, pipeline.partitions).rows()
