@@ -96,7 +96,7 @@ def prepare_store(data_dir: Path, profile: CityProfile) -> int:
     storage = StorageSettings(data_dir=data_dir, clickhouse_url=None)
     client = connect(storage)
     try:
-        migrate(client, storage.clickhouse_database)
+        migrate(client, storage.clickhouse_database, timezone=profile.timezone)
         return ensure_baselines(client, storage.clickhouse_database, profile)
     finally:
         client.close()

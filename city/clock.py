@@ -1,17 +1,19 @@
-"""Times as the city reads them: epoch milliseconds in, Asia/Ho_Chi_Minh datetimes out."""
+"""Times as the city reads them: epoch milliseconds in, datetimes in the city's zone out.
+
+The zone is the city profile's (`CityProfile.tz`), the one source of "city time": callers pass
+it, so a city in another zone gets its own days and hours.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta, tzinfo
 
-CITY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 
 
-def local_time(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=CITY_TZ)
+def local_time(epoch_ms: int, tz: tzinfo) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=tz)
 
 
 def aligned_start(epoch_ms: int, size_ms: int) -> int:
@@ -19,8 +21,12 @@ def aligned_start(epoch_ms: int, size_ms: int) -> int:
     return epoch_ms - epoch_ms % size_ms
 
 
-def local_day_bounds(epoch_ms: int) -> tuple[date, int, int]:
-    """(local day, its start, its end) in Asia/Ho_Chi_Minh, as epoch ms."""
-    day = local_time(epoch_ms).date()
-    start = datetime(day.year, day.month, day.day, tzinfo=CITY_TZ)
-    return day, int(start.timestamp() * 1000), int(start.timestamp() * 1000) + 86_400_000
+def local_day_bounds(epoch_ms: int, tz: tzinfo) -> tuple[date, int, int]:
+    """(local day, its start, its end) in `tz`, as epoch ms. A day is not always 24 hours:
+    where clocks change it runs from one local midnight to the next (23 or 25 hours)."""
+    day = local_time(epoch_ms, tz).date()
+    return day, _midnight_ms(day, tz), _midnight_ms(day + timedelta(days=1), tz)
+
+
+def _midnight_ms(day: date, tz: tzinfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)

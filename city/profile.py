@@ -8,6 +8,7 @@ stops the load with a CityProfileError naming the file and the field.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache, cached_property
@@ -36,6 +37,8 @@ ProcedureCode = Annotated[str, Field(min_length=1, max_length=32)]
 DEFAULT_PROFILE = "profiles/vung-tau.json"
 EARTH_RADIUS_KM = 6371.0088
 _MAX_REPORTED_PROBLEMS = 20
+# An IANA zone name: it goes into SQL as a literal (sinks/clickhouse/placeholders.py).
+ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*")
 
 
 class _Record(BaseModel):
@@ -134,6 +137,8 @@ class TerminalOwner(NamedTuple):
 
 class CityProfile(_Record):
     name: str
+    # The one source of city time: stream days and hours, the store's DateTime columns, the
+    # dashboards' zone and day boundaries, and times typed without an offset.
     timezone: str
     description: str = ""
     pcu: dict[VehicleClass, Annotated[float, Field(gt=0)]]
@@ -148,6 +153,9 @@ class CityProfile(_Record):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
+        # The name goes into ClickHouse column types and dashboard SQL as a literal.
+        if not ZONE_NAME.fullmatch(value):
+            raise ValueError(f"not an IANA time zone name {value!r}")
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

@@ -59,7 +59,7 @@ def _share_of(category: str) -> str:
 SHARE_NOW: Final = f"""
     SELECT {SHARE} AS cashless_share,
            {AMOUNT_SHARE} AS cashless_amount_share
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
 """
 
@@ -67,9 +67,9 @@ SHARE_NOW: Final = f"""
 # the groups that took QR payments gives an upper bound of the terminals active on QR.
 QR_TERMINALS_NOW: Final = f"""
     SELECT sumIf(terminals, vietqr > 0) AS qr_active_terminals
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE window_start = (
-            SELECT max(window_start) FROM vtops.payments_cashless_1h
+            SELECT max(window_start) FROM {{db}}.payments_cashless_1h
             WHERE $__timeFilter(window_start))
       AND category IN ({_SHOPS}) AND ward IN (${{ward:singlequote}})
 """
@@ -78,7 +78,7 @@ UTILITIES_NOW: Final = f"""
     SELECT {_share_of("utility_electricity")} AS electricity,
            {_share_of("utility_water")} AS water,
            {_share_of("utility_telecom")} AS telecom
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND ward IN (${{ward:singlequote}})
 """
 
@@ -86,7 +86,7 @@ UTILITIES_NOW: Final = f"""
 def share_by(label: str) -> str:
     return f"""
     SELECT {HOUR_BUCKET} AS time, {label}, {SHARE} AS cashless_share
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
     GROUP BY time, {label}
     ORDER BY time, {label}
@@ -96,7 +96,7 @@ def share_by(label: str) -> str:
 BY_METHOD: Final = f"""
     SELECT {HOUR_BUCKET} AS time, sum(cash) AS cash, sum(vietqr) AS vietqr, sum(card) AS card,
            sum(ewallet) AS ewallet, sum(bank_transfer) AS bank_transfer
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
     GROUP BY time
     ORDER BY time
@@ -110,7 +110,7 @@ UTILITIES_OVER_TIME: Final = f"""
            {UTILITY_TARGETS["utility_electricity"]} AS target_electricity,
            {UTILITY_TARGETS["utility_water"]} AS target_water,
            {UTILITY_TARGETS["utility_telecom"]} AS target_telecom
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND ward IN (${{ward:singlequote}})
       AND category IN ('utility_electricity', 'utility_water', 'utility_telecom')
     GROUP BY time
@@ -122,7 +122,7 @@ def qr_terminals_over_time(shop_terminals: int) -> str:
     return f"""
     SELECT window_start AS time, sumIf(terminals, vietqr > 0) AS qr_active_terminals,
            {shop_terminals} AS shop_terminals
-    FROM vtops.payments_cashless_1h FINAL
+    FROM {{db}}.payments_cashless_1h FINAL
     WHERE $__timeFilter(window_start) AND category IN ({_SHOPS})
       AND ward IN (${{ward:singlequote}})
     GROUP BY time
@@ -144,10 +144,10 @@ BY_WARD: Final = f"""
              {_method_share("vietqr")}, {_method_share("card")}, {_method_share("ewallet")},
              {_method_share("bank_transfer")},
              {AMOUNT_SHARE} AS amount_share
-      FROM vtops.payments_cashless_1h FINAL
+      FROM {{db}}.payments_cashless_1h FINAL
       WHERE $__timeFilter(window_start) AND {SELECTION}
       GROUP BY ward) AS p
-    LEFT JOIN vtops.wards AS w ON w.ward = p.ward
+    LEFT JOIN {{db}}.wards AS w ON w.ward = p.ward
     ORDER BY cashless_share DESC
 """
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from dashboards.panels import JSON
+from sinks.clickhouse.placeholders import TIMEZONE
 
 SCHEMA_VERSION: Final = 39
 GRID_WIDTH: Final = 24
-CITY_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 
 
 class Layout:
@@ -56,7 +56,7 @@ def dashboard(
         "title": title,
         "description": description,
         "tags": ["vtops", *tags],
-        "timezone": CITY_TIMEZONE,
+        "timezone": TIMEZONE,  # the city profile's, filled by dashboards/build.py
         "editable": True,
         "graphTooltip": 1,
         "fiscalYearStartMonth": 0,

@@ -12,9 +12,9 @@ from typing import Final
 SOURCE: Final = "source_topic IN (${source:singlequote})"
 SOURCE_VARIABLE: Final = """
     SELECT source_topic FROM (
-      SELECT DISTINCT source_topic FROM vtops.pipeline_progress
+      SELECT DISTINCT source_topic FROM {db}.pipeline_progress
       UNION DISTINCT
-      SELECT DISTINCT source_topic FROM vtops.dlq_events)
+      SELECT DISTINCT source_topic FROM {db}.dlq_events)
     ORDER BY source_topic
 """
 COUNTERS: Final = ("events", "accepted", "duplicates", "late", "invalid")
@@ -28,7 +28,7 @@ _INCREASES: Final = ",\n             ".join(
 DELTAS: Final = f"""
       SELECT recorded_at, source_topic, partition,
              {_INCREASES}
-      FROM vtops.pipeline_progress FINAL
+      FROM {{db}}.pipeline_progress FINAL
       WHERE recorded_at > $__fromTime - INTERVAL 15 MINUTE AND recorded_at <= $__toTime
         AND {SOURCE}
       WINDOW w AS (PARTITION BY source_topic, partition ORDER BY recorded_at, offset
@@ -44,7 +44,7 @@ EVENTS_NOW: Final = f"""
 LAG_NOW: Final = f"""
     SELECT sum(partition_lag) AS consumer_lag FROM (
       SELECT source_topic, partition, argMax(lag, recorded_at) AS partition_lag
-      FROM vtops.pipeline_progress
+      FROM {{db}}.pipeline_progress
       WHERE recorded_at > $__toTime - INTERVAL 15 MINUTE AND recorded_at <= $__toTime
         AND {SOURCE}
       GROUP BY source_topic, partition)
@@ -52,19 +52,19 @@ LAG_NOW: Final = f"""
 
 CHECKPOINT_AGE: Final = f"""
     SELECT dateDiff('second', max(recorded_at), $__toTime) AS seconds_since_checkpoint
-    FROM vtops.pipeline_progress
+    FROM {{db}}.pipeline_progress
     WHERE recorded_at > $__toTime - INTERVAL 1 DAY AND recorded_at <= $__toTime AND {SOURCE}
 """
 
 SINK_NOW: Final = f"""
     SELECT round(quantile(0.95)(sink_ms)) AS sink_ms_p95
-    FROM vtops.pipeline_progress
+    FROM {{db}}.pipeline_progress
     WHERE recorded_at > $__toTime - INTERVAL 5 MINUTE AND recorded_at <= $__toTime AND {SOURCE}
 """
 
 DLQ_NOW: Final = f"""
     SELECT count() AS dlq_messages
-    FROM vtops.dlq_events FINAL
+    FROM {{db}}.dlq_events FINAL
     WHERE received_at > $__toTime - INTERVAL 5 MINUTE AND received_at <= $__toTime AND {SOURCE}
 """
 
@@ -95,7 +95,7 @@ LATE_AND_DUPLICATES: Final = f"""
 
 DLQ_BY_SOURCE: Final = f"""
     SELECT $__timeInterval(received_at) AS time, source_topic, count() AS dlq_messages
-    FROM vtops.dlq_events FINAL
+    FROM {{db}}.dlq_events FINAL
     WHERE $__timeFilter(received_at) AND {SOURCE}
     GROUP BY time, source_topic
     ORDER BY time, source_topic
@@ -110,7 +110,7 @@ DLQ_REASONS: Final = rf"""
       SELECT source_topic, received_at, splitByString(': ', error)[1] AS field,
              replaceRegexpAll(replaceRegexpOne(error, ' \\(got .*\\)$', ''), '[0-9]+', 'N')
                AS reason
-      FROM vtops.dlq_events FINAL
+      FROM {{db}}.dlq_events FINAL
       WHERE $__timeFilter(received_at) AND {SOURCE})
     GROUP BY source_topic, field, reason
     ORDER BY dlq_messages DESC, source_topic, field
@@ -120,7 +120,7 @@ DLQ_REASONS: Final = rf"""
 SINK_OVER_TIME: Final = f"""
     SELECT $__timeInterval(recorded_at) AS time, source_topic,
            round(avg(sink_ms), 1) AS avg_sink_ms, round(max(sink_ms), 1) AS max_sink_ms
-    FROM vtops.pipeline_progress FINAL
+    FROM {{db}}.pipeline_progress FINAL
     WHERE $__timeFilter(recorded_at) AND {SOURCE}
     GROUP BY time, source_topic
     ORDER BY time, source_topic
@@ -134,7 +134,7 @@ def latest_per_partition(column: str) -> str:
     FROM (
       SELECT $__timeInterval(recorded_at) AS time, source_topic, partition,
              argMax({column}, recorded_at) AS partition_value
-      FROM vtops.pipeline_progress
+      FROM {{db}}.pipeline_progress
       WHERE $__timeFilter(recorded_at) AND {SOURCE}
       GROUP BY time, source_topic, partition)
     GROUP BY time, source_topic
@@ -150,7 +150,7 @@ CHECKPOINT_GAPS: Final = f"""
       SELECT recorded_at, source_topic,
              dateDiff('millisecond', lagInFrame(recorded_at, 1, recorded_at) OVER w, recorded_at)
                / 1000 AS gap_s
-      FROM vtops.pipeline_progress
+      FROM {{db}}.pipeline_progress
       WHERE recorded_at > $__fromTime - INTERVAL 15 MINUTE AND recorded_at <= $__toTime
         AND {SOURCE}
       WINDOW w AS (PARTITION BY source_topic, partition ORDER BY recorded_at, offset
@@ -166,7 +166,7 @@ PARTITIONS_NOW: Final = f"""
            dateDiff('second', max(recorded_at), $__toTime) AS seconds_since,
            argMax(offset, recorded_at) AS last_offset, argMax(lag, recorded_at) AS lag,
            argMax(open_windows, recorded_at) AS open_windows
-    FROM vtops.pipeline_progress
+    FROM {{db}}.pipeline_progress
     WHERE recorded_at > $__toTime - INTERVAL 1 DAY AND recorded_at <= $__toTime AND {SOURCE}
     GROUP BY source_topic, partition
     ORDER BY seconds_since DESC, source_topic, partition

@@ -30,9 +30,9 @@ VNEID_REF: Final = 99.17
 VNEID_BEFORE: Final = 88.0
 SIGNED_REF: Final = 100.0
 
-AGENCY_VARIABLE: Final = "SELECT agency, name FROM vtops.agencies ORDER BY level, agency"
+AGENCY_VARIABLE: Final = "SELECT agency, name FROM {db}.agencies ORDER BY level, agency"
 PROCEDURE_VARIABLE: Final = """
-    SELECT procedure_code, concat(procedure_code, ' · ', name) FROM vtops.procedures
+    SELECT procedure_code, concat(procedure_code, ' · ', name) FROM {db}.procedures
     ORDER BY procedure_code
 """
 SELECTION: Final = (
@@ -65,38 +65,38 @@ _COUNTS: Final = (
 KPIS_NOW: Final = f"""
     SELECT {_COUNTS},
            {_RATE_COLUMNS}
-    FROM vtops.portal_kpis_1d FINAL
+    FROM {{db}}.portal_kpis_1d FINAL
     WHERE $__dateFilter(day) AND {SELECTION}
 """
 
 RATES_PER_DAY: Final = f"""
-    SELECT toDateTime(day, 'Asia/Ho_Chi_Minh') AS time,
+    SELECT toDateTime(day, '{{tz}}') AS time,
            {RATES["on_time_rate"]} AS on_time_rate,
            {RATES["vneid_l2_share"]} AS vneid_l2_share,
            {RATES["signed_share"]} AS signed_share,
            {ON_TIME_REF} AS ref_on_time_rate,
            {VNEID_REF} AS ref_vneid_l2_share
-    FROM vtops.portal_kpis_1d FINAL
+    FROM {{db}}.portal_kpis_1d FINAL
     WHERE $__dateFilter(day) AND {SELECTION}
     GROUP BY day
     ORDER BY time
 """
 
 SHARES_PER_DAY: Final = f"""
-    SELECT toDateTime(day, 'Asia/Ho_Chi_Minh') AS time,
+    SELECT toDateTime(day, '{{tz}}') AS time,
            {RATES["online_share"]} AS online_share,
            {RATES["full_online_share"]} AS full_online_share,
            {RATES["paid_online_share"]} AS paid_online_share
-    FROM vtops.portal_kpis_1d FINAL
+    FROM {{db}}.portal_kpis_1d FINAL
     WHERE $__dateFilter(day) AND {SELECTION}
     GROUP BY day
     ORDER BY time
 """
 
 DOSSIERS_PER_DAY: Final = f"""
-    SELECT toDateTime(day, 'Asia/Ho_Chi_Minh') AS time, sum(submitted) AS submitted,
+    SELECT toDateTime(day, '{{tz}}') AS time, sum(submitted) AS submitted,
            sum(resolved) AS resolved, sum(rejected) AS rejected
-    FROM vtops.portal_kpis_1d FINAL
+    FROM {{db}}.portal_kpis_1d FINAL
     WHERE $__dateFilter(day) AND {SELECTION}
     GROUP BY day
     ORDER BY time
@@ -112,10 +112,10 @@ def _breakdown(key: str, dimension: str, names: str, order: str) -> str:
     FROM (
       SELECT {key}, {_COUNTS},
              {_RATE_COLUMNS}
-      FROM vtops.portal_kpis_1d FINAL
+      FROM {{db}}.portal_kpis_1d FINAL
       WHERE $__dateFilter(day) AND {SELECTION}
       GROUP BY {key}) AS k
-    LEFT JOIN vtops.{dimension} AS d ON d.{key} = k.{key}
+    LEFT JOIN {{db}}.{dimension} AS d ON d.{key} = k.{key}
     ORDER BY {order}
     LIMIT 100
 """

@@ -2,21 +2,23 @@
 
 The same definitions feed the YAML files Grafana reads at start-up (`infra/grafana/
 provisioning/`, written by `vtops dashboards build`) and the HTTP API payloads of
-`vtops dashboards push`, so each alert's SQL lives here once and the tests execute it.
+`vtops dashboards push`, so each alert's SQL lives here once and the tests execute it. The SQL
+names its tables `{db}.<table>`: `alert_rules` gives the rules for one store's database.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID, JSON, Format, sql_target
 from dashboards.pipeline import DLQ_SURGE_THRESHOLD, NO_CHECKPOINT_MINUTES
+from sinks.clickhouse.placeholders import fill
 
 FOLDER_TITLE: Final = "Vũng Tàu Operations"
 FOLDER_UID: Final = "vtops-operations"
 DATASOURCE_NAME: Final = "Vũng Tàu ClickHouse"
-DATABASE: Final = "vtops"
 GRAFANA_USER: Final = "vtops_grafana"
 PASSWORD_ENV: Final = "VTOPS_GRAFANA_CLICKHOUSE_PASSWORD"
 # Where the compose file mounts dashboards/json inside the Grafana container.
@@ -29,7 +31,7 @@ def open_traffic_alerts_sql(severity: str) -> str:
     columns become the instance's labels, `ratio` (observed / expected) its value."""
     return f"""
     SELECT alert_id, kind, camera_id AS camera, ward, severity, ratio
-    FROM vtops.traffic_alerts FINAL
+    FROM {{db}}.traffic_alerts FINAL
     WHERE status = 'open' AND severity = '{severity}'
     """
 
@@ -37,7 +39,7 @@ def open_traffic_alerts_sql(severity: str) -> str:
 # The rule's relative time range (5 minutes) is what $__timeFilter covers.
 DLQ_SURGE_SQL: Final = """
     SELECT source_topic, count() AS dlq_messages
-    FROM vtops.dlq_events FINAL
+    FROM {db}.dlq_events FINAL
     WHERE $__timeFilter(received_at)
     GROUP BY source_topic
 """
@@ -46,7 +48,7 @@ DLQ_SURGE_SQL: Final = """
 # worker is dead, which is when it matters. No row in a week (or ever) reads as very old.
 NO_CHECKPOINT_SQL: Final = """
     SELECT dateDiff('second', max(recorded_at), $__toTime) AS seconds_since_checkpoint
-    FROM vtops.pipeline_progress
+    FROM {db}.pipeline_progress
     WHERE recorded_at > $__toTime - INTERVAL 7 DAY AND recorded_at <= $__toTime
 """
 
@@ -190,10 +192,15 @@ ALERT_RULES: Final[tuple[AlertRule, ...]] = (
 )
 
 
-def alert_rules_file() -> JSON:
+def alert_rules(database: str, timezone: str) -> tuple[AlertRule, ...]:
+    """ALERT_RULES reading the store `database` of a city in `timezone`."""
+    return tuple(replace(rule, sql=fill(rule.sql, database, timezone)) for rule in ALERT_RULES)
+
+
+def alert_rules_file(rules: Sequence[AlertRule]) -> JSON:
     """`provisioning/alerting/vtops-alerts.yaml`: unified alerting, apiVersion 1."""
     groups: dict[str, list[JSON]] = {}
-    for rule in ALERT_RULES:
+    for rule in rules:
         groups.setdefault(rule.group, []).append(rule.common())
     return {
         "apiVersion": 1,
@@ -271,20 +278,20 @@ def alert_rule_payload(rule: AlertRule, folder_uid: str = FOLDER_UID) -> JSON:
     return {**rule.common(), "folderUID": folder_uid, "ruleGroup": rule.group, "orgID": 1}
 
 
-def _json_data(host: str, port: int) -> JSON:
+def _json_data(host: str, port: int, database: str) -> JSON:
     return {
         "host": host,
         "port": port,
         "protocol": "http",
         "secure": False,
         "username": GRAFANA_USER,
-        "defaultDatabase": DATABASE,
+        "defaultDatabase": database,
         "dialTimeout": "10",
         "queryTimeout": "60",
     }
 
 
-def datasource_file(host: str = "clickhouse", port: int = 8123) -> JSON:
+def datasource_file(database: str, host: str = "clickhouse", port: int = 8123) -> JSON:
     """`provisioning/datasources/clickhouse.yaml`; Grafana reads the password from the env."""
     return {
         "apiVersion": 1,
@@ -296,21 +303,21 @@ def datasource_file(host: str = "clickhouse", port: int = 8123) -> JSON:
                 "access": "proxy",
                 "isDefault": True,
                 "editable": False,
-                "jsonData": _json_data(host, port),
+                "jsonData": _json_data(host, port, database),
                 "secureJsonData": {"password": f"${PASSWORD_ENV}"},
             }
         ],
     }
 
 
-def datasource_payload(host: str, port: int, password: str | None) -> JSON:
+def datasource_payload(host: str, port: int, password: str | None, database: str) -> JSON:
     """The body of POST /api/datasources (or PUT by uid); no password keeps the stored one."""
     payload: dict[str, Any] = {
         "name": DATASOURCE_NAME,
         "type": DATASOURCE_TYPE,
         "uid": DATASOURCE_UID,
         "access": "proxy",
-        "jsonData": _json_data(host, port),
+        "jsonData": _json_data(host, port, database),
     }
     if password is not None:
         payload["secureJsonData"] = {"password": password}

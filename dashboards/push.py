@@ -23,7 +23,6 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 from dashboards.exceptions import GrafanaPushError
 from dashboards.panels import JSON
 from dashboards.provisioning import (
-    ALERT_RULES,
     FOLDER_TITLE,
     FOLDER_UID,
     GROUP_INTERVAL_S,
@@ -161,13 +160,15 @@ def push_all(
     clickhouse_host: str,
     clickhouse_port: int,
     clickhouse_password: str | None,
-    rules: Sequence[AlertRule] = ALERT_RULES,
+    database: str,
+    rules: Sequence[AlertRule],
 ) -> PushReport:
+    """Publish `dashboards` and `rules`, both built for the store `database`."""
     publisher = GrafanaPublisher(api)
     report = PushReport()
     report.folder = publisher.ensure_folder()
     report.datasource = publisher.upsert_datasource(
-        datasource_payload(clickhouse_host, clickhouse_port, clickhouse_password)
+        datasource_payload(clickhouse_host, clickhouse_port, clickhouse_password, database)
     )
     for board in dashboards:
         report.dashboards[board["uid"]] = publisher.upsert_dashboard(board)

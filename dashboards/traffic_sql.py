@@ -25,21 +25,21 @@ NOW_WINDOWS: Final = (
 BUCKET: Final = "toStartOfInterval(window_start, toIntervalSecond(greatest($__interval_s, 60)))"
 PER_MINUTE: Final = "(greatest($__interval_s, 60) / 60)"
 
-WARD_VARIABLE: Final = "SELECT ward, name FROM vtops.wards ORDER BY ward"
+WARD_VARIABLE: Final = "SELECT ward, name FROM {db}.wards ORDER BY ward"
 CAMERA_VARIABLE: Final = """
-    SELECT camera_id, concat(camera_id, ' · ', road) FROM vtops.cameras
+    SELECT camera_id, concat(camera_id, ' · ', road) FROM {db}.cameras
     WHERE ward IN (${ward:singlequote}) ORDER BY camera_id
 """
 
 VEHICLES_NOW: Final = f"""
     SELECT sum(vehicles) AS vehicles
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE {NOW_WINDOWS} AND {SELECTION}
 """
 
 PCU_NOW: Final = f"""
     SELECT round(sum(pcu) / {NOW_MINUTES}, 1) AS pcu_per_minute
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE {NOW_WINDOWS} AND {SELECTION}
 """
 
@@ -51,20 +51,20 @@ _WEIGHTED_SPEED: Final = (
 
 SPEED_NOW: Final = f"""
     SELECT {_WEIGHTED_SPEED} AS avg_speed_kmh
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE window_start > $__toTime - INTERVAL 15 MINUTE AND window_start <= $__toTime
       AND {SELECTION}
 """
 
 OPEN_ALERTS_COUNT: Final = f"""
     SELECT countIf(severity = 'critical') AS critical, countIf(severity = 'warning') AS warning
-    FROM vtops.traffic_alerts FINAL
+    FROM {{db}}.traffic_alerts FINAL
     WHERE status = 'open' AND {SELECTION}
 """
 
 VIOLATIONS_COUNT: Final = f"""
     SELECT count() AS violations
-    FROM vtops.traffic_violations FINAL
+    FROM {{db}}.traffic_violations FINAL
     WHERE $__timeFilter(ts) AND {SELECTION}
 """
 
@@ -75,12 +75,12 @@ CAMERA_HEALTH: Final = """
     WITH
       status AS (
         SELECT camera_id, argMax(status, ts) AS last_status, max(ts) AS last_status_at
-        FROM vtops.camera_status
+        FROM {db}.camera_status
         WHERE ts > $__toTime - INTERVAL 7 DAY AND ts <= $__toTime
         GROUP BY camera_id),
       flow AS (
         SELECT camera_id, max(window_start) AS last_flow_at
-        FROM vtops.traffic_flow_1m
+        FROM {db}.traffic_flow_1m
         WHERE window_start > $__toTime - INTERVAL 1 DAY AND window_start <= $__toTime
         GROUP BY camera_id)
     SELECT c.camera_id AS camera_id, c.ward AS ward, c.road AS road, c.kind AS kind,
@@ -96,7 +96,7 @@ CAMERA_HEALTH: Final = """
                'silent',
              last_status = 'degraded', 'degraded',
              'ok') AS health
-    FROM vtops.cameras AS c
+    FROM {db}.cameras AS c
     LEFT JOIN status AS s ON s.camera_id = c.camera_id
     LEFT JOIN flow AS f ON f.camera_id = c.camera_id
     WHERE c.ward IN (${ward:singlequote}) AND c.camera_id IN (${camera:singlequote})
@@ -126,7 +126,7 @@ CAMERAS_BY_HEALTH: Final = f"""
 CAMERA_MAP: Final = f"""
     WITH flow AS (
       SELECT camera_id, sum(vehicles) AS vehicles, sum(pcu) / {NOW_MINUTES} AS pcu_per_minute
-      FROM vtops.traffic_flow_1m FINAL
+      FROM {{db}}.traffic_flow_1m FINAL
       WHERE {NOW_WINDOWS}
       GROUP BY camera_id)
     SELECT c.camera_id AS camera_id, c.road AS road, c.ward AS ward, c.kind AS kind,
@@ -135,7 +135,7 @@ CAMERA_MAP: Final = f"""
            if(f.camera_id = '', NULL,
               round(100 * f.pcu_per_minute * 60 / (c.lanes * {LANE_CAPACITY_PCU_PER_HOUR}), 1))
              AS saturation_pct
-    FROM vtops.cameras AS c
+    FROM {{db}}.cameras AS c
     LEFT JOIN flow AS f ON f.camera_id = c.camera_id
     WHERE c.ward IN (${{ward:singlequote}}) AND c.camera_id IN (${{camera:singlequote}})
     ORDER BY camera_id
@@ -148,8 +148,8 @@ OPEN_ALERTS: Final = f"""
            round(a.ratio, 2) AS ratio, round(a.score, 2) AS score,
            a.first_anomalous_at AS since, a.updated_at AS updated, a.reopens AS reopens,
            a.flapping AS flapping
-    FROM (SELECT * FROM vtops.traffic_alerts FINAL WHERE status = 'open' AND {SELECTION}) AS a
-    LEFT JOIN vtops.cameras AS c ON c.camera_id = a.camera_id
+    FROM (SELECT * FROM {{db}}.traffic_alerts FINAL WHERE status = 'open' AND {SELECTION}) AS a
+    LEFT JOIN {{db}}.cameras AS c ON c.camera_id = a.camera_id
     ORDER BY indexOf(['critical', 'warning', 'info'], a.severity), a.opened_at DESC
     LIMIT 100
 """
@@ -162,13 +162,13 @@ def flow_by(label: str, measure: str) -> str:
         # 196 lines help nobody: the ten busiest cameras of the selection.
         top = f"""
       AND camera_id IN (
-        SELECT camera_id FROM vtops.traffic_flow_1m FINAL
+        SELECT camera_id FROM {{db}}.traffic_flow_1m FINAL
         WHERE $__timeFilter(window_start) AND {SELECTION}
         GROUP BY camera_id ORDER BY sum(vehicles) DESC LIMIT 10)"""
     return f"""
     SELECT {BUCKET} AS time, {label},
            round(sum({measure}) / {PER_MINUTE}, 1) AS {measure}_per_minute
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}{top}
     GROUP BY time, {label}
     ORDER BY time, {label}
@@ -177,7 +177,7 @@ def flow_by(label: str, measure: str) -> str:
 
 SPEED_BY_WARD: Final = f"""
     SELECT {BUCKET} AS time, ward, {_WEIGHTED_SPEED} AS avg_speed_kmh
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
     GROUP BY time, ward
     ORDER BY time, ward
@@ -188,13 +188,13 @@ _CLASS_SUMS: Final = ", ".join(f"sum({c}) AS {c}" for c in _CLASSES)
 
 CLASS_MIX: Final = f"""
     SELECT {_CLASS_SUMS}
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
 """
 
 CLASS_MIX_OVER_TIME: Final = f"""
     SELECT {BUCKET} AS time, {_CLASS_SUMS}
-    FROM vtops.traffic_flow_1m FINAL
+    FROM {{db}}.traffic_flow_1m FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
     GROUP BY time
     ORDER BY time
@@ -204,7 +204,7 @@ VIOLATION_TYPES: Final[tuple[str, ...]] = get_args(ViolationType)
 
 VIOLATIONS_BY_TYPE: Final = f"""
     SELECT $__timeInterval(ts) AS time, violation_type, count() AS violations
-    FROM vtops.traffic_violations FINAL
+    FROM {{db}}.traffic_violations FINAL
     WHERE $__timeFilter(ts) AND {SELECTION}
     GROUP BY time, violation_type
     ORDER BY time, violation_type
@@ -218,10 +218,10 @@ VIOLATIONS_BY_CAMERA: Final = f"""
            {", ".join(f"v.{t} AS {t}" for t in VIOLATION_TYPES)}
     FROM (
       SELECT camera_id, any(ward) AS camera_ward, count() AS violations, {_BY_TYPE}
-      FROM vtops.traffic_violations FINAL
+      FROM {{db}}.traffic_violations FINAL
       WHERE $__timeFilter(ts) AND {SELECTION}
       GROUP BY camera_id) AS v
-    LEFT JOIN vtops.cameras AS c ON c.camera_id = v.camera_id
+    LEFT JOIN {{db}}.cameras AS c ON c.camera_id = v.camera_id
     ORDER BY violations DESC, camera
     LIMIT 20
 """

@@ -19,10 +19,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
-
-from city.clock import CITY_TZ
 
 # Of the original value, what a dead letter keeps: 16 KiB, at most 96 KiB once JSON-escaped.
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
@@ -65,7 +63,7 @@ def dead_letter(
         "partition": partition,
         "offset": offset,
         "error": error,
-        "received_at": datetime.now(CITY_TZ),
+        "received_at": datetime.now(UTC),  # an instant; the store shows it in city time
         "payload_bytes": None,
         "payload_sha256": None,
         "key": None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Literal
 
 from city.clock import MINUTE_MS, aligned_start, local_time
@@ -92,8 +93,11 @@ class AlertLog:
     """Writes alerts into a stream's records; `incidents` maps kind to the alert of one camera
     (or partition), as kept in the detector's state."""
 
-    def __init__(self, ward_of: dict[str, str], baseline_version: int, clear_minutes: int) -> None:
+    def __init__(
+        self, ward_of: dict[str, str], baseline_version: int, clear_minutes: int, tz: tzinfo
+    ) -> None:
         self._ward_of = ward_of
+        self._tz = tz
         self._baseline_version = baseline_version
         self._clear_minutes = clear_minutes
 
@@ -205,10 +209,10 @@ class AlertLog:
                 "severity": incident.severity,
                 "state": state,
                 "status": incident.status,
-                "first_anomalous_at": local_time(incident.first_ms),
-                "opened_at": local_time(incident.opened_ms),
-                "updated_at": local_time(now),
-                "resolved_at": None if resolved is None else local_time(resolved),
+                "first_anomalous_at": local_time(incident.first_ms, self._tz),
+                "opened_at": local_time(incident.opened_ms, self._tz),
+                "updated_at": local_time(now, self._tz),
+                "resolved_at": None if resolved is None else local_time(resolved, self._tz),
                 "observed": float(evidence.observed),
                 "expected": float(evidence.expected),
                 "ratio": float(evidence.ratio),

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import tzinfo
 from statistics import median
 from typing import Literal
 
@@ -142,13 +143,15 @@ class AnomalyWatch:
         ward_of: dict[str, str],
         baselines: Baselines,
         grace_ms: int,
+        tz: tzinfo,
         rules: Rules | None = None,
     ) -> None:
         self._baselines = baselines
+        self._tz = tz
         # A minute is judged from its flow window, so before the window can close.
         self._settle_ms = min(SETTLE_MS, grace_ms)
         self.rules = rules or Rules()
-        self._alerts = AlertLog(ward_of, baselines.version, self.rules.clear_minutes)
+        self._alerts = AlertLog(ward_of, baselines.version, self.rules.clear_minutes, tz)
         # The minutes a camera keeps: the longest trailing span any rule looks at.
         self._history = max(
             self.rules.violation_minutes,
@@ -315,7 +318,7 @@ class AnomalyWatch:
         rules = self.rules
         judged: list[tuple[CameraWatch, SlotBaseline | None]] = []
         for camera in cameras:
-            baseline = self._baselines.at(camera.camera_id, start_ms)
+            baseline = self._baselines.at(camera.camera_id, start_ms, self._tz)
             minute = _minute_of(state, camera.camera_id, start_ms, baseline)
             camera.minutes = [*camera.minutes, minute][-self._history :]
             state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)

@@ -82,7 +82,7 @@ def domain_streams(
     return [
         TrafficFlow(profile, stream.traffic_grace_s, baselines),
         CashlessPayments(profile, stream.payments_grace_s),
-        PortalKpis(stream.portal_grace_s),
+        PortalKpis(profile, stream.portal_grace_s),
     ]
 
 
@@ -132,7 +132,7 @@ def create_app(
     # assignor; the engine is the only consumer, Faust brings the producer (and web server).
     app.producer_only = True
     client = connect(storage)
-    migrate(client, storage.clickhouse_database)
+    migrate(client, storage.clickhouse_database, timezone=profile.timezone)
     if prepare_store is not None:
         prepare_store(client)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -57,8 +57,9 @@ class Baselines:
     slots: Mapping[SlotKey, SlotBaseline]
     version: int
 
-    def at(self, camera_id: str, ts_ms: int) -> SlotBaseline | None:
-        kind, slot = slot_of(local_time(ts_ms))
+    def at(self, camera_id: str, ts_ms: int, tz: tzinfo) -> SlotBaseline | None:
+        """The baseline of the camera's slot holding `ts_ms` in the city's zone `tz`."""
+        kind, slot = slot_of(local_time(ts_ms, tz))
         return self.slots.get((camera_id, kind, slot))
 
 

@@ -64,6 +64,7 @@ class CashlessPayments:
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._wards = profile.ward_codes
+        self._tz = profile.tz
         self._grace_ms = grace_s * 1000
 
     def new_state(self) -> PartitionWindows[CashlessTally]:
@@ -97,7 +98,7 @@ class CashlessPayments:
         return {
             "ward": ward,
             "category": category,
-            "window_start": local_time(window.start_ms),
+            "window_start": local_time(window.start_ms, self._tz),
             "reports": tally.reports,
             "terminals": len(tally.terminals),
             **tally.counts,

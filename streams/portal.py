@@ -1,9 +1,10 @@
 """Online public services: dossier steps into local-day KPI windows per agency and procedure.
 
 Contract: section 4 (portal.transactions), section 5 (windows), section 7 (`portal_kpis_1d`).
-Windows are local days in Asia/Ho_Chi_Minh by the event's `ts`; every valid step folds into
-its day's window (accepted, supplement_requested and withdrawn count nothing, but they are
-deduplicated and judged late like the others).
+Windows are local days in the city profile's time zone by the event's `ts` (23 or 25 hours
+where clocks change); every valid step folds into its day's window (accepted,
+supplement_requested and withdrawn count nothing, but they are deduplicated and judged late
+like the others).
 
 A resolution is on time when `ts <= due_at`. Its `due_at` is its own, or else the one of the
 latest event of the same dossier, among those already processed, whose `ts` is not after the
@@ -23,6 +24,7 @@ from typing import Any
 
 from city import topics
 from city.clock import local_day_bounds, local_time
+from city.profile import CityProfile
 from schemas.fast import PortalTransaction, decode_portal_transaction
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
@@ -100,8 +102,9 @@ class PortalKpis:
     rekeyed = True
     record_topics = NO_RECORD_TOPICS
 
-    def __init__(self, grace_s: int) -> None:
+    def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._grace_ms = grace_s * 1000
+        self._tz = profile.tz
 
     def new_state(self) -> PartitionWindows[PortalCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: PortalCounts())
@@ -110,7 +113,7 @@ class PortalKpis:
         return decode_portal_transaction(raw)
 
     def assign(self, event: PortalTransaction) -> Assignment:
-        _, start, end = local_day_bounds(event.ts)
+        _, start, end = local_day_bounds(event.ts, self._tz)
         return Assignment(
             event.event_id, (event.agency, event.procedure_code), start, end, event.ts
         )
@@ -177,7 +180,7 @@ class PortalKpis:
     def window_row(self, window: Window[PortalCounts], final: bool) -> Row:
         agency, procedure_code = window.group
         return {
-            "day": local_time(window.start_ms).date(),
+            "day": local_time(window.start_ms, self._tz).date(),
             "agency": agency,
             "procedure_code": procedure_code,
             **asdict(window.acc),

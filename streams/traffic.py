@@ -49,7 +49,8 @@ class TrafficFlow:
         self._ward_of = {camera.camera_id: camera.ward for camera in profile.cameras}
         self._pcu: dict[str, float] = {c: factor for c, factor in profile.pcu.items()}
         self._grace_ms = grace_s * 1000
-        self.anomalies = AnomalyWatch(self._ward_of, baselines, self._grace_ms)
+        self._tz = profile.tz
+        self.anomalies = AnomalyWatch(self._ward_of, baselines, self._grace_ms, profile.tz)
 
     def new_state(self) -> PartitionWindows[FlowCounts]:
         # A window opens for an event decode has checked: its camera is in the profile.
@@ -82,7 +83,7 @@ class TrafficFlow:
                 {
                     "camera_id": event.camera_id,
                     "ward": ward,
-                    "ts": local_time(event.ts),
+                    "ts": local_time(event.ts, self._tz),
                     "status": event.status,
                     "event_id": event.event_id,
                 },
@@ -97,7 +98,7 @@ class TrafficFlow:
                     "event_id": event.event_id,
                     "camera_id": event.camera_id,
                     "ward": ward,
-                    "ts": local_time(event.ts),
+                    "ts": local_time(event.ts, self._tz),
                     "violation_type": event.violation_type,
                     "vehicle_class": event.vehicle_class,
                     "plate": event.plate,
@@ -122,7 +123,7 @@ class TrafficFlow:
         return {
             "camera_id": window.group[0],
             "ward": counts.ward,
-            "window_start": local_time(window.start_ms),
+            "window_start": local_time(window.start_ms, self._tz),
             "vehicles": sum(by_class.values()),
             **by_class,
             # From counts, not a running float sum, so a replay gives the same number.

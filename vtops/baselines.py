@@ -28,6 +28,7 @@ from city.calendar import DAY_TYPES, DayType, day_type
 from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
 from simulator.baseline_priors import PRIOR_SOURCE, baseline_row, prior_baselines, prior_rows
+from sinks.clickhouse.placeholders import fill
 from streams.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ PRIOR_VERSION = 1
 _MEDIAN = "'quantileExactInclusive(0.5)'"
 _CLASS_SUMS = ", ".join(f"sum({c}) AS {c}_total" for c in VEHICLE_CLASSES)
 _CLASS_FILLED = ", ".join(f"ifNull(f.{c}, 0) AS {c}" for c in VEHICLE_CLASSES)
-# {db} is the checked database name; everything from outside arrives as a query parameter.
+# {db} and {tz} are the checked database and the city's zone (placeholders.fill); everything
+# from outside arrives as a query parameter.
 _HISTORY_SQL = f"""
 WITH
     covered AS (
@@ -57,7 +59,7 @@ WITH
             toUInt32(ifNull(resolved_at,
                 (SELECT max(window_start) + 60 FROM {{db}}.traffic_flow_1m))),
             60
-        )), 'Asia/Ho_Chi_Minh') AS minute
+        )), '{{tz}}') AS minute
         FROM {{db}}.traffic_alerts FINAL
     ),
     samples AS (
@@ -125,7 +127,7 @@ class RefreshSummary:
     history_days: Mapping[DayType, int]
 
 
-def learn_from_history(client: Client, database: str) -> History:
+def learn_from_history(client: Client, database: str, timezone: str) -> History:
     """Every camera × kind of day × slot that history has minutes for."""
     days = [row[0] for row in client.query(
         f"SELECT DISTINCT toDate(window_start) FROM {database}.traffic_flow_1m"
@@ -135,7 +137,7 @@ def learn_from_history(client: Client, database: str) -> History:
     # Kinds of day come from city/calendar.py, into the SQL as parameters.
     kinds = {day: day_type(day) for day in days}
     result = client.query(
-        _HISTORY_SQL.replace("{db}", database),
+        fill(_HISTORY_SQL, database, timezone),
         parameters={
             "sunday_holiday": [d for d, kind in kinds.items() if kind == "sunday_holiday"],
             "saturday": [d for d, kind in kinds.items() if kind == "saturday"],
@@ -171,7 +173,7 @@ def refresh_baselines(
     version: int | None = None,
 ) -> RefreshSummary:
     """Learn every camera's baselines and write them all with one new version."""
-    history = learn_from_history(client, database)
+    history = learn_from_history(client, database, profile.timezone)
     if version is None:
         version = max(int(time.time()), _current_version(client, database) + 1)
     rows = []

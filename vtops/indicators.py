@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
@@ -27,8 +27,9 @@ NOT_REPORTED = "no figure in the article"
 
 _CASHLESS = "vietqr + card + ewallet + bank_transfer"
 _ALL = f"cash + {_CASHLESS}"
-_SINCE_HOUR = "window_start >= fromUnixTimestamp64Milli({since_ms:Int64}, 'Asia/Ho_Chi_Minh')"
-_SINCE_DAY = "day >= toDate(fromUnixTimestamp64Milli({since_ms:Int64}, 'Asia/Ho_Chi_Minh'))"
+_SINCE_HOUR = "window_start >= fromUnixTimestamp64Milli({since_ms:Int64})"
+# Days are the city's: the local day of `since` in the profile's zone, computed in Python.
+_SINCE_DAY = "day >= {since_day:Date}"
 
 
 def _bill_share(category: str) -> str:
@@ -108,12 +109,13 @@ PORTAL_INDICATORS: tuple[tuple[str, Unit, str], ...] = (
 )
 
 
-def _since_ms(since: datetime | None) -> int:
+def _since(since: datetime | None, tz: tzinfo) -> tuple[int, date]:
+    """`since` as epoch ms and as its day in the city's zone `tz`."""
     if since is None:
-        return 0
+        return 0, date(1970, 1, 1)
     if since.tzinfo is None or since.utcoffset() is None:
         raise ValueError(f"since: {since.isoformat()} has no UTC offset")
-    return round(since.timestamp() * 1000)
+    return round(since.timestamp() * 1000), since.astimezone(tz).date()
 
 
 def _indicators(specs: Sequence[tuple[str, Unit, str]], row: Sequence[Any]) -> list[Indicator]:
@@ -124,13 +126,16 @@ def _indicators(specs: Sequence[tuple[str, Unit, str]], row: Sequence[Any]) -> l
 
 
 def article_indicators(
-    client: Client, database: str, since: datetime | None = None
+    client: Client, database: str, since: datetime | None = None, *, tz: tzinfo
 ) -> list[Indicator]:
     """The article's indicators over windows from `since` (a timezone-aware instant; payments
-    by hour window start, dossiers by local day) to now; everything stored when None."""
+    by hour window start, dossiers by local day in the city's zone `tz`) to now; everything
+    stored when None."""
+    since_ms, since_day = _since(since, tz)
     parameters: dict[str, Any] = {
         "db": database,
-        "since_ms": _since_ms(since),
+        "since_ms": since_ms,
+        "since_day": since_day,
         "shops": list(SHOP_CATEGORIES),
     }
 

@@ -14,10 +14,17 @@ edit one that was released, since stores have recorded it as applied:
 - every statement must be safe to run twice (`CREATE TABLE IF NOT EXISTS`,
   `ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...`, `DROP ... IF EXISTS`): ClickHouse has no
   transactional DDL, so a run stopped between a statement and its version row repeats it;
-- write `{db}.` before every table name; the runner puts the database there;
+- write `{db}.` before every table name and `{tz}` for the city's zone in a DateTime type;
+  the runner puts the database and the city profile's zone there (placeholders.py);
 - a new column needs a DEFAULT (or a Nullable type) for the rows already there, and the code
   that writes the table must give it in every row (sinks/clickhouse/table.py inserts every
   column of the table); a new table the pipeline writes goes into TABLES as well;
+The zone is fixed when a store is made: a DateTime column's zone decides its days and hours
+for every reader (dashboards, indicators, baselines), and ClickHouse cannot change it in place
+without rewriting the history it files under each day. So `migrate` refuses a city profile
+whose zone is not the store's (StoreZoneError); another city, or a corrected zone, takes a new
+database (VTOPS_CLICKHOUSE_DATABASE).
+
 - tests/sinks/test_migrations.py checks every migration from an empty store and from the
   version before it, and that TABLES names every table the migrations make.
 """
@@ -33,11 +40,12 @@ from typing import Final
 from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.migration_lock import migration_lock
+from sinks.clickhouse.placeholders import TIMEZONE, check_database, fill
 from sinks.exceptions import SinkError
 
 log = logging.getLogger(__name__)
 
-TZ = "'Asia/Ho_Chi_Minh'"
+TZ = f"'{TIMEZONE}'"
 VERSION_TABLE: Final = "schema_migrations"
 
 
@@ -50,6 +58,10 @@ class Migration:
 
 class SchemaVersionError(SinkError):
     """The store's schema is newer than this release knows: an older vtops must not write it."""
+
+
+class StoreZoneError(SinkError):
+    """The store keeps its times in another zone than the city profile's."""
 
 
 def _create(table: str, body: str) -> str:
@@ -199,8 +211,6 @@ TABLES: Final[tuple[str, ...]] = (
 # Tables the worker only reads; `vtops baselines refresh` writes them.
 READ_TABLES: Final[tuple[str, ...]] = ("traffic_baselines",)
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 def _version_table(database: str) -> str:
     return f"""CREATE TABLE IF NOT EXISTS {database}.{VERSION_TABLE} (
@@ -221,12 +231,42 @@ def schema_version(client: Client, database: str) -> int:
     return int(rows[0][0])
 
 
-def migrate(client: Client, database: str, target: int = LATEST) -> list[Migration]:
+# The column whose type carries the store's zone; every version has it.
+_ZONE_COLUMN: Final = ("traffic_flow_1m", "window_start")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def store_timezone(client: Client, database: str) -> str | None:
+    """The zone the store's times are kept in; None for a store without tables yet."""
+    table, column = _ZONE_COLUMN
+    rows = client.query(
+        "SELECT type FROM system.columns "
+        "WHERE database = {db:String} AND table = {t:String} AND name = {c:String}",
+        parameters={"db": database, "t": table, "c": column},
+    ).result_rows
+    if not rows:
+        return None
+    zone = _QUOTED.search(str(rows[0][0]))
+    # DateTime without a zone: the server's, which no release of vtops made.
+    return zone.group(1) if zone else ""
+
+
+def migrate(
+    client: Client, database: str, *, timezone: str, target: int = LATEST
+) -> list[Migration]:
     """Apply, in order, every migration past the store's version up to `target`; return
-    those applied (none when the store is up to date, so it is safe on every start)."""
-    if not _IDENTIFIER.fullmatch(database):
-        raise SinkError(f"VTOPS_CLICKHOUSE_DATABASE: not a plain identifier: {database!r}")
+    those applied (none when the store is up to date, so it is safe on every start).
+    `timezone` is the city profile's; a store made for another zone is refused."""
+    check_database(database)
     current = schema_version(client, database)
+    kept_in = store_timezone(client, database)
+    if kept_in is not None and kept_in != timezone:
+        raise StoreZoneError(
+            f"the ClickHouse database {database} keeps its times in {kept_in or 'no zone'}, "
+            f"the city profile's time zone is {timezone}: a store's zone cannot change; set "
+            "VTOPS_CLICKHOUSE_DATABASE to a new database for this city (or use the profile "
+            "the store was made for)"
+        )
     if current > LATEST:
         raise SchemaVersionError(
             f"the ClickHouse database {database} is at schema version {current}, newer than "
@@ -244,7 +284,7 @@ def migrate(client: Client, database: str, target: int = LATEST) -> list[Migrati
             if not current < migration.version <= target:
                 continue
             for statement in migration.statements:
-                client.command(statement.replace("{db}", database))
+                client.command(fill(statement, database, timezone))
             client.insert(
                 f"{database}.{VERSION_TABLE}",
                 [[migration.version, migration.summary, datetime.now(UTC)]],

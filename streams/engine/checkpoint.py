@@ -24,12 +24,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Protocol
 
 from aiokafka import TopicPartition
 
-from city.clock import local_time
 from sinks.base import BatchSink, Row
 from streams.engine.durations import Durations
 from streams.engine.pause import pause_point
@@ -113,6 +113,10 @@ class PartitionProgress:
 PROGRESS_COUNTERS = ("events", "accepted", "duplicates", "late", "invalid")
 
 
+def _instant(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
 def progress_row(progress: PartitionProgress, lag: int | None, last_checkpoint_ms: float) -> Row:
     """A `pipeline_progress` row (step 4): a partition's cumulative counters at the cut."""
     stream_time_ms = progress.stream_time_ms
@@ -120,8 +124,9 @@ def progress_row(progress: PartitionProgress, lag: int | None, last_checkpoint_m
         "source_topic": progress.topic,
         "partition": progress.partition,
         "offset": progress.offset,
-        "recorded_at": local_time(int(time.time() * 1000)),
-        "stream_time": None if stream_time_ms is None else local_time(stream_time_ms),
+        # Instants, so UTC: the store's columns show them in city time.
+        "recorded_at": datetime.now(UTC),
+        "stream_time": None if stream_time_ms is None else _instant(stream_time_ms),
         **{key: progress.counters[key] for key in PROGRESS_COUNTERS},
         "open_windows": progress.open_windows,
         "lag": -1 if lag is None else lag,

@@ -11,8 +11,9 @@ from typing import Any
 from clickhouse_connect.driver.query import QueryResult
 
 from city.profile import load_city_profile
-from dashboards.build import build_dashboards
+from dashboards.build import DEFAULT_DATABASE, build_dashboards
 from dashboards.macros import ALL, Context, TimeRange, Variable, expand
+from sinks.clickhouse.placeholders import fill
 from tests.dashboards.conftest import Store
 
 JSON = dict[str, Any]
@@ -24,7 +25,8 @@ MAX_DATA_POINTS = 300
 
 @cache
 def boards() -> dict[str, JSON]:
-    return build_dashboards(load_city_profile())
+    """The dashboards as committed: the default database and city."""
+    return build_dashboards(load_city_profile(), DEFAULT_DATABASE)
 
 
 def panels_with_sql() -> Iterator[tuple[str, JSON, JSON]]:
@@ -33,6 +35,12 @@ def panels_with_sql() -> Iterator[tuple[str, JSON, JSON]]:
         for panel in board["panels"]:
             for target in panel.get("targets", []):
                 yield uid, panel, target
+
+
+def sql_for(store: Store, uid: str, panel: JSON, target: JSON) -> str:
+    """The SQL of a target of `boards()` as built for the store's database and city."""
+    built = next(p for p in store.boards[uid]["panels"] if p["id"] == panel["id"])
+    return str(next(t for t in built["targets"] if t["refId"] == target["refId"])["rawSql"])
 
 
 def time_range(board: JSON, now: datetime) -> TimeRange:
@@ -65,7 +73,8 @@ def resolve_variables(
 
 
 def run(store: Store, sql: str, context: Context) -> QueryResult:
-    return store.client.query(expand(sql, context))
+    """`sql` (built for the store, or a builder's SQL with its placeholders) as Grafana runs it."""
+    return store.client.query(expand(fill(sql, store.database, store.profile.timezone), context))
 
 
 def column_types(result: QueryResult) -> list[str]:

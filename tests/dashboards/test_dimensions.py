@@ -14,12 +14,14 @@ VTOPS = str(Path(sys.executable).parent / "vtops")
 
 
 def _count(store: Store, table: str) -> int:
-    return int(store.client.query(f"SELECT count() FROM vtops.{table}").result_rows[0][0])
+    return int(
+        store.client.query(f"SELECT count() FROM {store.database}.{table}").result_rows[0][0]
+    )
 
 
 def test_loading_twice_leaves_one_row_per_record(populated_store: Store) -> None:
     profile = populated_store.profile
-    loaded = load_dimensions(populated_store.client, "vtops", profile)
+    loaded = load_dimensions(populated_store.client, populated_store.database, profile)
     expected = {
         "cameras": len(profile.cameras),
         "wards": len(profile.wards),
@@ -33,7 +35,8 @@ def test_loading_twice_leaves_one_row_per_record(populated_store: Store) -> None
 
 def test_cameras_carry_position_road_lanes_and_units(populated_store: Store) -> None:
     rows = populated_store.client.query(
-        "SELECT camera_id, kind, ward, unit_2025, road, lat, lon, lanes FROM vtops.cameras"
+        "SELECT camera_id, kind, ward, unit_2025, road, lat, lon, lanes "
+        f"FROM {populated_store.database}.cameras"
     ).result_rows
     by_id = {row[0]: row for row in rows}
     profile = populated_store.profile

@@ -22,7 +22,9 @@ from clickhouse_connect import get_client
 from clickhouse_connect.driver.exceptions import DatabaseError
 from pydantic import SecretStr
 
-from dashboards.provisioning import ALERT_RULES
+from city.profile import load_city_profile
+from dashboards.build import DEFAULT_DATABASE
+from dashboards.provisioning import alert_rules
 from sinks.clickhouse.grafana_access import (
     GRAFANA_ROLE,
     GRAFANA_USER,
@@ -53,22 +55,23 @@ def _all_sql() -> list[str]:
         for v in b["templating"]["list"]
         if v["type"] == "query"
     ]
-    texts += [r.data()[0]["model"]["rawSql"] for r in ALERT_RULES]
+    rules = alert_rules(DEFAULT_DATABASE, load_city_profile().timezone)
+    texts += [r.data()[0]["model"]["rawSql"] for r in rules]
     return texts
 
 
 def _columns(store: Store, table: str) -> list[str]:
     result = store.client.query(
-        "SELECT name FROM system.columns WHERE database = 'vtops' AND table = {t:String} "
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
         "ORDER BY position",
-        parameters={"t": table},
+        parameters={"db": store.database, "t": table},
     )
     return [str(r[0]) for r in result.result_rows]
 
 
 def _statements(store: Store) -> list[tuple[str, str]]:
     visible = {table: _columns(store, table) for table in HIDDEN_COLUMNS}
-    return grant_statements("vtops", password_hash(PASSWORD), visible)
+    return grant_statements(store.database, password_hash(PASSWORD), visible)
 
 
 def test_grants_cover_every_table_the_dashboards_and_alerts_read() -> None:
@@ -88,7 +91,8 @@ def test_no_dashboard_query_reads_a_hidden_column() -> None:
 def test_violations_are_granted_column_by_column_without_plate(populated_store: Store) -> None:
     statements = dict(_statements(populated_store))
     grant = statements["grant traffic_violations columns"]
-    match = re.fullmatch(r"GRANT SELECT\((.+)\) ON vtops\.traffic_violations TO (\w+)", grant)
+    table = f"{populated_store.database}.traffic_violations"
+    match = re.fullmatch(rf"GRANT SELECT\((.+)\) ON {table} TO (\w+)", grant)
     assert match and match.group(2) == GRAFANA_ROLE
     columns = match.group(1).split(", ")
     assert "plate" not in columns
@@ -134,18 +138,18 @@ class RecordingClient:
 
 def test_grant_runs_every_step_in_order(populated_store: Store) -> None:
     client = RecordingClient(populated_store)
-    grant_grafana_access(client, "vtops", SecretStr(PASSWORD))  # type: ignore[arg-type]
+    grant_grafana_access(client, populated_store.database, SecretStr(PASSWORD))  # type: ignore[arg-type]
     assert client.commands == [s for _, s in _statements(populated_store)]
     assert client.commands[-1] == f"SET DEFAULT ROLE {GRAFANA_ROLE} TO {GRAFANA_USER}"
     # Running it again issues the same idempotent statements.
     again = RecordingClient(populated_store)
-    grant_grafana_access(again, "vtops", PASSWORD)  # type: ignore[arg-type]
+    grant_grafana_access(again, populated_store.database, PASSWORD)  # type: ignore[arg-type]
     assert again.commands == client.commands
 
 
 def test_embedded_engine_refuses_and_says_where_without_secrets(populated_store: Store) -> None:
     with pytest.raises(GrafanaAccessError) as caught:
-        grant_grafana_access(populated_store.client, "vtops", SecretStr(PASSWORD))
+        grant_grafana_access(populated_store.client, populated_store.database, SecretStr(PASSWORD))
     message = str(caught.value)
     assert "step 'profile'" in message and "ACCESS_DENIED" in message
     assert PASSWORD not in message and password_hash(PASSWORD) not in message

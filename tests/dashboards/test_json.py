@@ -7,7 +7,7 @@ from itertools import combinations
 import pytest
 
 from city.profile import load_city_profile
-from dashboards.build import rendered_files
+from dashboards.build import DEFAULT_DATABASE, rendered_files
 from dashboards.macros import GRAFANA_BUILTINS, PLUGIN_MACROS, referenced_names
 from dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID
 from tests.dashboards.queries import JSON, boards
@@ -32,7 +32,7 @@ def _datasources(node: object) -> list[JSON]:
 def test_committed_files_are_what_the_code_builds() -> None:
     stale = [
         str(path)
-        for path, text in rendered_files(load_city_profile()).items()
+        for path, text in rendered_files(load_city_profile(), DEFAULT_DATABASE).items()
         if not path.is_file() or path.read_text(encoding="utf-8") != text
     ]
     assert not stale, f"run `vtops dashboards build` and commit: {stale}"

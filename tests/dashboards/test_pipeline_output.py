@@ -2,7 +2,9 @@
 simulator and a few bad messages, through Kafka and `vtops worker`, into the embedded ClickHouse.
 
 The synthetic rows of `populated_store` check numbers against independent answers; this run
-checks that what the pipeline itself writes is what the panels expect to read."""
+checks that what the pipeline itself writes is what the panels expect to read. Like that store,
+the run is configured for another database (VTOPS_CLICKHOUSE_DATABASE) and a city in another
+time zone (VTOPS_CITY_PROFILE): the worker makes its store for them, the panels read it."""
 
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from city import topics
-from city.clock import CITY_TZ
-from city.profile import load_city_profile
 from dashboards import pipeline
 from dashboards.dimensions import load_dimensions
 from dashboards.macros import Context, TimeRange, expand
@@ -21,8 +21,8 @@ from dashboards.provisioning import ALERT_RULES, AlertRule
 from streams.app import consumed_topics
 from streams.settings import StreamSettings
 from tests.dashboards.city_rows import Expected
-from tests.dashboards.conftest import DATABASE, Store
-from tests.dashboards.queries import JSON, boards, panels_with_sql, resolve_variables, run
+from tests.dashboards.conftest import DATABASE, Store, other_city
+from tests.dashboards.queries import JSON, panels_with_sql, resolve_variables, run, sql_for
 from tests.dashboards.queries import time_range as board_range
 from tests.dashboards.test_queries import _check_shape, _id
 from tests.factories_portal import step
@@ -40,10 +40,17 @@ JAMMED_CAMERA = "VT-CAM-099"
 
 @pytest.fixture(scope="module")
 def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    run_ = PipelineRun(data_dir=tmp_path_factory.mktemp("pipeline-output"))
+    data_dir = tmp_path_factory.mktemp("pipeline-output")
+    profile = other_city()
+    profile_file = data_dir / "city.json"
+    profile_file.write_text(profile.model_dump_json(), encoding="utf-8")
+    run_ = PipelineRun(
+        data_dir=data_dir,
+        extra_env={"VTOPS_CITY_PROFILE": str(profile_file), "VTOPS_CLICKHOUSE_DATABASE": DATABASE},
+    )
     run_.create_topics()
     # Office hours, so that every stream has something to say; dashboards' "now" is its end.
-    now = datetime.now(CITY_TZ).replace(hour=9, minute=40, second=0, microsecond=0)
+    now = datetime.now(profile.tz).replace(hour=9, minute=40, second=0, microsecond=0)
     simulated = run_.vtops(
         "simulate",
         "--no-pace",
@@ -73,7 +80,6 @@ def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> It
         topics.PORTAL_TRANSACTIONS, "dossier_id", [{**resolution, "due_at": resolved_at + 1}]
     )
     worker = run_.start_worker()
-    profile = load_city_profile()
     consumed = consumed_topics(run_.kafka_settings, StreamSettings(), profile)
     wait_until_consumed(run_.kafka_settings, consumed, timeout_s=240)
     assert run_.stop_worker(worker) == 0
@@ -87,7 +93,7 @@ PANELS = list(panels_with_sql())
 
 def _now_of(store: Store, uid: str) -> datetime:
     """The pipeline's own health is stamped with wall-clock times; the city's with event times."""
-    return datetime.now(CITY_TZ) if uid == pipeline.UID else store.expected.now
+    return datetime.now(store.profile.tz) if uid == pipeline.UID else store.expected.now
 
 
 @pytest.mark.parametrize("item", PANELS, ids=[_id(p) for p in PANELS])
@@ -95,20 +101,22 @@ def test_panel_runs_on_pipeline_output(
     pipeline_output: Store, item: tuple[str, JSON, JSON]
 ) -> None:
     uid, panel, target = item
-    board = boards()[uid]
+    board = pipeline_output.boards[uid]
     time = board_range(board, _now_of(pipeline_output, uid))
     variables = resolve_variables(board, pipeline_output, time)
-    result = run(pipeline_output, target["rawSql"], Context(time, variables))
+    sql = sql_for(pipeline_output, uid, panel, target)
+    result = run(pipeline_output, sql, Context(time, variables))
     _check_shape(panel, target, result, time)
 
 
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=[r.uid for r in ALERT_RULES])
 def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertRule) -> None:
-    sql = rule.data()[0]["model"]["rawSql"]
+    built = next(r for r in pipeline_output.alert_rules if r.uid == rule.uid)
+    sql = built.data()[0]["model"]["rawSql"]
     dead_letters = "dlq_events" in sql
     # Dead letters and progress rows are stamped with wall-clock time, like pipeline health.
     wall_clock = dead_letters or "pipeline_progress" in sql
-    now = datetime.now(CITY_TZ) if wall_clock else pipeline_output.expected.now
+    now = datetime.now(pipeline_output.profile.tz) if wall_clock else pipeline_output.expected.now
     time = TimeRange(now - timedelta(seconds=rule.window_s), now, timedelta(seconds=1))
     result = pipeline_output.client.query(expand(sql, Context(time)))
     values = [float(row[-1]) for row in result.result_rows]  # what Grafana compares
@@ -116,7 +124,7 @@ def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertR
         # One instance per open alert of the rule's severity, labelled with its id; the
         # injected offline camera is among the warnings.
         open_alerts = pipeline_output.client.query(
-            "SELECT alert_id, kind, camera_id FROM vtops.traffic_alerts FINAL"
+            f"SELECT alert_id, kind, camera_id FROM {DATABASE}.traffic_alerts FINAL"
             " WHERE status = 'open' AND severity = {severity:String}",
             parameters={"severity": rule.severity},
         ).result_rows
@@ -136,7 +144,7 @@ def test_alert_rule_runs_on_pipeline_output(pipeline_output: Store, rule: AlertR
 
 def test_dead_letters_of_the_run_reach_the_pipeline_health_queries(pipeline_output: Store) -> None:
     rows = pipeline_output.client.query(
-        "SELECT source_topic, count() FROM vtops.dlq_events FINAL GROUP BY source_topic "
+        f"SELECT source_topic, count() FROM {DATABASE}.dlq_events FINAL GROUP BY source_topic "
         "ORDER BY source_topic"
     ).result_rows
     assert [(topic.split(".", 1)[1], n) for topic, n in rows] == [

@@ -79,7 +79,8 @@ def _evaluate(
     evaluated `later` than the store's rows end."""
     now = store.expected.now + later
     time = TimeRange(now - timedelta(seconds=rule.window_s), now, timedelta(seconds=1))
-    sql = rule.data()[0]["model"]["rawSql"]
+    built = next(r for r in store.alert_rules if r.uid == rule.uid)  # for the store's database
+    sql = built.data()[0]["model"]["rawSql"]
     result = store.client.query(expand(sql, Context(time)))
     firing = {}
     for row in result.result_rows:

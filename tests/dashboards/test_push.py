@@ -10,8 +10,10 @@ import pytest
 from grafana_client.client import GrafanaClientError, GrafanaUnauthorizedError
 from typer.testing import CliRunner
 
+from city.profile import load_city_profile
+from dashboards.build import DEFAULT_DATABASE
 from dashboards.exceptions import GrafanaPushError
-from dashboards.provisioning import ALERT_RULES, FOLDER_TITLE, FOLDER_UID
+from dashboards.provisioning import ALERT_RULES, FOLDER_TITLE, FOLDER_UID, alert_rules
 from dashboards.push import push_all
 from tests.dashboards.queries import boards
 from vtops.cli.main import app
@@ -100,6 +102,8 @@ def _push(grafana: FakeGrafana, password: str | None = "pw") -> Any:
         clickhouse_host="clickhouse",
         clickhouse_port=8123,
         clickhouse_password=password,
+        database=DEFAULT_DATABASE,
+        rules=alert_rules(DEFAULT_DATABASE, load_city_profile().timezone),
     )
 
 

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from grafana_client.api import GrafanaApi
 
+from city.profile import load_city_profile
+from dashboards.build import DEFAULT_DATABASE
 from dashboards.exceptions import GrafanaPushError
-from dashboards.provisioning import ALERT_RULES
+from dashboards.provisioning import ALERT_RULES, alert_rules
 from dashboards.push import push_all
 from tests.dashboards.queries import boards
 
@@ -101,6 +103,8 @@ def _push(api: GrafanaApi) -> Any:
         clickhouse_host="clickhouse",
         clickhouse_port=8123,
         clickhouse_password="pw",
+        database=DEFAULT_DATABASE,
+        rules=alert_rules(DEFAULT_DATABASE, load_city_profile().timezone),
     )
 
 

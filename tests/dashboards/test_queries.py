@@ -10,14 +10,15 @@ from clickhouse_connect.driver.query import QueryResult
 
 from dashboards import cashless, pipeline, pipeline_sql, portal, traffic, traffic_sql
 from dashboards.macros import Context, TimeRange, expand
-from tests.dashboards.conftest import Store
+from sinks.clickhouse.placeholders import fill
+from tests.dashboards.conftest import OTHER_ZONE, Store
 from tests.dashboards.queries import (
     JSON,
-    boards,
     column_types,
     panels_with_sql,
     resolve_variables,
     run,
+    sql_for,
     time_range,
 )
 
@@ -33,7 +34,7 @@ def _id(item: tuple[str, JSON, JSON]) -> str:
 def _execute(
     store: Store, uid: str, sql: str, chosen: Mapping[str, Sequence[str]] = {}
 ) -> tuple[QueryResult, TimeRange]:
-    board = boards()[uid]
+    board = store.boards[uid]
     time = time_range(board, store.expected.now)
     variables = resolve_variables(board, store, time, chosen)
     return run(store, sql, Context(time, variables)), time
@@ -65,7 +66,7 @@ def test_panel_query_runs_and_has_its_shape(
     populated_store: Store, item: tuple[str, JSON, JSON]
 ) -> None:
     uid, panel, target = item
-    result, time = _execute(populated_store, uid, target["rawSql"])
+    result, time = _execute(populated_store, uid, sql_for(populated_store, uid, panel, target))
     _check_shape(panel, target, result, time)
 
 
@@ -80,7 +81,7 @@ def test_panels_run_with_a_single_value_selected(populated_store: Store, uid: st
         "category": ["grocery"],
     }
     ran = 0
-    for panel in boards()[uid]["panels"]:
+    for panel in populated_store.boards[uid]["panels"]:
         for target in panel.get("targets", []):
             _execute(populated_store, uid, target["rawSql"], chosen)  # raises on bad SQL
             ran += 1
@@ -115,10 +116,11 @@ def test_camera_health_finds_silent_and_offline_cameras(populated_store: Store) 
     counts = _one(populated_store, traffic.UID, traffic_sql.CAMERAS_SILENT)
     assert counts == {"silent": len(expected.silent_cameras), "offline": 1}
     # Same verdicts on a server that fills unmatched join columns with NULLs.
-    board = boards()[traffic.UID]
+    board = populated_store.boards[traffic.UID]
     time = time_range(board, expected.now)
     context = Context(time, resolve_variables(board, populated_store, time))
-    sql = expand(traffic_sql.CAMERAS_SILENT, context)
+    store = populated_store
+    sql = expand(fill(traffic_sql.CAMERAS_SILENT, store.database, store.profile.timezone), context)
     nulls = populated_store.client.query(sql, settings={"join_use_nulls": 1})
     assert nulls.result_rows == [(len(expected.silent_cameras), 1)]
 
@@ -176,3 +178,14 @@ def test_portal_rates_are_percentages(populated_store: Store) -> None:
     found = _one(populated_store, portal.UID, portal.KPIS_NOW)
     for name in portal.RATES:
         assert 0 <= float(str(found[name])) <= 100, name
+
+
+def test_dashboards_show_the_city_profiles_days(populated_store: Store) -> None:
+    """The store's city is on Lisbon's clock: the dashboards' zone is Lisbon's and a day of
+    the portal is drawn at Lisbon's midnight, not Vietnam's (17:00 or 18:00 the day before)."""
+    city = populated_store.profile.tz
+    assert {b["timezone"] for b in populated_store.boards.values()} == {OTHER_ZONE}
+    result, _ = _execute(populated_store, portal.UID, portal.DOSSIERS_PER_DAY)
+    starts = [row[0].astimezone(city) for row in result.result_rows]
+    assert starts and all((s.hour, s.minute) == (0, 0) for s in starts)
+    assert starts[-1].date() == populated_store.expected.now.astimezone(city).date()

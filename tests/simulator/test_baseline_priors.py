@@ -66,7 +66,7 @@ def simulated_minutes(
     for camera_id in CAMERAS:
         for n in range(hours * 60):
             minute_ms = start_ms + n * 60_000
-            day, slot = slot_of(local_time(minute_ms))
+            day, slot = slot_of(local_time(minute_ms, load_city_profile().tz))
             slots[(camera_id, day, slot)].append(minutes[(camera_id, minute_ms // 60_000)])
     return slots
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migration_lock import LOCK_TABLE
 from sinks.clickhouse.migrations import LATEST, VERSION_TABLE, migrate, schema_version
@@ -14,6 +15,7 @@ from tests.clickhouse_server import own_database, server_storage
 
 pytestmark = pytest.mark.integration
 MIGRATORS = 4
+CITY_TZ = load_city_profile().timezone
 
 
 def test_migrators_started_together_apply_each_migration_once(clickhouse_server: str) -> None:
@@ -26,7 +28,9 @@ def test_migrators_started_together_apply_each_migration_once(clickhouse_server:
         def worker_start(index: int) -> None:
             start.wait()
             try:
-                applied.append([m.version for m in migrate(clients[index], database)])
+                applied.append(
+                    [m.version for m in migrate(clients[index], database, timezone=CITY_TZ)]
+                )
             except BaseException as error:  # the test reports it, whatever it is
                 failed.append(error)
 

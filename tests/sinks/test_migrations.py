@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import (
     LATEST,
@@ -18,13 +19,16 @@ from sinks.clickhouse.migrations import (
     TABLES,
     VERSION_TABLE,
     SchemaVersionError,
+    StoreZoneError,
     migrate,
     schema_version,
 )
+from sinks.clickhouse.placeholders import fill
 from sinks.exceptions import SinkError
 from sinks.settings import StorageSettings
 
 PREVIOUS_RELEASE = Path(__file__).with_name("previous_release.sql")
+CITY_TZ = load_city_profile().timezone
 Schema = dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]]
 
 _databases = count()
@@ -82,7 +86,7 @@ def recorded(client: Client, database: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def latest_schema(client: Client) -> Schema:
-    migrate(client, "migrations_reference")
+    migrate(client, "migrations_reference", timezone=CITY_TZ)
     return schema(client, "migrations_reference")
 
 
@@ -90,7 +94,7 @@ def test_an_empty_store_gets_every_migration_and_every_table(
     client: Client, database: str, latest_schema: Schema
 ) -> None:
     assert schema_version(client, database) == 0
-    applied = migrate(client, database)
+    applied = migrate(client, database, timezone=CITY_TZ)
     assert [m.version for m in applied] == list(range(1, LATEST + 1))
     assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
     assert schema_version(client, database) == LATEST
@@ -105,9 +109,9 @@ def test_an_empty_store_gets_every_migration_and_every_table(
 def test_a_store_at_each_earlier_version_reaches_the_same_schema(
     client: Client, database: str, latest_schema: Schema, previous: int
 ) -> None:
-    migrate(client, database, target=previous)
+    migrate(client, database, timezone=CITY_TZ, target=previous)
     assert schema_version(client, database) == previous
-    applied = migrate(client, database)
+    applied = migrate(client, database, timezone=CITY_TZ)
     assert [m.version for m in applied] == list(range(previous + 1, LATEST + 1))
     assert schema(client, database) == latest_schema
 
@@ -118,12 +122,12 @@ def test_a_migration_stopped_before_its_version_row_runs_again(
 ) -> None:
     """No transactional DDL: a run stopped between its statements and the version row repeats
     them on the next start, so each must be safe to run twice."""
-    migrate(client, database, target=stopped - 1)
+    migrate(client, database, timezone=CITY_TZ, target=stopped - 1)
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     for statement in MIGRATIONS[stopped - 1].statements:
-        client.command(statement.replace("{db}", database))
+        client.command(fill(statement, database, CITY_TZ))
     assert schema_version(client, database) == stopped - 1
-    migrate(client, database)
+    migrate(client, database, timezone=CITY_TZ)
     assert schema(client, database) == latest_schema
 
 
@@ -136,7 +140,7 @@ def test_a_store_made_before_versioned_migrations_is_version_1_and_keeps_its_row
         "('vtops.camera.events', 0, 7, now64(3), 'speed_kmh: must be >= 0', '{}')"
     )
     assert schema_version(client, database) == 0
-    applied = migrate(client, database)
+    applied = migrate(client, database, timezone=CITY_TZ)
     assert [m.version for m in applied] == list(range(1, LATEST + 1))
     assert schema(client, database) == latest_schema
     rows = client.query(f"SELECT offset, error FROM {database}.dlq_events").result_rows
@@ -146,21 +150,41 @@ def test_a_store_made_before_versioned_migrations_is_version_1_and_keeps_its_row
 def test_running_again_changes_nothing(
     client: Client, database: str, latest_schema: Schema
 ) -> None:
-    migrate(client, database)
-    assert migrate(client, database) == []
+    migrate(client, database, timezone=CITY_TZ)
+    assert migrate(client, database, timezone=CITY_TZ) == []
     assert recorded(client, database) == list(range(1, LATEST + 1))
     assert schema(client, database) == latest_schema
 
 
 def test_a_store_newer_than_this_release_is_refused(client: Client, database: str) -> None:
-    migrate(client, database)
+    migrate(client, database, timezone=CITY_TZ)
     client.command(
         f"INSERT INTO {database}.{VERSION_TABLE} VALUES ({LATEST + 1}, 'from the future', now64(3))"
     )
     with pytest.raises(SchemaVersionError, match=f"version {LATEST + 1}, newer than"):
-        migrate(client, database)
+        migrate(client, database, timezone=CITY_TZ)
 
 
 def test_a_database_name_that_is_not_an_identifier_is_refused(client: Client) -> None:
     with pytest.raises(SinkError, match="VTOPS_CLICKHOUSE_DATABASE"):
-        migrate(client, "vtops; DROP TABLE x")
+        migrate(client, "vtops; DROP TABLE x", timezone=CITY_TZ)
+
+
+def _zones(client: Client, database: str) -> set[str]:
+    """The zone of every DateTime column of the store's tables."""
+    types = {column[1] for table in schema(client, database).values() for column in table[3]}
+    return {t.split("'")[1] for t in types if "DateTime" in t}
+
+
+def test_a_store_keeps_the_city_profiles_zone_and_refuses_another(
+    client: Client, database: str
+) -> None:
+    # Made at version 1 and brought up to date: the later columns get the same zone.
+    migrate(client, database, timezone="Europe/Lisbon", target=1)
+    migrate(client, database, timezone="Europe/Lisbon")
+    assert _zones(client, database) == {"Europe/Lisbon"}
+    with pytest.raises(StoreZoneError, match=r"keeps its times in Europe/Lisbon.*Asia/Ho_Chi_Minh"):
+        migrate(client, database, timezone="Asia/Ho_Chi_Minh")
+    assert _zones(client, database) == {"Europe/Lisbon"}
+    with pytest.raises(SinkError, match="not an IANA time zone name"):
+        migrate(client, f"{database}_new", timezone="UTC') ENGINE = Memory --")

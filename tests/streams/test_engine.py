@@ -51,7 +51,7 @@ class Engine:
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     client = connect(StorageSettings(data_dir=tmp_path_factory.mktemp("engine")))
     try:
-        migrate(client, DATABASE)
+        migrate(client, DATABASE, timezone=load_city_profile().timezone)
         yield Engine(client, StateStore(client, DATABASE, ThreadPoolExecutor(1)))
     finally:
         client.close()

@@ -185,7 +185,7 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sha
 @contextmanager
 def _migrated(shared: SharedStore) -> Iterator[None]:
     try:
-        migrate(shared.clients[0], shared.database)
+        migrate(shared.clients[0], shared.database, timezone=load_city_profile().timezone)
         yield
     finally:
         for executor in set(shared.executors):

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
@@ -27,7 +28,7 @@ def fold(
 
 
 def test_a_resolution_takes_the_latest_deadline_not_after_it() -> None:
-    stream = PortalKpis(GRACE_S)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
     state = stream.new_state()
     fold(
         stream,
@@ -66,7 +67,7 @@ def test_a_resolution_takes_the_latest_deadline_not_after_it() -> None:
 
 
 def test_dossier_state_expires_after_the_retention_and_is_swept_once_a_day() -> None:
-    stream = PortalKpis(GRACE_S)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
     state = stream.new_state()
     start = at("2024-01-02T09:00:00+07:00")
     fold(stream, state, [step("a", "OLD", start, "accepted", due_at=start + 400 * DAY_MS)])
@@ -84,7 +85,7 @@ def test_dossier_state_expires_after_the_retention_and_is_swept_once_a_day() -> 
 
 
 def test_an_expired_dossier_is_forgotten_even_before_the_sweep() -> None:
-    stream = PortalKpis(GRACE_S)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
     state = stream.new_state()
     start = at("2024-01-02T09:00:00+07:00")
     late = start + DOSSIER_RETENTION_MS + 1
@@ -103,7 +104,7 @@ def test_an_expired_dossier_is_forgotten_even_before_the_sweep() -> None:
 
 
 def test_window_row_names_the_local_day_and_state_round_trips() -> None:
-    stream = PortalKpis(GRACE_S)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
     state = stream.new_state()
     fold(
         stream,
@@ -139,7 +140,7 @@ def test_window_row_names_the_local_day_and_state_round_trips() -> None:
 
 
 def test_invalid_steps_raise_and_change_nothing() -> None:
-    stream = PortalKpis(GRACE_S)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
     state = stream.new_state()
     with pytest.raises(InvalidEvent, match=r"^channel:"):
         fold(
@@ -148,3 +149,27 @@ def test_invalid_steps_raise_and_change_nothing() -> None:
             [{**step("s", "D", "2024-09-14T17:30:00Z", "submitted"), "channel": None}],
         )
     assert not state.windows and not state.keyed and state.stream_time_ms is None
+
+
+def test_days_are_the_city_profiles_even_when_its_clocks_go_back() -> None:
+    """A city in Lisbon: 27 October 2024 lasts 25 hours there (clocks go back at 02:00)."""
+    lisbon = load_city_profile().model_copy(update={"timezone": "Europe/Lisbon"})
+    stream = PortalKpis(lisbon, GRACE_S)
+    state = stream.new_state()
+    fold(
+        stream,
+        state,
+        [
+            step("first", "A", "2024-10-27T00:30:00+01:00", "submitted"),  # 23:30 UTC on the 26th
+            step("last", "B", "2024-10-27T23:30:00+00:00", "submitted"),
+            step("next", "C", "2024-10-28T00:30:00+00:00", "submitted"),
+        ],
+    )
+    windows = sorted(state.open_windows(), key=lambda w: w.start_ms)
+    assert [(w.start_ms, w.end_ms) for w in windows] == [
+        (at("2024-10-27T00:00:00+01:00"), at("2024-10-28T00:00:00+00:00")),
+        (at("2024-10-28T00:00:00+00:00"), at("2024-10-29T00:00:00+00:00")),
+    ]
+    assert windows[0].acc.submitted == 2
+    rows = [stream.window_row(w, final=False) for w in windows]
+    assert [row["day"] for row in rows] == [date(2024, 10, 27), date(2024, 10, 28)]

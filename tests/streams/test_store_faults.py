@@ -92,7 +92,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     client = connect(StorageSettings(data_dir=tmp_path))
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     try:
-        migrate(client, DATABASE)
+        migrate(client, DATABASE, timezone=load_city_profile().timezone)
         yield Store(client, executor)
     finally:
         executor.shutdown()

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from city.clock import CITY_TZ
 from city.profile import CityProfile, load_city_profile
 from schemas.camera import VEHICLE_CLASSES
 from simulator.baseline_priors import prior_baselines
@@ -29,6 +28,7 @@ from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
 
 CAMERAS = ("VT-CAM-002", "VT-CAM-003", "VT-CAM-004")
 A, B, C = CAMERAS
+CITY_TZ = load_city_profile().tz
 WEDNESDAY = datetime(2024, 9, 18, 8, 0, tzinfo=CITY_TZ)  # slot 32 of a weekday
 SATURDAY = datetime(2024, 9, 21, 8, 0, tzinfo=CITY_TZ)
 NATIONAL_DAY = datetime(2024, 9, 2, 8, 0, tzinfo=CITY_TZ)  # a Monday, and a holiday
@@ -49,7 +49,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 @pytest.fixture
 def database(store: Client) -> str:
     name = f"baselines_{next(_databases)}"
-    migrate(store, name)  # traffic_baselines among the rest
+    migrate(store, name, timezone=CITY_TZ.key)  # traffic_baselines among the rest
     return name
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from city.clock import CITY_TZ
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
 from vtops.demo_summary import AlertLine, traffic_alerts
 
 DATABASE = "vtops"
-HOUR = datetime(2026, 11, 30, 8, tzinfo=CITY_TZ)
+HOUR = datetime(2026, 11, 30, 8, tzinfo=load_city_profile().tz)
 
 
 def test_alerts_of_the_hour_with_their_latest_write_in_city_time(tmp_path: Path) -> None:
     client = connect(StorageSettings(data_dir=tmp_path, clickhouse_url=None))
     try:
-        migrate(client, DATABASE)
+        migrate(client, DATABASE, timezone=load_city_profile().timezone)
         minute = timedelta(minutes=1)
         columns = ["alert_id", "camera_id", "ward", "kind", "severity", "first_anomalous_at",
                    "opened_at", "resolved_at", "observed", "expected", "score", "status",

@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
 from tests.factories_portal import COLUMNS as PORTAL_COUNTS
 from vtops.indicators import Indicator, article_indicators
 
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TZ = load_city_profile().tz
 DATABASE = "vtops"
 HOUR = datetime(2024, 9, 16, 10, tzinfo=TZ)
 METHODS = ("cash", "vietqr", "card", "ewallet", "bank_transfer")
@@ -67,7 +68,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         StorageSettings(data_dir=Path(tmp_path_factory.mktemp("indicators")), clickhouse_url=None)
     )
     try:
-        migrate(client, DATABASE)
+        migrate(client, DATABASE, timezone=TZ.key)
         earlier = HOUR - timedelta(hours=1)
         insert(
             client,
@@ -150,7 +151,7 @@ def by_name(indicators: list[Indicator]) -> dict[str, Indicator]:
 
 
 def test_indicators_over_everything_stored(store: Client) -> None:
-    found = by_name(article_indicators(store, DATABASE))
+    found = by_name(article_indicators(store, DATABASE, tz=TZ))
     value = {name: indicator.value for name, indicator in found.items()}
     # Payments: 50 + 40 + 10 + 20 + 20 + 20 + 10 + 100 + 15 + 40 + 45 + 20 + 80 = 470.
     assert value["Payments counted at terminals"] == 470
@@ -177,7 +178,7 @@ def test_indicators_over_everything_stored(store: Client) -> None:
 
 
 def test_each_indicator_carries_its_unit_and_the_articles_figure(store: Client) -> None:
-    found = by_name(article_indicators(store, DATABASE))
+    found = by_name(article_indicators(store, DATABASE, tz=TZ))
     assert found["Dossiers submitted online"].reported == "97.63%"
     assert found["Dossiers resolved on time"].reported.startswith("99.85%")
     assert found["Water bills paid cashless"].reported == "85%"
@@ -187,22 +188,32 @@ def test_each_indicator_carries_its_unit_and_the_articles_figure(store: Client) 
 
 
 def test_since_limits_the_windows_and_nothing_measured_is_none(store: Client) -> None:
-    since = by_name(article_indicators(store, DATABASE, HOUR.astimezone(UTC)))
+    since = by_name(article_indicators(store, DATABASE, HOUR.astimezone(UTC), tz=TZ))
     assert since["Payments counted at terminals"].value == 460  # without 09:00
     assert since["Shop terminals taking VietQR (busiest hour)"].value == 1200
     assert since["Dossiers submitted"].value == 100  # the local day of 10:00, 09-16
-    future = by_name(article_indicators(store, DATABASE, datetime(2030, 1, 1, tzinfo=TZ)))
+    future = by_name(article_indicators(store, DATABASE, datetime(2030, 1, 1, tzinfo=TZ), tz=TZ))
     assert future["Payments counted at terminals"].value == 0
     assert future["Payments made cashless"].value is None
     assert future["Shop terminals taking VietQR (busiest hour)"].value is None
     assert future["Dossiers resolved on time"].value is None
 
 
+def test_the_day_of_since_is_the_city_profiles_day(store: Client) -> None:
+    # 05:00 on 16 September in Vũng Tàu is 23:00 on the 15th in Lisbon: a city there counts
+    # the dossiers of its own 15 September too.
+    since = datetime(2024, 9, 16, 5, tzinfo=TZ)
+    here = by_name(article_indicators(store, DATABASE, since, tz=TZ))
+    assert here["Dossiers submitted"].value == 100
+    lisbon = by_name(article_indicators(store, DATABASE, since, tz=ZoneInfo("Europe/Lisbon")))
+    assert lisbon["Dossiers submitted"].value == 200
+
+
 def test_a_since_without_offset_is_refused(store: Client) -> None:
     with pytest.raises(ValueError, match=r"^since:"):
-        article_indicators(store, DATABASE, datetime(2024, 9, 16, 10))
+        article_indicators(store, DATABASE, datetime(2024, 9, 16, 10), tz=TZ)
 
 
 def test_the_database_is_a_parameter_not_sql(store: Client) -> None:
     with pytest.raises(Exception, match=r"(?i)database|exist"):
-        article_indicators(store, "vtops.payments_cashless_1h; DROP TABLE x --")
+        article_indicators(store, "vtops.payments_cashless_1h; DROP TABLE x --", tz=TZ)

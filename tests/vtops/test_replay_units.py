@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from city.profile import load_city_profile
 from city.settings import KafkaSettings
 from vtops.replay.archive import SCHEMA, import_archive, send_order
 from vtops.replay.exceptions import ReplayError
@@ -18,10 +20,20 @@ from vtops.settings import Settings
 
 
 def test_an_instant_without_an_offset_is_city_time_and_a_bad_one_names_its_option() -> None:
-    assert parse_instant("--from", "2024-09-14T07:00:00") == datetime(2024, 9, 14, 0, tzinfo=UTC)
-    assert parse_instant("--to", "2024-09-14T07:00:00Z") == datetime(2024, 9, 14, 7, tzinfo=UTC)
+    city = load_city_profile().tz
+    assert parse_instant("--from", "2024-09-14T07:00:00", city) == datetime(
+        2024, 9, 14, 0, tzinfo=UTC
+    )
+    assert parse_instant("--to", "2024-09-14T07:00:00Z", city) == datetime(
+        2024, 9, 14, 7, tzinfo=UTC
+    )
+    # City time is the profile's: 07:00 in Lisbon's summer is 06:00 UTC.
+    lisbon = ZoneInfo("Europe/Lisbon")
+    assert parse_instant("--from", "2024-09-14T07:00:00", lisbon) == datetime(
+        2024, 9, 14, 6, tzinfo=UTC
+    )
     with pytest.raises(ReplayError, match="--since: not an ISO 8601 time"):
-        parse_instant("--since", "yesterday")
+        parse_instant("--since", "yesterday", city)
 
 
 def test_streams_are_named_by_stream_or_input_topic_and_an_unknown_one_is_refused() -> None:

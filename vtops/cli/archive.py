@@ -9,6 +9,7 @@ import typer
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from vtops.cli.output import console, exit_with_error
 from vtops.replay.archive import ArchiveCounts, export_archive, import_archive
 from vtops.replay.selection import chosen_streams
@@ -52,8 +53,9 @@ def export(
     partitions and offsets) to a zstd-compressed Parquet file."""
     settings = get_settings()
     try:
-        since = epoch_ms(parse_instant("--from", from_time))
-        until = epoch_ms(parse_instant("--to", to_time))
+        tz = load_city_profile(settings.stream.city_profile).tz
+        since = epoch_ms(parse_instant("--from", from_time, tz))
+        until = epoch_ms(parse_instant("--to", to_time, tz))
         chosen = chosen_streams(settings, streams)
         with _progress() as progress:
             task = progress.add_task("exporting", total=None)

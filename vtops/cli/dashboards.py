@@ -23,6 +23,7 @@ from city.profile import CityProfile, load_city_profile
 from dashboards.build import JSON_DIR, PROVISIONING_DIR, build_dashboards, write_all
 from dashboards.dimensions import load_dimensions
 from dashboards.exceptions import GrafanaPushError
+from dashboards.provisioning import alert_rules
 from dashboards.push import push_all
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.grafana_access import (
@@ -60,9 +61,13 @@ def build(
         Path, typer.Option(help="Grafana's provisioning folder")
     ] = PROVISIONING_DIR,
 ) -> None:
-    """Write dashboards/json/*.json and the datasource, dashboards and alerting YAML."""
+    """Write dashboards/json/*.json and the datasource, dashboards and alerting YAML, for
+    the city profile and VTOPS_CLICKHOUSE_DATABASE."""
+    settings = get_settings()
     try:
-        written = write_all(_profile(get_settings()), json_dir, provisioning_dir)
+        written = write_all(
+            _profile(settings), settings.storage.clickhouse_database, json_dir, provisioning_dir
+        )
     except ModuleNotFoundError as exc:
         # PyYAML writes the provisioning files; it comes with the dev extra.
         exit_with_error(f"`vtops dashboards build` needs {exc.name}: pip install pyyaml")
@@ -77,7 +82,7 @@ def _prepare_store(settings: Settings, profile: CityProfile) -> None:
     password = settings.grafana.grafana_clickhouse_password
     client = connect(storage)
     try:
-        migrate(client, storage.clickhouse_database)
+        migrate(client, storage.clickhouse_database, timezone=profile.timezone)
         loaded = load_dimensions(client, storage.clickhouse_database, profile)
         console.print("dimensions loaded: " + ", ".join(f"{t} {n}" for t, n in loaded.items()))
         if storage.embedded:
@@ -186,12 +191,15 @@ def push(
         api = GrafanaApi.from_url(
             grafana.grafana_url, credential=grafana.grafana_token.get_secret_value()
         )
+        database = settings.storage.clickhouse_database
         report = push_all(
             api,
-            list(build_dashboards(profile).values()),
+            list(build_dashboards(profile, database).values()),
             clickhouse_host=host,
             clickhouse_port=port,
             clickhouse_password=password.get_secret_value() if password else None,
+            database=database,
+            rules=alert_rules(database, profile.timezone),
         )
     except GrafanaPushError as exc:
         exit_with_error(f"{exc} (Grafana at {server})")

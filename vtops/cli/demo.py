@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
+from city.profile import CityProfile, load_city_profile
 from simulator.clock import parse_start
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
@@ -87,7 +87,7 @@ def demo(
             settings.kafka, consumed_topics(settings.kafka, settings.stream, profile)
         )
         console.print(f"topics: {len(created)} created, the rest already there")
-        before = _counters(settings)
+        before = _counters(settings, profile)
     except VtopsError as error:
         exit_with_error(str(error))
 
@@ -155,7 +155,10 @@ def demo(
         alerts = traffic_alerts(client, settings.storage.clickhouse_database, city_start, city_end)
         # A terminal's tally may start up to an hour before the simulated span.
         indicators = article_indicators(
-            client, settings.storage.clickhouse_database, city_start - timedelta(hours=1)
+            client,
+            settings.storage.clickhouse_database,
+            city_start - timedelta(hours=1),
+            tz=profile.tz,
         )
         counted = pipeline_counters(client, settings.storage.clickhouse_database) - before
     finally:
@@ -180,10 +183,10 @@ def _print_alerts(alerts: list[AlertLine], injected: bool) -> None:
         console.print("Injected: " + "; ".join(DEMO_INCIDENTS), soft_wrap=True)
 
 
-def _counters(settings: Settings) -> PipelineCounters:
+def _counters(settings: Settings, profile: CityProfile) -> PipelineCounters:
     client = connect(settings.storage)
     try:
-        migrate(client, settings.storage.clickhouse_database)
+        migrate(client, settings.storage.clickhouse_database, timezone=profile.timezone)
         return pipeline_counters(client, settings.storage.clickhouse_database)
     finally:
         client.close()

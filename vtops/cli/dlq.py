@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
 from vtops.replay.dead_letters import (
     DeadLetter,
@@ -35,7 +36,8 @@ STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); d
 def _letters(
     settings: Settings, chosen: list[StreamTopics], since: str | None, reason: str | None
 ) -> list[DeadLetter]:
-    since_ms = None if since is None else epoch_ms(parse_instant("--since", since))
+    tz = load_city_profile(settings.stream.city_profile).tz
+    since_ms = None if since is None else epoch_ms(parse_instant("--since", since, tz))
     return read_dead_letters(settings.kafka, chosen, since_ms, reason)
 
 

@@ -7,6 +7,7 @@ import logging
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import LATEST, migrate
 from vtops.cli.output import console, exit_with_error
@@ -16,14 +17,16 @@ from vtops.settings import get_settings
 def migrate_store() -> None:
     """Apply the schema migrations the ClickHouse database has not had yet."""
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
-    storage = get_settings().storage
+    settings = get_settings()
+    storage = settings.storage
     database = storage.clickhouse_database
     try:
+        profile = load_city_profile(settings.stream.city_profile)
         client = connect(storage)
     except VtopsError as error:
         exit_with_error(str(error))
     try:
-        applied = migrate(client, database)
+        applied = migrate(client, database, timezone=profile.timezone)
     except VtopsError as error:
         exit_with_error(str(error))
     except ClickHouseError as error:

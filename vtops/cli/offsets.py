@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict
+from datetime import tzinfo
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.table import Table
 
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.exceptions import StoreInUseError
@@ -97,12 +99,12 @@ def show(
     console.print(table)
 
 
-def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool) -> ResetTarget:
+def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool, tz: tzinfo) -> ResetTarget:
     chosen = [bool(to_datetime), to_earliest, to_latest]
     if sum(chosen) != 1:
         raise ReplayError("give exactly one of --to-datetime, --to-earliest, --to-latest")
     if to_datetime:
-        return ResetTarget("datetime", parse_instant("--to-datetime", to_datetime))
+        return ResetTarget("datetime", parse_instant("--to-datetime", to_datetime, tz))
     return ResetTarget("earliest" if to_earliest else "latest")
 
 
@@ -146,7 +148,8 @@ def reset(
     settings = get_settings()
     storage = settings.storage
     try:
-        target = _target(to_datetime, to_earliest, to_latest)
+        profile = load_city_profile(settings.stream.city_profile)
+        target = _target(to_datetime, to_earliest, to_latest, profile.tz)
         chosen_streams(settings, streams)  # an unknown --streams is refused before anything
         if not dry_run:
             # A crashed worker's membership ends with its session.
@@ -155,7 +158,7 @@ def reset(
     except VtopsError as error:
         exit_with_error(str(error))
     try:
-        migrate(client, storage.clickhouse_database)
+        migrate(client, storage.clickhouse_database, timezone=profile.timezone)
         # The traffic stream's anomaly state is rebuilt with the baselines the worker uses.
         chosen = chosen_streams(
             settings, streams, load_baselines(client, storage.clickhouse_database)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from city.clock import local_time
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import aiokafka_config
@@ -43,15 +44,16 @@ def reprocess(
     settings = get_settings()
     storage, database = settings.storage, settings.storage.clickhouse_database
     try:
-        since = epoch_ms(parse_instant("--from", from_time))
-        until = epoch_ms(parse_instant("--to", to_time))
+        profile = load_city_profile(settings.stream.city_profile)
+        since = epoch_ms(parse_instant("--from", from_time, profile.tz))
+        until = epoch_ms(parse_instant("--to", to_time, profile.tz))
         chosen = chosen_streams(settings, streams)
         client = connect(storage)
     except VtopsError as error:
         exit_with_error(str(error))
     changes: list[TableChanges] = []
     try:
-        migrate(client, database)
+        migrate(client, database, timezone=profile.timezone)
         ranges = retained_ranges(settings.kafka, [s.source for s in chosen])
         # A window is recomputed whole only if none of its input is past retention: it must
         # start after the oldest retained message (plus the clock skew an event may carry).
@@ -60,8 +62,9 @@ def reprocess(
             complete_from = oldest + settings.stream.max_clock_skew_s * 1000
             if since < complete_from:
                 (console if output is Output.table else errors).print(
-                    f"--from moved to {local_time(complete_from).isoformat()}: earlier windows "
-                    "lost input to retention, and their rows are kept as they are.",
+                    f"--from moved to {local_time(complete_from, profile.tz).isoformat()}: "
+                    "earlier windows lost input to retention, and their rows are kept as they "
+                    "are.",
                     markup=False,
                 )
                 since = complete_from
@@ -77,7 +80,9 @@ def reprocess(
                     recompute.stream(topics, ranges.beginning, ranges.end, advance)
                 )
                 changes.append(
-                    apply_changes(client, database, recomputed, keys, since, until, not dry_run)
+                    apply_changes(
+                        client, database, recomputed, keys, since, until, profile.tz, not dry_run
+                    )
                 )
     except VtopsError as error:
         exit_with_error(str(error))

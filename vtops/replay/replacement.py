@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from city.clock import CITY_TZ, HOUR_MS, MINUTE_MS, local_day_bounds
+from city.clock import HOUR_MS, MINUTE_MS, local_day_bounds
 from sinks.base import Row
 from streams.payments import CASHLESS_TABLE
 from streams.traffic import FLOW_TABLE
@@ -58,18 +59,18 @@ def start_column(key_columns: list[str]) -> str:
     return next(c for c in key_columns if c in START_COLUMNS)
 
 
-def window_start_ms(row: Row, column: str) -> int:
-    """When the row's window starts; a day starts at midnight, city time."""
+def window_start_ms(row: Row, column: str, tz: ZoneInfo) -> int:
+    """When the row's window starts; a day starts at midnight, city time (`tz`)."""
     value = row[column]
     if isinstance(value, datetime):
         return int(_instant(value).timestamp() * 1000)
     assert isinstance(value, date)
-    return int(datetime(value.year, value.month, value.day, tzinfo=CITY_TZ).timestamp() * 1000)
+    return int(datetime(value.year, value.month, value.day, tzinfo=tz).timestamp() * 1000)
 
 
-def window_end_ms(table: str, row: Row, column: str) -> int:
-    start = window_start_ms(row, column)
-    return local_day_bounds(start)[2] if column == "day" else start + _SPAN_MS[table]
+def window_end_ms(table: str, row: Row, column: str, tz: ZoneInfo) -> int:
+    start = window_start_ms(row, column, tz)
+    return local_day_bounds(start, tz)[2] if column == "day" else start + _SPAN_MS[table]
 
 
 def _instant(value: datetime) -> datetime:
@@ -88,19 +89,21 @@ def apply_changes(
     key_columns: list[str],
     from_ms: int,
     to_ms: int,
+    tz: ZoneInfo,
     write: bool = True,
 ) -> TableChanges:
     """Write the final recomputed windows that start in [from_ms, to_ms) and differ from their
     stored rows with a new epoch, and delete the stored windows in range the recomputation
-    closed without them; `write` False only counts."""
+    closed without them; `write` False only counts. `tz` is the city profile's zone, where a
+    day window starts and ends."""
     table = recomputed.table
     changes = TableChanges(table)
     target = f"{database}.{table}"
-    existing = _rows_in_range(client, target, key_columns, from_ms, to_ms)
+    existing = _rows_in_range(client, target, key_columns, from_ms, to_ms, tz)
     start = start_column(key_columns)
     writes: list[Row] = []
     for key, row in recomputed.rows.items():
-        if not from_ms <= window_start_ms(row, start) < to_ms:
+        if not from_ms <= window_start_ms(row, start, tz) < to_ms:
             continue
         if not row["final"]:
             changes.open_skipped += 1
@@ -119,7 +122,7 @@ def apply_changes(
     for key, old in existing.items():
         if key in recomputed.rows:
             continue
-        if closed is not None and window_end_ms(table, old, start) <= closed:
+        if closed is not None and window_end_ms(table, old, start, tz) <= closed:
             gone.append(old["_key_hash"])
         else:
             changes.open_skipped += 1
@@ -147,7 +150,7 @@ def apply_changes(
 
 
 def _rows_in_range(
-    client: Client, target: str, key_columns: list[str], from_ms: int, to_ms: int
+    client: Client, target: str, key_columns: list[str], from_ms: int, to_ms: int, tz: ZoneInfo
 ) -> dict[Key, Row]:
     """The table's rows of windows starting in [from_ms, to_ms), by key, times as instants,
     each with the hash of its key as ClickHouse computes it (to delete it by)."""
@@ -156,7 +159,7 @@ def _rows_in_range(
         f"SELECT *, cityHash64({', '.join(key_columns)}) AS _key_hash FROM {target} FINAL "
         f"WHERE toUnixTimestamp(toDateTime({start}, {{tz:String}})) >= {{lo:Int64}} "
         f"AND toUnixTimestamp(toDateTime({start}, {{tz:String}})) < {{hi:Int64}}",
-        parameters={"tz": str(CITY_TZ), "lo": from_ms // 1000, "hi": -(-to_ms // 1000)},
+        parameters={"tz": tz.key, "lo": from_ms // 1000, "hi": -(-to_ms // 1000)},
     )
     rows = [
         _as_instants(dict(zip(result.column_names, row, strict=True))) for row in result.result_rows

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
-from city.clock import CITY_TZ
 from vtops.replay.exceptions import ReplayError
 
 
-def parse_instant(option: str, text: str) -> datetime:
+def parse_instant(option: str, text: str, tz: tzinfo) -> datetime:
     """An ISO 8601 instant, e.g. 2026-11-30T08:00:00+07:00; without an offset it is city time
-    (Asia/Ho_Chi_Minh), the clock the operations center reads."""
+    (`tz`, the city profile's zone), the clock the operations center reads."""
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:
         raise ReplayError(
             f"{option}: not an ISO 8601 time (e.g. 2026-11-30T08:00:00+07:00): {text!r}"
         ) from None
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=CITY_TZ)
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=tz)
 
 
 def epoch_ms(instant: datetime) -> int:
