@@ -16,6 +16,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
+from city.event_loop import LoopShare
 from schemas.dead_letter import original_key
 from sinks.base import BatchSink, Row
 from sinks.exceptions import TransientSinkError
@@ -37,7 +38,9 @@ class KafkaRecords(BatchSink):
     async def write(self, batch: Sequence[Row]) -> None:
         try:
             deliveries = []
+            share = LoopShare()
             for row in batch:
+                await share.turn()
                 record = self.record(row)
                 deliveries.append(
                     await self._producer.send(

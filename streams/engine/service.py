@@ -34,11 +34,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from city.event_loop import LoopShare
 from streams.engine.checkpoint import Checkpointer, Stage
 from streams.engine.state_store import StateStore
 
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 # A worker killed with SIGKILL holds its partitions until its session expires; keep that short
 # so a restarted or surviving worker takes over within seconds.
 SESSION_TIMEOUT_S = 10
+
+# Records folded between two looks at the clock (city/event_loop.py): ~5 ms of camera events.
+FOLD_SLICE = 500
 
 # How long a revoke waits for sinks before it gives the partitions up unsaved.
 REVOKE_DEADLINE_S = 20.0
@@ -285,10 +289,7 @@ class StreamEngine(Service):
             batches = await consumer.getmany(timeout_ms=200, max_records=self._batch_size)
             if self._failure is not None:
                 raise self._failure
-            received = 0
-            for tp, records in batches.items():
-                self._stages[tp.topic].fold(tp.partition, records)
-                received += len(records)
+            received = await self._fold(batches)
             self._pending += received
             now = time.monotonic()
             if received:
@@ -299,6 +300,22 @@ class StreamEngine(Service):
             due = now >= next_checkpoint or self._pending >= self._max_pending
             if due and await self._checkpoint(wait=self._pending >= self._max_pending):
                 next_checkpoint = now + self._interval_s
+
+    async def _fold(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+        """Fold one poll's records, in slices that give the loop back every `HOLD_S` (city/
+        event_loop.py), so that /healthz answers during a backlog; how many there were.
+
+        A rebalance may run between two slices: a revoked partition's rest is dropped, and one
+        assigned again skips what its state holds already (by offset)."""
+        share = LoopShare()
+        for tp, records in batches.items():
+            stage = self._stages[tp.topic]
+            for start in range(0, len(records), FOLD_SLICE):
+                if tp not in self.assigned:
+                    break
+                stage.fold(tp.partition, records[start : start + FOLD_SLICE])
+                await share.turn()
+        return sum(len(records) for records in batches.values())
 
     async def _checkpoint(self, wait: bool) -> bool:
         """Start a checkpoint unless one is in flight (False); `wait` for it when input must
