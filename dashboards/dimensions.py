@@ -1,11 +1,11 @@
 """The city profile as small ClickHouse dimension tables the dashboards join against.
 
 The stream tables carry codes (`camera_id`, `ward`, `agency`, `procedure_code`); positions,
-roads and names live in the city profile. `load_dimensions` copies them into `vtops.cameras`,
-`vtops.wards`, `vtops.agencies` and `vtops.procedures`. Callers: `vtops dashboards push`
-and `prepare-store`, worker setup, and the dashboard tests. It is idempotent: each table is
-created when missing, then emptied and refilled from the profile in one insert, so a changed
-profile replaces the old rows instead of adding to them.
+roads and names live in the city profile. `load_dimensions` copies them into the store's
+`cameras`, `wards`, `agencies` and `procedures` (database `vtops` by default). Callers:
+`vtops dashboards push` and `prepare-store`, worker setup, and the dashboard tests. It is
+idempotent: each table is created when missing, then emptied and refilled from the profile in
+one insert, so a changed profile replaces the old rows instead of adding to them.
 """
 
 from __future__ import annotations

@@ -161,6 +161,29 @@ def test_minutes_inside_alerts_are_left_out(
     assert baselines(store, database)[(B, "weekday", SLOT)]["source"] == "prior"
 
 
+def test_slots_and_days_are_the_city_profiles(store: Client, city: CityProfile) -> None:
+    """A city on Lisbon's clock: Friday 20:00 there (Saturday 02:00 in Vietnam) is a weekday's
+    slot 80, and an alert's minutes are left out there too."""
+    lisbon = city.model_copy(update={"timezone": "Europe/Lisbon"})
+    database = f"baselines_{next(_databases)}"
+    migrate(store, database, timezone=lisbon.timezone)
+    friday = datetime(2024, 9, 20, 20, 0, tzinfo=lisbon.tz)
+    insert_minutes(store, database, B, friday, [10] * 10 + [200] * 5)
+    store.insert(
+        f"{database}.traffic_alerts",
+        [["a1", B, "phuong-1", "flow_surge", "warning", friday + timedelta(minutes=10),
+          friday + timedelta(minutes=12), friday + timedelta(minutes=15), 200.0, 10.0, 9.0,
+          "resolved", 1]],
+        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "first_anomalous_at",
+                      "opened_at", "resolved_at", "observed", "expected", "score", "status",
+                      "version"],
+    )  # fmt: skip
+    summary = refresh_baselines(store, database, lisbon, min_samples=3, version=1)
+    b = baselines(store, database)[(B, "weekday", 80)]
+    assert (b["source"], b["samples"], b["vehicles_median"]) == ("history", 10, 10.0)
+    assert summary.history_days == {"weekday": 1}
+
+
 def test_kinds_of_day_follow_the_city_calendar(
     store: Client, database: str, city: CityProfile
 ) -> None:
