@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from city.exceptions import BrokerError
-from city.kafka_client import admin_client, kafka_python_config
+from city.kafka_client import admin_request, kafka_python_config
 from city.settings import KafkaSettings
 from simulator.clock import SimClock
 from simulator.exceptions import SimulatorError
@@ -102,13 +102,12 @@ class KafkaSink:
 def _require_topics(settings: KafkaSettings, names: list[str]) -> None:
     """BrokerError, quickly, when nothing listens at the bootstrap or a topic is missing:
     sending to a missing topic would make the broker auto-create it with its defaults."""
-    admin = admin_client(settings, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
-    try:
-        existing = set(admin.list_topics())
-    except KafkaError as exc:
-        raise BrokerError(f"listing topics on {settings.kafka_bootstrap} failed: {exc!r}") from exc
-    finally:
-        admin.close()
+    existing = admin_request(
+        settings,
+        f"listing topics on {settings.kafka_bootstrap}",
+        lambda admin: set(admin.list_topics()),
+        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+    )
     missing = [name for name in names if name not in existing]
     if missing:
         raise BrokerError(

@@ -1,10 +1,23 @@
-"""The kafka-python keywords every client of the city's cluster is built with."""
+"""The kafka-python keywords every client of the city's cluster is built with, and the one
+way an admin or group request rides out what a new or busy broker answers."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+from kafka.admin import KafkaAdminClient
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    GroupAuthorizationFailedError,
+    KafkaError,
+    NotLeaderForPartitionError,
+)
 from pydantic import SecretStr
 
-from city.kafka_client import kafka_python_config
+from city.exceptions import BrokerError
+from city.kafka_client import admin_request, kafka_python_config
 from city.settings import KafkaSettings
 
 
@@ -23,3 +36,62 @@ def test_client_config_passes_sasl_only_when_asked() -> None:
     assert sasl["sasl_mechanism"] == "SCRAM-SHA-512"
     assert sasl["sasl_plain_username"] == "city"
     assert sasl["sasl_plain_password"] == "s3cret"
+
+
+@pytest.mark.integration
+def test_an_admin_request_is_asked_again_while_the_broker_answers_retriable_errors(
+    broker: str,
+) -> None:
+    """What a brand-new broker, a loading coordinator or a moving leader answer for a while."""
+    answers: list[type[KafkaError]] = [
+        CoordinatorNotAvailableError,
+        CoordinatorLoadInProgressError,
+        NotLeaderForPartitionError,
+    ]
+    asked: list[KafkaAdminClient] = []
+
+    def request(admin: KafkaAdminClient) -> int:
+        asked.append(admin)
+        if answers:
+            raise answers.pop(0)()
+        return len(admin.list_topics())
+
+    assert admin_request(KafkaSettings(kafka_bootstrap=broker), "counting topics", request) > 0
+    assert len(asked) == 4
+    assert len({id(admin) for admin in asked}) == 4  # a new client each time: a new coordinator
+
+
+@pytest.mark.integration
+def test_an_admin_request_gives_up_after_its_deadline_naming_the_call_and_the_last_error(
+    broker: str,
+) -> None:
+    asked: list[float] = []
+
+    def request(admin: KafkaAdminClient) -> None:
+        asked.append(time.monotonic())
+        raise CoordinatorLoadInProgressError("still loading")
+
+    with pytest.raises(BrokerError) as refused:
+        admin_request(KafkaSettings(kafka_bootstrap=broker), "describing group 'g'", request, 1.0)
+
+    assert str(refused.value).startswith(f"describing group 'g' failed {len(asked)} times in 1 s")
+    assert str(refused.value).endswith(
+        "last error: [Error 14] CoordinatorLoadInProgressError: still loading"
+    )
+    assert 3 <= len(asked) <= 6  # backoff 0.1, 0.2, 0.4, … within the second
+    assert asked[-1] - asked[0] < 1.5
+
+
+@pytest.mark.integration
+def test_an_admin_request_fails_at_once_on_an_error_that_asking_again_cannot_fix(
+    broker: str,
+) -> None:
+    asked: list[KafkaAdminClient] = []
+
+    def request(admin: KafkaAdminClient) -> None:
+        asked.append(admin)
+        raise GroupAuthorizationFailedError("vtops")
+
+    with pytest.raises(BrokerError, match=r"^committing offsets failed: \[Error 30\] Group"):
+        admin_request(KafkaSettings(kafka_bootstrap=broker), "committing offsets", request)
+    assert len(asked) == 1

@@ -1,20 +1,27 @@
-"""The local broker and topic creation, against the real broker at VTOPS_KAFKA_BOOTSTRAP."""
+"""The local broker and topic creation, against the real broker at VTOPS_KAFKA_BOOTSTRAP, and
+a brand-new broker of a test's own."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from kafka.errors import CoordinatorLoadInProgressError
 from typer.testing import CliRunner
 
 from city import topics
 from city.kafka_client import admin_client
 from city.settings import KafkaSettings
 from sinks.settings import StorageSettings
+from tests.brokers import HOST, free_ports
+from tests.factories import T0, passage
+from tests.pipeline import PipelineRun
 from vtops.cli.main import app
 from vtops.kafka import LocalBroker, describe_contract_topics, ensure_topics
+from vtops.kafka.offsets import _group_error, group_members
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +79,49 @@ def test_status_reports_running(broker: LocalBroker) -> None:
     report = json.loads(result.output)
     assert report["state"] == "running"
     assert report["bootstrap"] == broker.kafka.kafka_bootstrap
+
+
+@pytest.mark.integration
+def test_an_unknown_group_has_no_members_and_a_loading_coordinator_is_asked_again(
+    broker: LocalBroker,
+) -> None:
+    """kafka-python gives a group's error as text: an unknown group is empty (the broker says
+    "group id not found"), a loading coordinator is retriable."""
+    unknown = KafkaSettings(app_id=f"test-{uuid.uuid4().hex[:10]}")
+    assert group_members(unknown, deadline_s=0) == 0
+
+    loading = _group_error("[Error 14] CoordinatorLoadInProgressError: vtops")
+    assert isinstance(loading, CoordinatorLoadInProgressError) and loading.retriable
+    assert not _group_error("[Error 30] GroupAuthorizationFailedError: vtops").retriable
+
+
+@pytest.mark.integration
+def test_a_worker_started_right_after_a_brand_new_broker_runs_and_counts_events(
+    tmp_path: Path,
+) -> None:
+    """TARGETS R12, the new user's commands in their order on a broker of the test's own:
+    a new broker answers metadata seconds before its group coordinator is up, and the
+    worker's first question is about its group."""
+    run = PipelineRun(data_dir=tmp_path, bootstrap=f"{HOST}:{free_ports(2)}", partitions=2)
+    broker = LocalBroker(run.kafka_settings, StorageSettings(data_dir=tmp_path))
+    worker = None
+    try:
+        started = run.vtops("kafka", "start")
+        assert started.returncode == 0, started.stderr
+        assert group_members(run.kafka_settings, deadline_s=0) == 0  # groups answer at once
+        run.create_topics()
+        worker = run.start_worker()
+        run.wait_until_assigned(worker)
+        camera = "VT-CAM-001"
+        run.produce_events(
+            topics.CAMERA_EVENTS,
+            "camera_id",
+            [passage(f"e{n}", camera, T0 + n * 1000) for n in range(20)],
+        )
+        run.wait_until_checkpointed(topics.CAMERA_EVENTS, timeout=60)
+        assert run.stop_worker(worker) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        broker.stop()
+    assert run.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(20,)]

@@ -24,6 +24,7 @@ from city.kafka_client import admin_client
 from city.settings import KafkaSettings
 from sinks.settings import StorageSettings
 from vtops.kafka.jars import INSTALL_HINT, BrokerJars, default_kafka_home
+from vtops.kafka.offsets import group_members
 from vtops.kafka.server_config import cluster_id, log4j2_properties, server_properties
 from vtops.local_process import FileLock, alive, pid_of
 
@@ -72,10 +73,12 @@ class LocalBroker:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 60.0) -> Literal["started", "already running"]:
-        """Start the broker unless one answers already; return once it accepts requests."""
+        """Start the broker unless one answers already; return once it answers group requests
+        (a worker started next looks its group up at once)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             if self._responds():
+                self._await_group_coordinator(time.monotonic() + timeout_s)
                 return "already running"
             if self._pid() is not None:
                 raise BrokerError(
@@ -172,6 +175,11 @@ class LocalBroker:
                     f"Log tail:\n{self._log_tail()}"
                 )
             if self._responds():
+                try:
+                    self._await_group_coordinator(deadline)
+                except BrokerError:
+                    self.stop()
+                    raise
                 return
             time.sleep(0.25)
         self.stop()
@@ -179,6 +187,17 @@ class LocalBroker:
             f"the broker did not answer at {self.kafka.kafka_bootstrap} within the timeout "
             f"and was stopped. Log tail:\n{self._log_tail()}"
         )
+
+    def _await_group_coordinator(self, deadline: float) -> None:
+        """A new broker answers metadata seconds before groups: it creates its offsets topic on
+        the first group lookup and answers "coordinator not available" until it is loaded."""
+        try:
+            group_members(self.kafka, deadline_s=max(0.0, deadline - time.monotonic()))
+        except BrokerError as error:
+            raise BrokerError(
+                f"the broker at {self.kafka.kafka_bootstrap} answers, but not group requests "
+                f"within the timeout: {error}. Log tail:\n{self._log_tail()}"
+            ) from None
 
     # --- probes -----------------------------------------------------------------------------
 

@@ -2,76 +2,65 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import GroupIdNotFoundError, KafkaError, NoError, for_code
 from kafka.structs import OffsetAndMetadata
 
 from city.exceptions import BrokerError
-from city.kafka_client import admin_client, kafka_python_config
+from city.kafka_client import RETRY_DEADLINE_S, admin_request, kafka_python_config
 from city.settings import KafkaSettings
-
-COORDINATOR_WAIT_S = 30
 
 
 def remaining(settings: KafkaSettings, topic: str) -> int:
     """Messages of `topic` (a broker-side name) that the app's group has not yet committed."""
     consumer = KafkaConsumer(**kafka_python_config(settings))
-    admin = admin_client(settings)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = consumer.end_offsets(tps)
-        committed = _committed(admin, settings.app_id)
-        return sum(
-            max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in tps
-        )
     finally:
         consumer.close()
-        admin.close()
+    committed = _committed(settings)
+    return sum(max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in tps)
 
 
-def _committed(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, Any]:
-    """The group's committed offsets. A new broker creates its offsets topic on the first
-    group lookup and answers "coordinator not available" meanwhile: ask again, for a while."""
-    deadline = time.monotonic() + COORDINATOR_WAIT_S
-    while True:
-        try:
-            offsets: dict[TopicPartition, Any] = admin.list_group_offsets(group).get(group, {})
-            return offsets
-        except KafkaError as error:
-            if not error.retriable or time.monotonic() > deadline:
-                raise BrokerError(f"cannot read the offsets of group {group!r}: {error}") from None
-            time.sleep(0.5)
+def _committed(settings: KafkaSettings) -> dict[TopicPartition, Any]:
+    """The group's committed offsets (a new broker creates its offsets topic on the first
+    group lookup and answers "coordinator not available" meanwhile: admin_request rides it out)."""
+    group = settings.app_id
+
+    def fetch(admin: KafkaAdminClient) -> dict[TopicPartition, Any]:
+        offsets: dict[TopicPartition, Any] = admin.list_group_offsets(group).get(group, {})
+        return offsets
+
+    return admin_request(settings, f"reading the offsets of group {group!r}", fetch)
 
 
 def committed_offsets(settings: KafkaSettings) -> dict[TopicPartition, int]:
     """The app's group's committed offset per partition."""
-    admin = admin_client(settings)
-    try:
-        return {tp: meta.offset for tp, meta in _committed(admin, settings.app_id).items()}
-    finally:
-        admin.close()
+    return {tp: meta.offset for tp, meta in _committed(settings).items()}
 
 
 def commit_offsets(settings: KafkaSettings, offsets: dict[TopicPartition, int]) -> None:
     """Set the app's group's committed offsets; the group must have no live members."""
-    admin = admin_client(settings)
-    try:
+    group = settings.app_id
+
+    def commit(admin: KafkaAdminClient) -> None:
         errors = admin.alter_group_offsets(
-            settings.app_id,
-            {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+            group, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         )
-    except KafkaError as error:
-        raise BrokerError(f"cannot commit offsets of group {settings.app_id!r}: {error}") from None
-    finally:
-        admin.close()
-    failed = {tp: e for tp, e in errors.items() if e is not None and e.errno != 0}
-    if failed:
-        raise BrokerError(f"cannot commit offsets of group {settings.app_id!r}: {failed}")
+        failed = {tp: error for tp, error in errors.items() if error not in (None, NoError)}
+        if failed:
+            tp, error = min(failed.items())
+            # Raised, so that a retriable one (the coordinator loading, say) is asked again.
+            raise error(f"{len(failed)} partitions refused, first {tp.topic}[{tp.partition}]")
+
+    admin_request(settings, f"committing the offsets of group {group!r}", commit)
 
 
 def wait_until_consumed(
@@ -103,17 +92,32 @@ def wait_until_consumed(
 def group_stays_busy(settings: KafkaSettings, within_s: float) -> bool:
     """True when the app's group still has members after `within_s`: a crashed worker's
     membership ends with its session (10 s), a running worker's does not."""
-    admin = admin_client(settings)
     deadline = time.monotonic() + within_s
-    try:
-        while True:
-            group = admin.describe_groups([settings.app_id])[settings.app_id]
-            if not group["members"]:
-                return False
-            if time.monotonic() > deadline:
-                return True
-            time.sleep(0.5)
-    except KafkaError as error:
-        raise BrokerError(f"cannot describe group {settings.app_id!r}: {error}") from None
-    finally:
-        admin.close()
+    while group_members(settings):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def group_members(settings: KafkaSettings, deadline_s: float = RETRY_DEADLINE_S) -> int:
+    """How many members the app's group has (0 for a group the broker does not know); an
+    answer is also the proof that the broker's group coordinator is up."""
+    group = settings.app_id
+
+    def members(admin: KafkaAdminClient) -> int:
+        described = admin.describe_groups([group])[group]
+        error = _group_error(described["error"]) if described["error"] else None
+        if error is not None and not isinstance(error, GroupIdNotFoundError):
+            raise error
+        return len(described["members"])
+
+    return admin_request(settings, f"describing group {group!r}", members, deadline_s)
+
+
+def _group_error(text: str) -> KafkaError:
+    """kafka-python reports a group's error as text, `[Error 14] CoordinatorLoadInProgress...`:
+    the error again, so that admin_request knows whether to ask again."""
+    code = re.match(r"\[Error (-?\d+)\]", text)
+    error: KafkaError = for_code(int(code.group(1)))(text) if code else KafkaError(text)
+    return error

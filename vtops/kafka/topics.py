@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 
 from city import topics
-from city.exceptions import BrokerError
-from city.kafka_client import admin_client
+from city.kafka_client import admin_request
 from city.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def _admin(settings: KafkaSettings) -> Iterator[KafkaAdminClient]:
-    client = admin_client(settings)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def contract_topic_names(settings: KafkaSettings) -> list[str]:
@@ -40,40 +30,44 @@ def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list
     and a topic created concurrently by another process counts as present.
     """
     wanted = list(dict.fromkeys([*contract_topic_names(settings), *internal]))
-    with _admin(settings) as admin:
-        try:
-            existing = set(admin.list_topics())
-            missing = [name for name in wanted if name not in existing]
-            if not missing:
-                return []
-            spec = {
-                name: {
-                    "num_partitions": settings.partitions,
-                    "replication_factor": settings.replication_factor,
-                }
-                for name in missing
-            }
-            response = admin.create_topics(spec, raise_errors=False)
-        except KafkaError as exc:
-            raise BrokerError(
-                f"creating topics on {settings.kafka_bootstrap} failed: {exc!r}"
-            ) from exc
-        created: list[str] = []
+    bootstrap = settings.kafka_bootstrap
+    existing = admin_request(settings, f"listing topics on {bootstrap}", _topic_names)
+    missing = [name for name in wanted if name not in existing]
+    if not missing:
+        return []
+    spec = {
+        name: {
+            "num_partitions": settings.partitions,
+            "replication_factor": settings.replication_factor,
+        }
+        for name in missing
+    }
+    created: list[str] = []
+
+    def create(admin: KafkaAdminClient) -> None:
+        response = admin.create_topics(spec, raise_errors=False)
         for result in response["topics"]:
             error = for_code(result["error_code"])
-            if result["error_code"] == 0:
+            if error is NoError:
                 created.append(result["name"])
-            elif error is not TopicAlreadyExistsError:
+            elif error is not TopicAlreadyExistsError:  # created concurrently, or by us before
                 message = result.get("error_message") or error.__name__
-                raise BrokerError(f"cannot create topic {result['name']!r}: {message}")
-        try:
-            # Producers started right after this call must find a leader for every partition.
-            admin.wait_for_topics(created, timeout_ms=30_000)
-        except KafkaError as exc:
-            raise BrokerError(f"topics created but not ready: {exc}") from exc
+                raise error(f"topic {result['name']!r}: {message}")
+
+    admin_request(settings, f"creating topics on {bootstrap}", create)
+    # Producers started right after this call must find a leader for every partition.
+    admin_request(
+        settings,
+        f"waiting for the new topics' leaders on {bootstrap}",
+        lambda admin: admin.wait_for_topics(missing, timeout_ms=30_000),
+    )
     for name in created:
         logger.info("topic created topic=%s partitions=%d", name, settings.partitions)
     return created
+
+
+def _topic_names(admin: KafkaAdminClient) -> set[str]:
+    return set(admin.list_topics())
 
 
 @dataclass(frozen=True)
@@ -86,14 +80,14 @@ class TopicState:
 def describe_contract_topics(settings: KafkaSettings) -> list[TopicState]:
     """Whether each contract topic exists on the broker, and with how many partitions."""
     wanted = contract_topic_names(settings)
-    with _admin(settings) as admin:
-        try:
-            existing = set(admin.list_topics())
-            present = [name for name in wanted if name in existing]
-            described = admin.describe_topics(present) if present else []
-        except KafkaError as exc:
-            raise BrokerError(
-                f"listing topics on {settings.kafka_bootstrap} failed: {exc!r}"
-            ) from exc
+
+    def describe(admin: KafkaAdminClient) -> tuple[set[str], list[dict[str, Any]]]:
+        existing = _topic_names(admin)
+        present = [name for name in wanted if name in existing]
+        return existing, admin.describe_topics(present) if present else []
+
+    existing, described = admin_request(
+        settings, f"describing topics on {settings.kafka_bootstrap}", describe
+    )
     partitions = {t["name"]: len(t.get("partitions") or []) for t in described}
     return [TopicState(name, name in existing, partitions.get(name)) for name in wanted]
