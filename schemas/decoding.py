@@ -21,13 +21,17 @@ def _describe(error: ValidationError, tagged: bool) -> str:
     if first["type"] == "union_tag_invalid":
         tag = context.get("discriminator", "kind").strip("'")
         expected = context.get("expected_tags")
-        return f"{tag}: unknown value {context.get('tag')!r}, expected one of {expected}"
+        return f"{tag}: unknown value, expected one of {expected}"
     if first["type"] == "union_tag_not_found":
         return f"{context.get('discriminator', 'kind').strip(chr(39))}: field required"
     if first["type"] == "json_invalid":
         return f"payload: invalid JSON ({first['msg']})"
     if first["type"] == "model_type":
         return "payload: must be a JSON object"
+    if first["type"] == "extra_forbidden":
+        # The last part of the path is the producer's own key: name its object instead.
+        parent = ".".join(str(part) for part in loc[:-1])
+        return f"{parent or 'payload'}: a key the contract does not know"
     # The rejected value stays out: a reason is readable by more people than the payload is
     # (a plate must not reach the dashboards through it).
     message = first["msg"].removeprefix("Value error, ")

@@ -1,0 +1,69 @@
+"""The fuzzer's messages through each stream's own decoding and wall-clock check, in-process:
+thousands of examples a second, so that a reason that names no field or quotes a value is
+found here before the worker runs (tests/fuzz/test_worker.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from city import topics
+from city.profile import load_city_profile
+from schemas.exceptions import InvalidEvent
+from streams.baselines import NO_BASELINES
+from streams.definition import DomainStream
+from streams.engine.skew import reject_far_future
+from streams.payments import CashlessPayments
+from streams.portal import PortalKpis
+from streams.traffic import TrafficFlow
+from tests.fuzz.messages import METHODS, SKEW_S
+from tests.fuzz.settings import EXAMPLES
+from tests.fuzz.verdicts import reason_problem
+from tests.fuzz.wire import messages
+
+_PROFILE = load_city_profile()
+STREAMS: dict[str, DomainStream[Any, Any]] = {
+    topics.CAMERA_EVENTS: TrafficFlow(_PROFILE, 120, NO_BASELINES),
+    topics.PAYMENT_COUNTS: CashlessPayments(_PROFILE, 900),
+    topics.PORTAL_TRANSACTIONS: PortalKpis(172_800),
+}
+
+
+def judge(topic: str, raw: bytes | None) -> Any:
+    """The event the worker folds, or InvalidEvent: decode, then the wall clock's bound."""
+    stream = STREAMS[topic]
+    event = stream.decode(raw)
+    reject_far_future(stream, event, int(time.time() * 1000) + SKEW_S * 1000)
+    return event
+
+
+@settings(max_examples=EXAMPLES * 25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_message_is_valid_as_the_contract_says_or_refused_naming_its_field(
+    data: st.DataObject,
+) -> None:
+    message = data.draw(messages(int(time.time() * 1000)))
+    try:
+        event = judge(message.topic, message.value)
+    except InvalidEvent as refused:
+        assert message.event is None, f"a valid event refused: {refused.reason}"
+        problem = reason_problem(refused.reason, message.blame)
+        assert problem is None, problem
+        return
+    assert message.event is not None, f"accepted, but {sorted(message.blame)} was broken"
+    for name, expected in message.event.items():
+        assert plain(getattr(event, name)) == plain_expected(expected), name
+
+
+def plain(value: Any) -> Any:
+    """A decoded field as JSON would hold it: structs (counts by method) as dicts."""
+    return msgspec.structs.asdict(value) if isinstance(value, msgspec.Struct) else value
+
+
+def plain_expected(value: Any) -> Any:
+    """An object keyed by method: a missing method is 0."""
+    return {m: value.get(m, 0) for m in METHODS} if isinstance(value, dict) else value

@@ -1,0 +1,38 @@
+"""Examples the fuzzer found, shrunk, kept as they were found (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.exceptions import InvalidEvent
+from tests.fuzz.messages import MARK
+from tests.fuzz.test_decoding import judge
+from tests.fuzz.verdicts import reason_problem
+
+FOUND = [
+    # A reason quoted the unknown `kind` a producer sent.
+    (
+        "camera.events",
+        '{"event_id":"~1","camera_id":"VT-CAM-001","kind":"⟦fz⟧","ts":"2026-12-04T12:21:36Z",'
+        '"vehicle_class":"motorbike"}',
+        "kind",
+    ),
+    # A reason's path ended in the producer's own unknown method key.
+    (
+        "payments.terminal-counts",
+        '{"event_id":"~2","terminal_id":"VT-T-00001","merchant_id":"0","ward":"long-son",'
+        '"category":"grocery","counts":{},"period_start":"2026-12-04T12:23:08Z",'
+        '"period_end":1796386988001,"amounts_vnd":{"⟦fz⟧":1}}',
+        "amounts_vnd",
+    ),
+]
+
+
+@pytest.mark.parametrize(("topic", "value", "field"), FOUND)
+def test_a_found_message_is_refused_naming_its_field_without_quoting_it(
+    topic: str, value: str, field: str
+) -> None:
+    assert MARK in value
+    with pytest.raises(InvalidEvent) as refused:
+        judge(topic, value.encode())
+    assert reason_problem(refused.value.reason, frozenset({field})) is None
