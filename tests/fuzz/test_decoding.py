@@ -11,25 +11,20 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from city import topics
 from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
-from streams.baselines import NO_BASELINES
+from streams.app import domain_streams
 from streams.definition import DomainStream
 from streams.engine.skew import reject_far_future
-from streams.payments import CashlessPayments
-from streams.portal import PortalKpis
-from streams.traffic import TrafficFlow
+from streams.settings import StreamSettings
 from tests.fuzz.messages import METHODS, SKEW_S
 from tests.fuzz.settings import EXAMPLES
 from tests.fuzz.verdicts import reason_problem
 from tests.fuzz.wire import messages
 
-_PROFILE = load_city_profile()
+# The worker's own streams, as it builds them.
 STREAMS: dict[str, DomainStream[Any, Any]] = {
-    topics.CAMERA_EVENTS: TrafficFlow(_PROFILE, 120, NO_BASELINES),
-    topics.PAYMENT_COUNTS: CashlessPayments(_PROFILE, 900),
-    topics.PORTAL_TRANSACTIONS: PortalKpis(172_800),
+    stream.source_topic: stream for stream in domain_streams(StreamSettings(), load_city_profile())
 }
 
 
