@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install java demo test test-unit fuzz check bench bench-anomalies clean
+.PHONY: install java demo test test-unit fuzz check bench bench-anomalies bench-scale-out clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -54,6 +54,12 @@ bench: install
 bench-anomalies: install
 	$(BIN)/vtops kafka start
 	$(BIN)/python -m benchmarks.anomalies --cameras 16 --days 7 --per-kind 8
+
+# P9: 1, 2, 3 workers on the local ClickHouse server against one on the embedded store, and
+# the rebalance pauses when a worker joins and when one is SIGKILLed (~5 min).
+bench-scale-out: install
+	$(BIN)/vtops kafka start
+	$(BIN)/python -m benchmarks.scale_out --events 1000000
 
 clean:
 	-$(BIN)/vtops kafka stop

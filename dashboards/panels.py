@@ -17,6 +17,9 @@ from typing import Any, Final, Literal
 JSON = dict[str, Any]
 
 DATASOURCE_TYPE: Final = "grafana-clickhouse-datasource"
+# The plugin release these targets and macros.py are written against; the compose file
+# installs exactly this one (tests/infra/test_compose.py).
+PLUGIN_VERSION: Final = "4.23.5"
 DATASOURCE_UID: Final = "vtops-clickhouse"
 DATASOURCE: Final[JSON] = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 
