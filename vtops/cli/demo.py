@@ -6,9 +6,6 @@ worker has caught up it is stopped cleanly and the summary is read back from Cli
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, tzinfo
 
@@ -22,6 +19,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from streams.app import consumed_topics
 from vtops.cli.output import console, exit_with_error
+from vtops.demo_processes import DemoProcess
 from vtops.demo_summary import (
     AlertLine,
     CitySummary,
@@ -37,6 +35,7 @@ from vtops.kafka.topics import ensure_topics
 from vtops.settings import Settings, get_settings
 
 WORKER_STOP_TIMEOUT_S = 45
+WATCH_INTERVAL_S = 0.2
 # Two of the city's busiest speed-reporting cameras: a jam from +15 min, a dark camera from +30.
 DEMO_INCIDENTS = ("congestion:VT-CAM-099:+15m:20m", "camera_offline:VT-CAM-122:+30m:10m")
 
@@ -92,19 +91,14 @@ def demo(
         exit_with_error(str(error))
 
     console.rule("2. Worker and simulator")
-    log_path = settings.storage.data_dir / "demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "vtops", "worker"], stdout=log, stderr=subprocess.STDOUT
-        )
-    console.print(f"worker started (pid {worker.pid}, log {log_path})")
+    data_dir = settings.storage.data_dir
+    worker = DemoProcess("worker", ["worker"], data_dir / "demo-worker.log", quiet=True)
+    console.print(f"worker started (pid {worker.pid}, log {worker.log_path})")
+    simulator: DemoProcess | None = None
     try:
-        simulated = subprocess.run(
+        simulator = DemoProcess(
+            "simulator",
             [
-                sys.executable,
-                "-m",
-                "vtops",
                 "simulate",
                 "--duration",
                 str(duration),
@@ -122,30 +116,33 @@ def demo(
                 ),
                 *([] if camera_rate is None else ["--rate", str(camera_rate)]),
             ],
-            check=False,
+            data_dir / "demo-simulator.log",
+            quiet=False,
         )
-        if simulated.returncode != 0:
-            raise VtopsError("the simulator failed; see its message above")
+        while not simulator.finished():
+            worker.ensure_running()
+            time.sleep(WATCH_INTERVAL_S)
         consumed = consumed_topics(settings.kafka, settings.stream, profile)
         left = sum(remaining(settings.kafka, topic) for topic in consumed)
         console.print(f"waiting for the worker to process {left:,} messages…")
         with console.status(f"{left:,} messages left to process") as status:
-            wait_until_consumed(
-                settings.kafka,
-                consumed,
-                timeout_s=300,
-                progress=lambda n: status.update(f"{n:,} messages left to process"),
-            )
+
+            def watch(left: int) -> None:
+                worker.ensure_running()
+                status.update(f"{left:,} messages left to process")
+
+            wait_until_consumed(settings.kafka, consumed, timeout_s=300, progress=watch)
         caught_up = time.monotonic()
-    except VtopsError as error:
-        worker.kill()
-        exit_with_error(str(error))
-    finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=WORKER_STOP_TIMEOUT_S)
-    if worker.returncode != 0:
-        exit_with_error(f"the worker exited with {worker.returncode}; see {log_path}")
+    except BaseException as error:  # a Ctrl-C too: leave no process behind
+        for process in (simulator, worker):
+            if process is not None:
+                process.stop(timeout_s=0)
+        if isinstance(error, VtopsError):
+            exit_with_error(str(error))
+        raise
+    stopped = worker.stop(timeout_s=WORKER_STOP_TIMEOUT_S)
+    if stopped != 0:
+        exit_with_error(str(worker.failure(f"exited with code {stopped} when stopped")))
     console.print(f"worker stopped cleanly after {caught_up - began:.0f} s")
 
     console.rule("3. Summary")
