@@ -134,19 +134,29 @@ def _method_share(method: str) -> str:
     return f"round(100 * sum({method}) / nullIf(sum({ALL_METHODS}), 0), 2) AS {method}_share"
 
 
+# Counts and shares over the range; the wards' table and `vtops report` read them.
+SHARES: Final = f"""sum(reports) AS reports, sum({ALL_METHODS}) AS payments,
+             {SHARE} AS cashless_share,
+             {_method_share("vietqr")}, {_method_share("card")}, {_method_share("ewallet")},
+             {_method_share("bank_transfer")},
+             {AMOUNT_SHARE} AS amount_share"""
+
+
+def shares_by(label: str) -> str:
+    """`SHARES` per ward or category over the time range, unordered."""
+    return f"""
+      SELECT {label}, {SHARES}
+      FROM {{db}}.payments_cashless_1h FINAL
+      WHERE $__timeFilter(window_start) AND {SELECTION}
+      GROUP BY {label}"""
+
+
 BY_WARD: Final = f"""
     SELECT p.ward AS ward, w.name AS name, w.unit_2025_name AS unit_2025, p.reports AS reports,
            p.cashless_share AS cashless_share, p.vietqr_share AS vietqr_share,
            p.card_share AS card_share, p.ewallet_share AS ewallet_share,
            p.bank_transfer_share AS bank_transfer_share, p.amount_share AS cashless_amount_share
-    FROM (
-      SELECT ward, sum(reports) AS reports, {SHARE} AS cashless_share,
-             {_method_share("vietqr")}, {_method_share("card")}, {_method_share("ewallet")},
-             {_method_share("bank_transfer")},
-             {AMOUNT_SHARE} AS amount_share
-      FROM {{db}}.payments_cashless_1h FINAL
-      WHERE $__timeFilter(window_start) AND {SELECTION}
-      GROUP BY ward) AS p
+    FROM ({shares_by("ward")}) AS p
     LEFT JOIN {{db}}.wards AS w ON w.ward = p.ward
     ORDER BY cashless_share DESC
 """

@@ -103,18 +103,23 @@ DOSSIERS_PER_DAY: Final = f"""
 """
 
 
+def kpis_by(key: str) -> str:
+    """The range's counts and rates per agency or procedure (its table; `vtops report`)."""
+    return f"""
+      SELECT {key}, {_COUNTS},
+             {_RATE_COLUMNS}
+      FROM {{db}}.portal_kpis_1d FINAL
+      WHERE $__dateFilter(day) AND {SELECTION}
+      GROUP BY {key}"""
+
+
 def _breakdown(key: str, dimension: str, names: str, order: str) -> str:
     return f"""
     SELECT k.{key} AS {key}, d.name AS name,{names} k.submitted_dossiers AS submitted,
            k.resolved_dossiers AS resolved, k.rejected_dossiers AS rejected,
            k.paid_online_dossiers AS paid_online,
            {", ".join(f"k.{name} AS {name}" for name in RATES)}
-    FROM (
-      SELECT {key}, {_COUNTS},
-             {_RATE_COLUMNS}
-      FROM {{db}}.portal_kpis_1d FINAL
-      WHERE $__dateFilter(day) AND {SELECTION}
-      GROUP BY {key}) AS k
+    FROM ({kpis_by(key)}) AS k
     LEFT JOIN {{db}}.{dimension} AS d ON d.{key} = k.{key}
     ORDER BY {order}
     LIMIT 100

@@ -44,13 +44,13 @@ PCU_NOW: Final = f"""
 """
 
 # avg_speed_kmh is a mean over the passages that carried a speed: weight it by vehicles.
-_WEIGHTED_SPEED: Final = (
+WEIGHTED_SPEED: Final = (
     "round(sumIf(avg_speed_kmh * vehicles, avg_speed_kmh IS NOT NULL)"
     " / nullIf(sumIf(vehicles, avg_speed_kmh IS NOT NULL), 0), 1)"
 )
 
 SPEED_NOW: Final = f"""
-    SELECT {_WEIGHTED_SPEED} AS avg_speed_kmh
+    SELECT {WEIGHTED_SPEED} AS avg_speed_kmh
     FROM {{db}}.traffic_flow_1m FINAL
     WHERE window_start > $__toTime - INTERVAL 15 MINUTE AND window_start <= $__toTime
       AND {SELECTION}
@@ -176,7 +176,7 @@ def flow_by(label: str, measure: str) -> str:
 
 
 SPEED_BY_WARD: Final = f"""
-    SELECT {BUCKET} AS time, ward, {_WEIGHTED_SPEED} AS avg_speed_kmh
+    SELECT {BUCKET} AS time, ward, {WEIGHTED_SPEED} AS avg_speed_kmh
     FROM {{db}}.traffic_flow_1m FINAL
     WHERE $__timeFilter(window_start) AND {SELECTION}
     GROUP BY time, ward
