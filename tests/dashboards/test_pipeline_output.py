@@ -1,5 +1,6 @@
-"""Every panel's and alert rule's SQL on the output of a real run: city events from the
-simulator and a few bad messages, through Kafka and `vtops worker`, into the embedded ClickHouse.
+"""Every panel's and alert rule's SQL on the output of a real run (`tests.city_run`): city
+events from the simulator and a few bad messages, through Kafka and `vtops worker`, into the
+embedded ClickHouse.
 
 The synthetic rows of `populated_store` check numbers against independent answers; this run
 checks that what the pipeline itself writes is what the panels expect to read. Like that store,
@@ -13,77 +14,26 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from city import topics
 from dashboards import pipeline
 from dashboards.dimensions import load_dimensions
 from dashboards.macros import Context, TimeRange, expand
 from dashboards.provisioning import ALERT_RULES, AlertRule
-from streams.app import consumed_topics
-from streams.settings import StreamSettings
+from tests.city_run import JAMMED_CAMERA, OFFLINE_CAMERA, city_pipeline, run_the_city
 from tests.dashboards.city_rows import Expected
 from tests.dashboards.conftest import DATABASE, Store, other_city
 from tests.dashboards.queries import JSON, panels_with_sql, resolve_variables, run, sql_for
 from tests.dashboards.queries import time_range as board_range
 from tests.dashboards.test_queries import _check_shape, _id
-from tests.factories_portal import step
-from tests.pipeline import PipelineRun
-from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration
-
-CITY_MINUTES = 40
-# From minute 20 or 25 past the end of the run, so their alerts are open when the dashboards
-# look: a dark camera (a warning) and a jam at a third of the usual speed (critical).
-OFFLINE_CAMERA = "VT-CAM-005"
-JAMMED_CAMERA = "VT-CAM-099"
 
 
 @pytest.fixture(scope="module")
 def pipeline_output(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    data_dir = tmp_path_factory.mktemp("pipeline-output")
     profile = other_city()
-    profile_file = data_dir / "city.json"
-    profile_file.write_text(profile.model_dump_json(), encoding="utf-8")
-    run_ = PipelineRun(
-        data_dir=data_dir,
-        extra_env={"VTOPS_CITY_PROFILE": str(profile_file), "VTOPS_CLICKHOUSE_DATABASE": DATABASE},
-    )
-    run_.create_topics()
-    # Office hours, so that every stream has something to say; dashboards' "now" is its end.
-    now = datetime.now(profile.tz).replace(hour=9, minute=40, second=0, microsecond=0)
-    simulated = run_.vtops(
-        "simulate",
-        "--no-pace",
-        "--duration",
-        "60",
-        "--rate",
-        "25",
-        "--max-events",
-        "70000",
-        "--start",
-        (now - timedelta(minutes=CITY_MINUTES)).isoformat(),
-        "--incident",
-        f"camera_offline:{OFFLINE_CAMERA}:+25m:2h",
-        "--incident",
-        f"congestion:{JAMMED_CAMERA}:+20m:2h:0.3",
-        "--output",
-        "json",
-    )
-    assert simulated.returncode == 0, simulated.stderr
-    run_.produce(topics.CAMERA_EVENTS, [("VT-CAM-001", b"{bad json"), ("VT-CAM-002", b"[]")])
-    run_.produce(topics.PAYMENT_COUNTS, [("VT-T-00001", b'{"event_id": 5}')])
-    # The simulator's dossiers resolve days after submission, later than forty minutes: one
-    # resolved in the run, on time and signed, gives the resolution stats a value to show.
-    resolved_at = int((now - timedelta(minutes=5)).timestamp() * 1000)
-    resolution = step("run-1", "HS-RUN-1", resolved_at, "resolved", signed=True)
-    run_.produce_events(
-        topics.PORTAL_TRANSACTIONS, "dossier_id", [{**resolution, "due_at": resolved_at + 1}]
-    )
-    worker = run_.start_worker()
-    consumed = consumed_topics(run_.kafka_settings, StreamSettings(), profile)
-    wait_until_consumed(run_.kafka_settings, consumed, timeout_s=240)
-    assert run_.stop_worker(worker) == 0
-    with run_.store() as client:
+    city = city_pipeline(tmp_path_factory.mktemp("pipeline-output"), profile, DATABASE)
+    now = run_the_city(city, profile)
+    with city.store() as client:
         load_dimensions(client, DATABASE, profile)
         yield Store(client, DATABASE, profile, Expected(now=now))
 

@@ -18,6 +18,7 @@ from vtops.cli import (
     migrate,
     offsets,
     query,
+    report,
     reprocess,
     settings,
     simulate,
@@ -76,4 +77,5 @@ app.command("simulate")(simulate.simulate)
 app.command("query")(query.query)
 app.command("reprocess")(reprocess.reprocess)
 app.command("migrate")(migrate.migrate_store)
+app.command("report")(report.report)
 app.command("demo")(demo.demo)
