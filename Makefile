@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install java demo test test-unit fuzz check bench bench-anomalies bench-scale-out clean
+.PHONY: install java chromium demo test test-unit fuzz check bench bench-anomalies bench-scale-out \
+	report-example clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -20,7 +21,13 @@ java:
 		echo "installing Java 17 and Maven (apt-get)"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven; }
 
-install: $(STAMP) java
+# The report's test opens the page in Debian's Chromium (Playwright drives it; no download).
+chromium:
+	@test -x /usr/lib/chromium/chromium || command -v chromium >/dev/null || { \
+		echo "installing Chromium (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core; }
+
+install: $(STAMP) java chromium
 
 demo: install
 	$(BIN)/vtops demo
@@ -60,6 +67,16 @@ bench-anomalies: install
 bench-scale-out: install
 	$(BIN)/vtops kafka start
 	$(BIN)/python -m benchmarks.scale_out --events 1000000
+
+# docs/report-example.png: the report of a demo hour (camera traffic thinned to 50 events per
+# city second, so it takes a minute), its first 1000 × 2600 pixels as Chromium draws them.
+REPORT_EXAMPLE := var/report-example
+report-example: install
+	$(BIN)/vtops kafka start
+	VTOPS_DATA_DIR=$(REPORT_EXAMPLE) VTOPS_TOPIC_PREFIX=report-example. VTOPS_APP_ID=report-example \
+		$(BIN)/vtops demo --camera-rate 50
+	/usr/lib/chromium/chromium --headless --no-sandbox --hide-scrollbars --window-size=1000,2600 \
+		--screenshot=docs/report-example.png $(REPORT_EXAMPLE)/report.html
 
 clean:
 	-$(BIN)/vtops kafka stop

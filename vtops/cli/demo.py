@@ -32,6 +32,9 @@ from vtops.indicators import Indicator, article_indicators
 from vtops.kafka import LocalBroker
 from vtops.kafka.offsets import remaining, wait_until_consumed
 from vtops.kafka.topics import ensure_topics
+from vtops.report.period import Period
+from vtops.report.queries import read_report
+from vtops.report.writer import write_report
 from vtops.settings import Settings, get_settings
 
 WORKER_STOP_TIMEOUT_S = 45
@@ -158,11 +161,21 @@ def demo(
             tz=profile.tz,
         )
         counted = pipeline_counters(client, settings.storage.clickhouse_database) - before
+        hour = read_report(
+            client,
+            settings.storage.clickhouse_database,
+            profile,
+            settings.kafka,
+            Period(city_start, city_end, profile.tz),
+        )
     finally:
         client.close()
     _print_summary(summary, city_start, city_end, counted, time.monotonic() - began)
     _print_alerts(alerts, incidents)
     _print_indicators(indicators)
+    report_path = settings.storage.data_dir / "report.html"
+    write_report(report_path, hour, "vi", profile)
+    console.print(f"The leaders' report of this hour: {report_path.resolve()}")
 
 
 def _print_alerts(alerts: list[AlertLine], injected: bool) -> None:
