@@ -34,7 +34,6 @@ from vtops.kafka.offsets import remaining, wait_until_consumed
 from vtops.kafka.topics import ensure_topics
 from vtops.report.period import Period
 from vtops.report.queries import read_report
-from vtops.report.writer import write_report
 from vtops.settings import Settings, get_settings
 
 WORKER_STOP_TIMEOUT_S = 45
@@ -173,6 +172,8 @@ def demo(
     _print_summary(summary, city_start, city_end, counted, time.monotonic() - began)
     _print_alerts(alerts, incidents)
     _print_indicators(indicators)
+    from vtops.report.writer import write_report  # matplotlib: see vtops.cli.report
+
     report_path = settings.storage.data_dir / "report.html"
     write_report(report_path, hour, "vi", profile)
     console.print(f"The leaders' report of this hour: {report_path.resolve()}")

@@ -14,7 +14,6 @@ from vtops.cli.store import opened_store
 from vtops.report.language import LANGUAGES, Language
 from vtops.report.period import Period
 from vtops.report.queries import read_report
-from vtops.report.writer import write_report
 from vtops.settings import get_settings
 
 DEFAULT_OUT = Path("report.html")
@@ -47,5 +46,9 @@ def report(
     chosen: Language = "vi" if language == "vi" else "en"
     with opened_store() as (client, database):
         data = read_report(client, database, profile, settings.kafka, period)
+    # Here, not at the top: matplotlib takes most of a second to import, and every other
+    # command of the CLI would pay it.
+    from vtops.report.writer import write_report
+
     size = write_report(out, data, chosen, profile)
     console.print(f"report written: {out} ({size / 1024:,.0f} KiB)")

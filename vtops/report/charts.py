@@ -20,8 +20,9 @@ import matplotlib
 matplotlib.use("svg")
 
 from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 Format = Callable[[float], str]
 
@@ -90,7 +91,7 @@ def trend(
         [b.strftime(shown) for b in buckets[::step]],  # in city time already
     )
     if len(series) + len(references or {}) > 1:
-        axes.legend(loc="lower left", fontsize=8, frameon=False, ncols=2)
+        _legend_above(axes)
     return _svg(figure, name)
 
 
@@ -117,6 +118,7 @@ def bars(
     axes.set_yticks(list(positions), list(labels))
     axes.invert_yaxis()
     axes.grid(axis="y", visible=False)
+    axes.xaxis.set_major_locator(MaxNLocator(5))  # room for a million written out
     axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: value_format(v)))
     axes.margins(x=0.12)
     return _svg(figure, name)
@@ -137,8 +139,13 @@ def hour_profile(
     axes.set_xticks(range(0, 24, 2))
     axes.set_xlim(-0.6, 23.6)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: value_format(v)))
-    axes.legend(loc="upper left", fontsize=8, frameon=False)
+    _legend_above(axes)
     return _svg(figure, name)
+
+
+def _legend_above(axes: Axes) -> None:
+    """Above the plot, where it never hides a bar or a point."""
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncols=4)
 
 
 def _value(value: float | None) -> float:
