@@ -11,13 +11,14 @@ few seconds.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, for_code
 
 from city.exceptions import BrokerError
 from city.settings import KafkaSettings
@@ -126,3 +127,12 @@ def admin_request(
             )
             time.sleep(min(backoff, left))
             backoff = min(2 * backoff, MAX_BACKOFF_S)
+
+
+def error_from_text(text: str) -> KafkaError:
+    """kafka-python gives some errors of a response as text (a group's, a topic's altered
+    config): `[Error 14] CoordinatorLoadInProgressError: ...`. The error again, so that
+    admin_request knows whether to ask again."""
+    code = re.match(r"\[Error (-?\d+)\]", text)
+    error: KafkaError = for_code(int(code.group(1)))(text) if code else KafkaError(text)
+    return error

@@ -41,6 +41,23 @@ class KafkaSettings(BaseSettings):
     replication_factor: int = Field(
         default=1, ge=1, description="replicas of the topics `vtops topics create` makes"
     )
+    # How long each kind of topic keeps its messages: README "Retention, on purpose" says why.
+    input_retention_days: float = Field(
+        default=14,
+        gt=0,
+        description="retention of the input topics (camera events, tallies, portal steps), days",
+    )
+    rekey_retention_days: float = Field(
+        default=14,
+        gt=0,
+        description="retention of the worker's re-key topics (`<app id>.<stream>.by-group`), days",
+    )
+    output_retention_days: float = Field(
+        default=7, gt=0, description="retention of the output topics (windows, alerts), days"
+    )
+    dlq_retention_days: float = Field(
+        default=30, gt=0, description="retention of the dead-letter topics (`*.dlq`), days"
+    )
     # Production clusters: SASL over TLS. The local broker speaks PLAINTEXT.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="how every Kafka client of vtops connects"

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import CoordinatorLoadInProgressError
 from typer.testing import CliRunner
 
 from city import topics
-from city.kafka_client import admin_client
+from city.kafka_client import admin_client, error_from_text
 from city.settings import KafkaSettings
 from sinks.settings import StorageSettings
 from tests.brokers import HOST, free_ports
@@ -21,7 +22,9 @@ from tests.factories import T0, passage
 from tests.pipeline import PipelineRun
 from vtops.cli.main import app
 from vtops.kafka import LocalBroker, describe_contract_topics, ensure_topics
-from vtops.kafka.offsets import _group_error, group_members
+from vtops.kafka.offsets import group_members
+from vtops.kafka.retention import RETENTION_MS
+from vtops.settings import get_settings
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +93,9 @@ def test_an_unknown_group_has_no_members_and_a_loading_coordinator_is_asked_agai
     unknown = KafkaSettings(app_id=f"test-{uuid.uuid4().hex[:10]}")
     assert group_members(unknown, deadline_s=0) == 0
 
-    loading = _group_error("[Error 14] CoordinatorLoadInProgressError: vtops")
+    loading = error_from_text("[Error 14] CoordinatorLoadInProgressError: vtops")
     assert isinstance(loading, CoordinatorLoadInProgressError) and loading.retriable
-    assert not _group_error("[Error 30] GroupAuthorizationFailedError: vtops").retriable
+    assert not error_from_text("[Error 30] GroupAuthorizationFailedError: vtops").retriable
 
 
 @pytest.mark.integration
@@ -125,3 +128,59 @@ def test_a_worker_started_right_after_a_brand_new_broker_runs_and_counts_events(
             worker.kill()
         broker.stop()
     assert run.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(20,)]
+
+
+def _retention_ms(settings: KafkaSettings, names: list[str]) -> dict[str, int]:
+    with admin_client(settings) as admin:
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, n, {RETENTION_MS: None}) for n in names
+        ]
+        described = admin.describe_configs(resources, config_filter="all")["topic"]
+    return {name: int(described[name][RETENTION_MS]["value"]) for name in names}
+
+
+@pytest.mark.integration
+def test_topics_create_sets_each_kinds_retention_and_brings_existing_topics_to_it(
+    isolated: KafkaSettings,
+) -> None:
+    """Input, re-key, output and dead-letter topics each get their own retention.ms, not the
+    broker's 7 days: new ones when made, old ones on the next `vtops topics create`."""
+    app_id = f"{isolated.topic_prefix}app"  # its re-key topics start with the prefix too
+    env = {"VTOPS_TOPIC_PREFIX": isolated.topic_prefix, "VTOPS_APP_ID": app_id,
+           "VTOPS_PARTITIONS": "1", "VTOPS_DLQ_RETENTION_DAYS": "0.5"}  # fmt: skip
+    camera = isolated.topic(topics.CAMERA_EVENTS)
+    with admin_client(isolated) as admin:  # made before retention was set: the broker's 7 days
+        admin.create_topics({camera: {"num_partitions": 1, "replication_factor": 1}})
+    day = 86_400_000
+    expected = {
+        camera: 14 * day,
+        isolated.topic(f"{app_id}.portal.by-group"): 14 * day,
+        isolated.topic(f"{app_id}.payments.by-group"): 14 * day,
+        isolated.topic(topics.TRAFFIC_FLOW_1M): 7 * day,
+        isolated.topic(topics.dead_letters_of(topics.PORTAL_TRANSACTIONS)): day // 2,
+    }
+
+    def topics_create() -> str:
+        get_settings.cache_clear()
+        try:
+            done = CliRunner().invoke(app, ["topics", "create"], env=env)
+        finally:
+            get_settings.cache_clear()
+        assert done.exit_code == 0, done.output
+        return " ".join(done.output.split())
+
+    first = topics_create()
+    assert (
+        f"created {isolated.topic(topics.TRAFFIC_FLOW_1M)} (1 partitions, retention 7 days)"
+        in first
+    )
+    assert f"retention of {camera} (input): 7 days → 14 days" in first
+    assert _retention_ms(isolated, list(expected)) == expected
+
+    with admin_client(isolated) as admin:  # an operator's hand, or an older release
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, camera, {RETENTION_MS: str(day)})]
+        )
+    assert f"retention of {camera} (input): 1 day → 14 days" in topics_create()
+    assert topics_create() == "All topics exist already, with their retention."
+    assert _retention_ms(isolated, list(expected)) == expected

@@ -1,4 +1,5 @@
-"""`vtops topics create|list`: the contract's topics (section 3) on the configured broker."""
+"""`vtops topics create|list`: the pipeline's topics (contract section 3, and the worker's re-key
+topics) on the configured broker."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import typer
 from rich.table import Table
 
 from city.exceptions import VtopsError
+from city.profile import load_city_profile
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.kafka import describe_contract_topics, ensure_topics
+from vtops.kafka import contract_topic_names, describe_contract_topics, ensure_topics
+from vtops.kafka.retention import DAY_MS, align_retention, retention_ms, topic_kind
 from vtops.settings import get_settings
 
 app = typer.Typer(help="Create and inspect the contract's topics.", no_args_is_help=True)
@@ -18,16 +21,35 @@ app = typer.Typer(help="Create and inspect the contract's topics.", no_args_is_h
 
 @app.command("create")
 def create() -> None:
-    """Create every missing input, output and dead-letter topic (idempotent)."""
-    settings = get_settings().kafka
+    """Create every missing topic of the pipeline (the contract's and the worker's re-key
+    topics) with its kind's retention, and set the retention of those that exist (idempotent)."""
+    # Here, not above: the stream definitions bring Faust, which other commands do not need.
+    from streams.app import consumed_topics
+
+    settings = get_settings()
+    kafka = settings.kafka
     try:
-        created = ensure_topics(settings)
+        profile = load_city_profile(settings.stream.city_profile)
+        internal = consumed_topics(kafka, settings.stream, profile)
+        created = ensure_topics(kafka, internal)
+        changed = align_retention(kafka, [*contract_topic_names(kafka), *internal])
     except VtopsError as exc:
         exit_with_error(str(exc))
     for name in created:
-        console.print(f"created {name} ({settings.partitions} partitions)")
-    if not created:
-        console.print("All topics exist already.")
+        retention = _days(retention_ms(kafka, topic_kind(kafka, name)))
+        console.print(f"created {name} ({kafka.partitions} partitions, retention {retention})")
+    for change in changed:
+        before = "unknown" if change.before_ms is None else _days(change.before_ms)
+        console.print(
+            f"retention of {change.topic} ({change.kind}): {before} → {_days(change.after_ms)}"
+        )
+    if not created and not changed:
+        console.print("All topics exist already, with their retention.")
+
+
+def _days(ms: int) -> str:
+    days = ms / DAY_MS
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
 
 
 @app.command("list")

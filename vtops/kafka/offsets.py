@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import GroupIdNotFoundError, KafkaError, NoError, for_code
+from kafka.errors import GroupIdNotFoundError, NoError
 from kafka.structs import OffsetAndMetadata
 
 from city.exceptions import BrokerError
-from city.kafka_client import RETRY_DEADLINE_S, admin_request, kafka_python_config
+from city.kafka_client import (
+    RETRY_DEADLINE_S,
+    admin_request,
+    error_from_text,
+    kafka_python_config,
+)
 from city.settings import KafkaSettings
 
 
@@ -107,17 +111,9 @@ def group_members(settings: KafkaSettings, deadline_s: float = RETRY_DEADLINE_S)
 
     def members(admin: KafkaAdminClient) -> int:
         described = admin.describe_groups([group])[group]
-        error = _group_error(described["error"]) if described["error"] else None
+        error = error_from_text(described["error"]) if described["error"] else None
         if error is not None and not isinstance(error, GroupIdNotFoundError):
             raise error
         return len(described["members"])
 
     return admin_request(settings, f"describing group {group!r}", members, deadline_s)
-
-
-def _group_error(text: str) -> KafkaError:
-    """kafka-python reports a group's error as text, `[Error 14] CoordinatorLoadInProgress...`:
-    the error again, so that admin_request knows whether to ask again."""
-    code = re.match(r"\[Error (-?\d+)\]", text)
-    error: KafkaError = for_code(int(code.group(1)))(text) if code else KafkaError(text)
-    return error

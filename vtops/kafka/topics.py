@@ -13,6 +13,7 @@ from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 from city import topics
 from city.kafka_client import admin_request
 from city.settings import KafkaSettings
+from vtops.kafka.retention import retention_config
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,9 @@ def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list
     """Create the contract topics, and the `internal` ones (broker-side names) a worker needs,
     that are missing; return the names created (maybe none).
 
-    Idempotent: existing topics are left as they are (their partition count is not changed),
-    and a topic created concurrently by another process counts as present.
+    New topics get their kind's retention (vtops/kafka/retention.py). Idempotent: existing
+    topics are left as they are (their partition count is not changed; `align_retention` sets
+    their retention), and a topic created concurrently by another process counts as present.
     """
     wanted = list(dict.fromkeys([*contract_topic_names(settings), *internal]))
     bootstrap = settings.kafka_bootstrap
@@ -39,6 +41,7 @@ def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list
         name: {
             "num_partitions": settings.partitions,
             "replication_factor": settings.replication_factor,
+            "configs": retention_config(settings, name),
         }
         for name in missing
     }
