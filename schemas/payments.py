@@ -30,8 +30,12 @@ METHODS: tuple[PaymentMethod, ...] = ("cash", "vietqr", "card", "ewallet", "bank
 CASHLESS_METHODS: tuple[PaymentMethod, ...] = ("vietqr", "card", "ewallet", "bank_transfer")
 MAX_PERIOD_MS = 3_600_000
 
-# "Out of range" bounds (contract section 4) that keep the summed UInt64 columns of
-# payments_cashless_1h far from overflow: a million tallies of the largest values still fit.
+# "Out of range" bounds (contract section 4) from which a window's sums are bounded (v1.2,
+# section 5: no aggregate overflows on valid input). A window holds fewer than 2^63 tallies (at
+# most one per offset of its partition), so its method counts stay below 2^63 * 10^7 < 2^87
+# and its cashless amount below 2^63 * 4 * 10^13 < 2^109: they are Python ints in memory,
+# decimal text in the saved state and UInt128 in payments_cashless_1h. (UInt64, as before,
+# held 461 thousand tallies of the largest amounts, not the million once claimed here.)
 MAX_COUNT = 10_000_000  # payments of one method at one terminal in at most an hour
 MAX_AMOUNT_VND = 10_000_000_000_000  # 10 trillion VND
 

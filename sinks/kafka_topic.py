@@ -9,7 +9,9 @@ watermark follows its forwards.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import orjson
@@ -68,10 +70,22 @@ class KafkaTopic(KafkaRecords):
 
     def record(self, row: Row) -> Row:
         key = row.get(self._key_field)
-        return {
-            "key": None if key is None else str(key).encode(),
-            "value": orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS),
-        }
+        return {"key": None if key is None else str(key).encode(), "value": _row_json(row)}
+
+
+def _row_json(row: Row) -> bytes:
+    """A row as JSON. orjson writes integers of at most 64 bits; a payments window's sums may
+    pass that (schemas/payments.py), and the standard library writes integers of any size."""
+    try:
+        return orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(row, default=_isoformat, separators=(",", ":")).encode()
+
+
+def _isoformat(value: Any) -> str:
+    if isinstance(value, date):  # datetime too: the times and days of window rows
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 class DeadLetterTopic(KafkaRecords):

@@ -67,6 +67,9 @@ class DomainStream(Protocol[E, A]):
     event_time_field: str
     # True when window groups span the input's partitions: a routing stage re-keys it first.
     rekeyed: bool
+    # The event field a message's key must be (contract section 3), where the key decides the
+    # partition that holds the event's windows; None for a re-keyed stream.
+    key_field: str | None
     # Record tables whose rows also go to a topic: table -> (topic, the row field keying it).
     record_topics: Mapping[str, tuple[str, str]]
 

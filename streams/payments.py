@@ -60,6 +60,7 @@ class CashlessPayments:
     window_table = CASHLESS_TABLE
     event_time_field = "period_start"
     rekeyed = True
+    key_field: str | None = None
     record_topics = NO_RECORD_TOPICS
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
@@ -109,19 +110,21 @@ class CashlessPayments:
         }
 
     def acc_to_state(self, acc: CashlessTally) -> dict[str, Any]:
+        # Sums as decimal text: they may pass the 64 bits JSON numbers are written with here
+        # (schemas/payments.py computes their bound). States saved before hold numbers.
         return {
             "reports": acc.reports,
             "terminals": sorted(acc.terminals),
-            "counts": dict(acc.counts),
-            "cash_amount_vnd": acc.cash_amount_vnd,
-            "cashless_amount_vnd": acc.cashless_amount_vnd,
+            "counts": {method: str(n) for method, n in acc.counts.items()},
+            "cash_amount_vnd": str(acc.cash_amount_vnd),
+            "cashless_amount_vnd": str(acc.cashless_amount_vnd),
         }
 
     def acc_from_state(self, _group: Group, state: dict[str, Any]) -> CashlessTally:
         return CashlessTally(
             reports=state["reports"],
             terminals=set(state["terminals"]),
-            counts={method: state["counts"].get(method, 0) for method in METHODS},
-            cash_amount_vnd=state["cash_amount_vnd"],
-            cashless_amount_vnd=state["cashless_amount_vnd"],
+            counts={method: int(state["counts"].get(method, 0)) for method in METHODS},
+            cash_amount_vnd=int(state["cash_amount_vnd"]),
+            cashless_amount_vnd=int(state["cashless_amount_vnd"]),
         )

@@ -100,6 +100,7 @@ class PortalKpis:
     window_table = KPIS_TABLE
     event_time_field = "ts"
     rekeyed = True
+    key_field: str | None = None
     record_topics = NO_RECORD_TOPICS
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:

@@ -41,6 +41,7 @@ class TrafficFlow:
     window_table = FLOW_TABLE
     event_time_field = "ts"
     rekeyed = False
+    key_field: str | None = "camera_id"
     record_topics: Mapping[str, tuple[str, str]] = MappingProxyType(
         {ALERTS_TABLE: (topics.TRAFFIC_ALERTS, "alert_id")}
     )

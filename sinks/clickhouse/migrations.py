@@ -192,6 +192,31 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "MODIFY COLUMN headers Array(Tuple(String, Nullable(String)))",
         ),
     ),
+    Migration(
+        6,
+        "window aggregates that valid input cannot overflow (issue 16)",
+        # A window counts at most one event per offset of its partition, so fewer than 2^63:
+        # every count fits UInt64. A tally adds at most 10^7 per method and 4 * 10^13 VND
+        # cashless (schemas/payments.py), so a window's sums stay below 2^87 and 2^109: UInt128.
+        (
+            """ALTER TABLE {db}.traffic_flow_1m
+            MODIFY COLUMN vehicles UInt64, MODIFY COLUMN motorbike UInt64,
+            MODIFY COLUMN car UInt64, MODIFY COLUMN bus UInt64, MODIFY COLUMN truck UInt64,
+            MODIFY COLUMN bicycle UInt64, MODIFY COLUMN other UInt64,
+            MODIFY COLUMN violations UInt64""",
+            """ALTER TABLE {db}.payments_cashless_1h
+            MODIFY COLUMN reports UInt64, MODIFY COLUMN terminals UInt64,
+            MODIFY COLUMN cash UInt128, MODIFY COLUMN vietqr UInt128, MODIFY COLUMN card UInt128,
+            MODIFY COLUMN ewallet UInt128, MODIFY COLUMN bank_transfer UInt128,
+            MODIFY COLUMN cash_amount_vnd UInt128, MODIFY COLUMN cashless_amount_vnd UInt128""",
+            """ALTER TABLE {db}.portal_kpis_1d
+            MODIFY COLUMN submitted UInt64, MODIFY COLUMN submitted_online UInt64,
+            MODIFY COLUMN submitted_full_online UInt64, MODIFY COLUMN submitted_vneid_l2 UInt64,
+            MODIFY COLUMN paid_online UInt64, MODIFY COLUMN resolved UInt64,
+            MODIFY COLUMN resolved_signed UInt64, MODIFY COLUMN resolved_on_time UInt64,
+            MODIFY COLUMN resolved_no_due UInt64, MODIFY COLUMN rejected UInt64""",
+        ),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -67,6 +67,17 @@ def keyed_entry_key(key: str) -> str:
     return "k:" + key
 
 
+def decode_keyed(stream: DomainStream[E, A], key: bytes | None, raw: bytes | None) -> E:
+    """The event in a message whose key is the one contract section 3 gives it. Where a
+    stream's windows live on its input's partitions (camera events, keyed by camera), another
+    key would put one camera's minute on two partitions, whose rows overwrite each other."""
+    event = stream.decode(raw)
+    field = stream.key_field
+    if field is not None and key != str(getattr(event, field)).encode():
+        raise InvalidEvent(f"key: must be the event's {field} (contract section 3)")
+    return event
+
+
 def fold_event(
     stream: DomainStream[E, A],
     state: PartitionWindows[A],
@@ -74,16 +85,18 @@ def fold_event(
     raw: bytes | None,
     records: Records,
     *,
+    key: bytes | None = None,
     source_time_ms: int | None = None,
     latest_ms: int | None = None,
 ) -> None:
     """Fold one message: decode, assign, judge lateness, dedup, admit, fold. InvalidEvent for
     a bad one.
 
+    `key`: the message's key, held to the stream's `key_field` when it has one.
     `source_time_ms`: the carrying input partition's stream time, for a routed event.
     `latest_ms`: the latest event time accepted (wall clock plus skew), None for no bound.
     """
-    event = stream.decode(raw)
+    event = decode_keyed(stream, key, raw)
     if latest_ms is not None:
         # Every event, windowed or not: a status report from 2099 would be a camera's last
         # sign of life for good.
@@ -204,7 +217,8 @@ class WindowStage(Generic[E, A]):
                 clock = None if origin is None else inputs.clocks.get(origin.partition)
                 if origin is None or clock is None or origin.offset > clock.offset:
                     return None
-            assignment = self.stream.assign(self.stream.decode(record.value))
+            key = record.key if inputs is None else None
+            assignment = self.stream.assign(decode_keyed(self.stream, key, record.value))
         except InvalidEvent:
             return None
         return None if assignment is None else (assignment.event_id, assignment.window_key)
@@ -252,7 +266,13 @@ class WindowStage(Generic[E, A]):
         if inputs is None:
             state.counters.events += 1
             fold_event(
-                self.stream, state, record.offset, record.value, self._records, latest_ms=latest_ms
+                self.stream,
+                state,
+                record.offset,
+                record.value,
+                self._records,
+                key=record.key,
+                latest_ms=latest_ms,
             )
             return
         if is_watermark(record.headers):

@@ -16,6 +16,7 @@ from schemas.exceptions import InvalidEvent
 from streams.app import domain_streams
 from streams.definition import DomainStream
 from streams.engine.skew import reject_far_future
+from streams.engine.window_stage import decode_keyed
 from streams.settings import StreamSettings
 from tests.fuzz.messages import METHODS, SKEW_S
 from tests.fuzz.settings import EXAMPLES
@@ -28,10 +29,10 @@ STREAMS: dict[str, DomainStream[Any, Any]] = {
 }
 
 
-def judge(topic: str, raw: bytes | None) -> Any:
-    """The event the worker folds, or InvalidEvent: decode, then the wall clock's bound."""
+def judge(topic: str, key: bytes | None, raw: bytes | None) -> Any:
+    """The event the worker folds, or InvalidEvent: decode, the key, the wall clock's bound."""
     stream = STREAMS[topic]
-    event = stream.decode(raw)
+    event = decode_keyed(stream, key, raw)
     reject_far_future(stream, event, int(time.time() * 1000) + SKEW_S * 1000)
     return event
 
@@ -43,7 +44,7 @@ def test_every_message_is_valid_as_the_contract_says_or_refused_naming_its_field
 ) -> None:
     message = data.draw(messages(int(time.time() * 1000)))
     try:
-        event = judge(message.topic, message.value)
+        event = judge(message.topic, message.key, message.value)
     except InvalidEvent as refused:
         assert message.event is None, f"a valid event refused: {refused.reason}"
         problem = reason_problem(refused.reason, message.blame)

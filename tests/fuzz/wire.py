@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from city import topics
 from tests.fuzz.messages import ANY_TEXT, BUILDERS, Message, dumps
 from tests.fuzz.mutations import field_mutation, value_mutation
 
@@ -51,6 +52,9 @@ def messages(draw: st.DrawFn, now_ms: int) -> Message:
     if how == "valid":
         value = dumps(built.wire) if draw(st.booleans()) else _ascii_json(built.wire)
         event, blame = built.event, frozenset()
+        if topic == topics.CAMERA_EVENTS and key != str(built.event["camera_id"]).encode():
+            # The key decides which partition holds the camera's windows (contract section 3).
+            event, blame = None, frozenset({"key"})
     elif how == "value":
         value = draw(value_mutation(built))
     else:

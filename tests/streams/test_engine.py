@@ -4,6 +4,7 @@ fail, the real embedded ClickHouse as state store, the real broker for restores.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,19 +19,22 @@ from kafka import KafkaProducer
 
 from city.profile import load_city_profile
 from city.settings import KafkaSettings
+from schemas.payments import MAX_AMOUNT_VND, MAX_COUNT, METHODS
 from sinks.base import Backoff, BatchSink, Row
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.exceptions import SinkError, TransientSinkError
+from sinks.kafka_topic import KafkaTopic
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
 from streams.baselines import NO_BASELINES
+from streams.definition import Records
 from streams.engine.checkpoint import Checkpointer, StageSinks
 from streams.engine.records import origin_header
 from streams.engine.route_stage import RouteStage
-from streams.engine.state_store import META_KEY, StateStore
-from streams.engine.window_stage import WindowStage
+from streams.engine.state_store import META_KEY, StateStore, entry
+from streams.engine.window_stage import WindowStage, fold_event
 from streams.payments import CashlessPayments
 from streams.traffic import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage, status
@@ -85,8 +89,10 @@ class Commits:
 
 
 def record(topic: str, offset: int, event: dict[str, Any], partition: int = 0) -> ConsumerRecord:
+    """The event as its producer sends it: a camera event keyed by its camera."""
     value = orjson.dumps(event)
-    return ConsumerRecord(topic, partition, offset, 0, 0, None, value, None, 0, len(value), ())
+    key = event["camera_id"].encode() if "camera_id" in event else None
+    return ConsumerRecord(topic, partition, offset, 0, 0, key, value, None, 0, len(value), ())
 
 
 def camera_stage(
@@ -271,6 +277,32 @@ def test_a_null_header_value_on_an_invalid_message_is_a_dead_letter_like_any_oth
     assert (counters["accepted"], counters["invalid"]) == (3, 1)
 
 
+def test_a_camera_event_keyed_by_anything_but_its_camera_is_a_dead_letter(engine: Engine) -> None:
+    """Found by the fuzzer (issue 16): a passage keyed otherwise landed on another partition,
+    which opened a second window of the same camera-minute; the two rows overwrote each
+    other, and a valid passage was lost."""
+    topic = f"t{uuid.uuid4().hex[:8]}"
+    letters = Recording("dlq")
+    stage = camera_stage(engine, topic, Recording("w"), letters)
+    event = passage("e0", CAMERA, T0)
+    value = orjson.dumps(event)
+    records = [
+        ConsumerRecord(topic, 0, n, 0, 0, key, value, None, 0, len(value), ())
+        for n, key in enumerate((None, b"VT-CAM-002", CAMERA.encode()))
+    ]
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, records)
+        await Checkpointer([stage], engine.store, Commits()).run()
+
+    asyncio.run(run())
+    assert [letter["error"] for letter in letters.rows] == [
+        "key: must be the event's camera_id (contract section 3)"
+    ] * 2
+    assert stage.partition_state(0).counters.accepted == 1
+
+
 def test_a_status_report_from_the_far_future_is_a_dead_letter_and_no_sign_of_life(
     engine: Engine,
 ) -> None:
@@ -294,6 +326,41 @@ def test_a_status_report_from_the_far_future_is_a_dead_letter_and_no_sign_of_lif
     # Neither the latest status nor, through it, the anomaly watch ever saw it.
     assert [row["event_id"] for row in statuses.rows] == ["now"]
     assert stage.partition_state(0).counters.invalid == 1
+
+
+def test_a_payments_window_past_64_bits_is_saved_stored_and_sent_whole(engine: Engine) -> None:
+    """Issue 16, 4: about 461 thousand tallies of the largest valid amounts pass 2^64; orjson
+    refused such a state inside the checkpoint, and the worker crash-looped on replay."""
+    stream = CashlessPayments(load_city_profile(), 900)
+    state = stream.new_state()
+    largest = tally(
+        "largest",
+        "VT-T-00001",
+        T0,
+        counts=dict.fromkeys(METHODS, MAX_COUNT),
+        amounts=dict.fromkeys(METHODS, MAX_AMOUNT_VND),
+    )
+    fold_event(stream, state, 0, orjson.dumps(largest), Records())
+    (window,) = state.open_windows()
+    tallies = 2**40  # stands for that many tallies like it (folding them would take hours)
+    acc = window.acc
+    acc.reports, acc.counts = tallies, {m: n * tallies for m, n in acc.counts.items()}
+    acc.cash_amount_vnd *= tallies
+    acc.cashless_amount_vnd *= tallies
+    assert acc.cashless_amount_vnd > 2**64
+
+    saved = orjson.loads(entry("t", 0, "w", 0, stream.acc_to_state(acc))[-1])
+    assert stream.acc_from_state(window.group, saved) == acc
+    row = {**stream.window_row(window, final=True), "version": 1}
+    sent = json.loads(KafkaTopic("t", None, "ward").record(row)["value"])
+    assert sent["cashless_amount_vnd"] == acc.cashless_amount_vnd
+    assert sent["window_start"] == row["window_start"].isoformat()
+    table = ClickHouseTable(engine.client, DATABASE, "payments_cashless_1h", ThreadPoolExecutor(1))
+    asyncio.run(table.write([row]))
+    stored = engine.client.query(
+        f"SELECT reports, card, cashless_amount_vnd FROM {DATABASE}.payments_cashless_1h"
+    ).result_rows
+    assert stored == [(tallies, MAX_COUNT * tallies, acc.cashless_amount_vnd)]
 
 
 def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) -> None:
