@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import os
 
-# Batches through the worker (tests/fuzz/test_worker.py); the in-process test draws 25 single
+# Batches through the worker (tests/fuzz/test_worker.py); the in-process test draws 15 single
 # messages per batch. `make fuzz` sets VTOPS_FUZZ_EXAMPLES.
 EXAMPLES = int(os.environ.get("VTOPS_FUZZ_EXAMPLES", "12"))

@@ -37,7 +37,7 @@ def judge(topic: str, key: bytes | None, raw: bytes | None) -> Any:
     return event
 
 
-@settings(max_examples=EXAMPLES * 25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES * 15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_every_message_is_valid_as_the_contract_says_or_refused_naming_its_field(
     data: st.DataObject,
