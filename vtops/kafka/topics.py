@@ -31,24 +31,39 @@ def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list
     topics are left as they are (their partition count is not changed; `align_retention` sets
     their retention), and a topic created concurrently by another process counts as present.
     """
-    wanted = list(dict.fromkeys([*contract_topic_names(settings), *internal]))
+    wanted = dict.fromkeys([*contract_topic_names(settings), *internal])
+    return create_missing_topics(
+        settings,
+        {name: TopicSpec(settings.partitions, retention_config(settings, name)) for name in wanted},
+    )
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    partitions: int
+    configs: dict[str, str]  # topic configs, e.g. retention.ms, cleanup.policy
+
+
+def create_missing_topics(settings: KafkaSettings, specs: dict[str, TopicSpec]) -> list[str]:
+    """Create each topic of `specs` that is missing, with VTOPS_REPLICATION_FACTOR replicas,
+    and wait for their leaders; the names this call created. The one way vtops makes topics."""
     bootstrap = settings.kafka_bootstrap
     existing = admin_request(settings, f"listing topics on {bootstrap}", _topic_names)
-    missing = [name for name in wanted if name not in existing]
+    missing = [name for name in specs if name not in existing]
     if not missing:
         return []
-    spec = {
+    request = {
         name: {
-            "num_partitions": settings.partitions,
+            "num_partitions": specs[name].partitions,
             "replication_factor": settings.replication_factor,
-            "configs": retention_config(settings, name),
+            "configs": specs[name].configs,
         }
         for name in missing
     }
     created: list[str] = []
 
     def create(admin: KafkaAdminClient) -> None:
-        response = admin.create_topics(spec, raise_errors=False)
+        response = admin.create_topics(request, raise_errors=False)
         for result in response["topics"]:
             error = for_code(result["error_code"])
             if error is NoError:
@@ -65,7 +80,7 @@ def ensure_topics(settings: KafkaSettings, internal: Sequence[str] = ()) -> list
         lambda admin: admin.wait_for_topics(missing, timeout_ms=30_000),
     )
     for name in created:
-        logger.info("topic created topic=%s partitions=%d", name, settings.partitions)
+        logger.info("topic created topic=%s partitions=%d", name, specs[name].partitions)
     return created
 
 

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from city.kafka_client import admin_client, kafka_python_config
+from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
+from vtops.kafka.topics import TopicSpec, create_missing_topics
 from vtops.replay.exceptions import ReplayError
 from vtops.replay.positions import records_between
 
@@ -68,23 +68,6 @@ def record_redriven(kafka: KafkaSettings, originals: Iterable[str], before: dict
 
 def _ensure_log(kafka: KafkaSettings) -> None:
     """The log topic: one partition, compacted (only the latest count per original matters)."""
-    topic = redrive_log_topic(kafka)
-    admin = admin_client(kafka)
-    try:
-        if topic in admin.list_topics():
-            return
-        spec = {
-            "num_partitions": 1,
-            "replication_factor": kafka.replication_factor,
-            "configs": {"cleanup.policy": "compact"},
-        }
-        response = admin.create_topics({topic: spec}, raise_errors=False)
-        for result in response["topics"]:
-            error = for_code(result["error_code"])
-            if result["error_code"] != 0 and error is not TopicAlreadyExistsError:
-                raise ReplayError(f"cannot create topic {topic!r}: {error.__name__}")
-        admin.wait_for_topics([topic], timeout_ms=30_000)
-    except KafkaError as error:
-        raise ReplayError(f"cannot create topic {topic!r}: {error!r}") from error
-    finally:
-        admin.close()
+    create_missing_topics(
+        kafka, {redrive_log_topic(kafka): TopicSpec(1, {"cleanup.policy": "compact"})}
+    )
