@@ -33,7 +33,6 @@ from streams.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_SAMPLES = 15
 HISTORY_SOURCE = "history"
 # The priors an empty table starts from; any refresh (epoch seconds) supersedes them.
 PRIOR_VERSION = 1
@@ -169,7 +168,7 @@ def refresh_baselines(
     database: str,
     profile: CityProfile,
     *,
-    min_samples: int = DEFAULT_MIN_SAMPLES,
+    min_samples: int,
     version: int | None = None,
 ) -> RefreshSummary:
     """Learn every camera's baselines and write them all with one new version."""

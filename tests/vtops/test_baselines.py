@@ -25,6 +25,7 @@ from sinks.settings import StorageSettings
 from streams.baselines import SLOTS_PER_DAY, SlotKey, load_baselines
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
+from vtops.cli.baselines import DEFAULT_MIN_SAMPLES
 
 CAMERAS = ("VT-CAM-002", "VT-CAM-003", "VT-CAM-004")
 A, B, C = CAMERAS
@@ -102,7 +103,7 @@ def test_medians_count_empty_minutes_only_while_the_pipeline_recorded(
     # minutes only, and none after; C has nothing that day.
     insert_minutes(store, database, B, WEDNESDAY, list(range(1, 31)), violations=1)
     insert_minutes(store, database, A, WEDNESDAY, [10] * 7 + [None] * 8)
-    summary = refresh_baselines(store, database, city, version=5)
+    summary = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=5)
     rows = baselines(store, database)
     assert len(rows) == len(CAMERAS) * 3 * SLOTS_PER_DAY
     assert {r["version"] for r in rows.values()} == {5}
@@ -157,7 +158,7 @@ def test_minutes_inside_alerts_are_left_out(
     # A's alert is still open: everything after 08:03 is left out.
     assert rows[(A, "weekday", SLOT)]["samples"] == 3
     # Fifteen samples are the default: ten are too few.
-    refresh_baselines(store, database, city, version=2)
+    refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=2)
     assert baselines(store, database)[(B, "weekday", SLOT)]["source"] == "prior"
 
 
@@ -190,7 +191,7 @@ def test_kinds_of_day_follow_the_city_calendar(
     insert_minutes(store, database, B, WEDNESDAY, [10] * 15)
     insert_minutes(store, database, B, SATURDAY, [20] * 15)
     insert_minutes(store, database, B, NATIONAL_DAY, [40] * 15)  # a Monday, a holiday
-    summary = refresh_baselines(store, database, city, version=3)
+    summary = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=3)
     rows = baselines(store, database)
     medians = {day: rows[(B, day, SLOT)]["vehicles_median"] for day in ("weekday", "saturday")}
     assert medians == {"weekday": 10.0, "saturday": 20.0}
@@ -203,7 +204,7 @@ def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
 ) -> None:
     insert_minutes(store, database, B, WEDNESDAY, [5] * 15)
     insert_minutes(store, database, A, WEDNESDAY, [0] * 15)
-    refresh_baselines(store, database, city, version=4)
+    refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=4)
     a = baselines(store, database)[(A, "weekday", SLOT)]
     prior = prior_baselines(city)[(A, "weekday", SLOT)]
     assert (a["source"], a["vehicles_median"]) == ("history", 0.0)
@@ -218,8 +219,8 @@ def test_each_refresh_is_a_new_version_the_worker_loads(
     assert ensure_baselines(store, database, city) == len(CAMERAS) * 3 * SLOTS_PER_DAY
     assert load_baselines(store, database).version == PRIOR_VERSION
     insert_minutes(store, database, B, WEDNESDAY, [7] * 15)
-    first = refresh_baselines(store, database, city).version
-    second = refresh_baselines(store, database, city).version
+    first = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES).version
+    second = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES).version
     assert PRIOR_VERSION < first < second
     loaded = load_baselines(store, database)
     assert loaded.version == second

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -133,7 +134,8 @@ def test_several_bad_settings_are_all_named_on_the_one_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["settings", "show"], ["topics", "list"], ["kafka", "status"], ["simulate"]]
+    "command",
+    [["settings", "show"], ["topics", "list"], ["kafka", "status"], ["simulate"], ["migrate"]],
 )
 def test_output_is_table_or_json_and_nothing_else(command: list[str]) -> None:
     done = run_vtops(*command, "--output", "yaml")
@@ -141,6 +143,43 @@ def test_output_is_table_or_json_and_nothing_else(command: list[str]) -> None:
     said = " ".join(done.stderr.replace("│", " ").split())  # unwrapped from click's box
     assert "Invalid value for '--output'" in said
     assert "'yaml' is not one of 'table', 'json'" in said
+
+
+def test_flags_have_no_meaningless_no_twins() -> None:
+    """A flag is its one switch: `--holiday`, `--no-pace`; never `--no-holiday` beside it."""
+    twins = [
+        f"vtops {' '.join(path)} {'/'.join(param.opts + param.secondary_opts)}"
+        for path, command in _commands(typer.main.get_command(app), [])
+        for param in command.params
+        if getattr(param, "secondary_opts", None)
+    ]
+    assert twins == []
+
+
+def test_help_shows_the_incident_notation_as_written() -> None:
+    done = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200)
+    assert done.exit_code == 0
+    assert "KIND:CAMERA:START:DURATION[:SIZE]" in done.output
+
+
+# What `vtops --help` must not import: they take ~1.5 s together, and a command imports them
+# when it runs.
+HEAVY = ("faust", "pyarrow", "aiohttp", "aiokafka", "kafka", "clickhouse_connect", "chdb")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["simulate", "--help"], ["archive", "--help"]])
+def test_help_imports_no_heavy_module(command: list[str]) -> None:
+    script = (
+        "import sys\n"
+        "from vtops.cli.main import app\n"
+        f"try: app({command!r})\n"
+        "except SystemExit: pass\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr.strip() == "[]"
 
 
 def test_version() -> None:
@@ -207,6 +246,13 @@ def test_query_only_reads_and_migrate_makes_the_schema(tmp_path: Path) -> None:
     assert f"now at schema version {LATEST}" in first.stdout and "applied 1:" in first.stdout
     again = vtops("migrate")
     assert again.returncode == 0 and f"already at schema version {LATEST}" in again.stdout
+    as_json = vtops("migrate", "--output", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == {
+        "database": "vtops",
+        "schema_version": LATEST,
+        "applied": [],
+    }
     empty = vtops("query", "SELECT count() FROM vtops.dlq_events", "-f", "CSV")
     assert empty.returncode == 0 and empty.stdout == "0\n"
 

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
 from vtops.cli.output import console, exit_with_error
-from vtops.replay.archive import ArchiveCounts, export_archive, import_archive
-from vtops.replay.selection import chosen_streams
-from vtops.replay.times import epoch_ms, parse_instant
-from vtops.settings import get_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from vtops.replay.archive import ArchiveCounts
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Keep a stretch of the city's input topics in a file, and replay it.",
     no_args_is_help=True,
 )
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -51,6 +59,12 @@ def export(
 ) -> None:
     """Write the input topics' messages between two times (keys, values, headers, timestamps,
     partitions and offsets) to a zstd-compressed Parquet file."""
+    from city.profile import load_city_profile
+    from vtops.replay.archive import export_archive
+    from vtops.replay.selection import chosen_streams
+    from vtops.replay.times import epoch_ms, parse_instant
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         tz = load_city_profile(settings.stream.city_profile).tz
@@ -73,10 +87,13 @@ def export(
 def import_(
     archive: Annotated[Path, typer.Argument(help="a file `vtops archive export` wrote")],
     speedup: float = typer.Option(1.0, help="replay this many times faster than recorded"),
-    no_pace: bool = typer.Option(False, help="send as fast as the broker takes them"),
+    no_pace: bool = typer.Option(False, "--no-pace", help="send as fast as the broker takes them"),
 ) -> None:
     """Send an archive's messages to this environment's input topics (VTOPS_TOPIC_PREFIX),
     with their keys, headers and timestamps, paced by their timestamps."""
+    from vtops.replay.archive import import_archive
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         with _progress() as progress:

@@ -6,18 +6,16 @@ import json
 from typing import Any
 
 import typer
-from rich import box
-from rich.table import Table
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
-from streams.baselines import SLOT_MINUTES
-from vtops.baselines import DEFAULT_MIN_SAMPLES, camera_baselines, refresh_baselines
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.cli.store import opened_store
-from vtops.settings import get_settings
 
-app = typer.Typer(help="Traffic baselines for the anomaly rules.", no_args_is_help=True)
+# Minutes of history a slot needs before its own baseline replaces the prior.
+DEFAULT_MIN_SAMPLES = 15
+
+app = typer.Typer(
+    rich_markup_mode=None, help="Traffic baselines for the anomaly rules.", no_args_is_help=True
+)
 
 
 @app.command("refresh")
@@ -28,6 +26,11 @@ def refresh(
     output: OutputOption = Output.table,
 ) -> None:
     """Learn every camera's baselines from traffic_flow_1m (minutes in alerts left out)."""
+    from city.profile import load_city_profile
+    from vtops.baselines import refresh_baselines
+    from vtops.cli.store import opened_store
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
@@ -58,6 +61,12 @@ def show(
     output: OutputOption = Output.table,
 ) -> None:
     """A camera's baselines: every 15-minute slot of each kind of day."""
+    from rich import box
+    from rich.table import Table
+
+    from vtops.baselines import camera_baselines
+    from vtops.cli.store import opened_store
+
     with opened_store() as (client, database):
         rows = camera_baselines(client, database, camera)
     if not rows:
@@ -76,6 +85,8 @@ def show(
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
+    from streams.baselines import SLOT_MINUTES
+
     start = row["slot"] * SLOT_MINUTES
     speed = row["speed_median"]
     return [

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.clickhouse import LocalClickHouse
-from vtops.settings import get_settings
+
+if TYPE_CHECKING:
+    from vtops.clickhouse import LocalClickHouse
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Run a local ClickHouse server on 127.0.0.1 (for a laptop and tests; production "
     "uses a real clickhouse-server).",
     no_args_is_help=True,
@@ -20,6 +23,9 @@ app = typer.Typer(
 
 
 def _server() -> LocalClickHouse:
+    from vtops.clickhouse import LocalClickHouse
+    from vtops.settings import get_settings
+
     return LocalClickHouse(get_settings().storage)
 
 
@@ -50,8 +56,9 @@ def start(
 @app.command("stop")
 def stop() -> None:
     """Stop the server this data dir started (its data stays)."""
+    server = _server()  # a bad setting is the app's one-line error, exit 2
     try:
-        stopped = _server().stop()
+        stopped = server.stop()
     except (VtopsError, OSError) as exc:
         exit_with_error(str(exc))
     console.print("ClickHouse stopped." if stopped else "ClickHouse was not running.")

@@ -12,35 +12,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-from grafana_client.api import GrafanaApi
 
 from city.exceptions import VtopsError
-from city.profile import CityProfile, load_city_profile
-from dashboards.build import JSON_DIR, PROVISIONING_DIR, build_dashboards, write_all
-from dashboards.dimensions import load_dimensions
-from dashboards.exceptions import GrafanaPushError
-from dashboards.provisioning import alert_rules
-from dashboards.push import push_all
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.grafana_access import (
-    GRAFANA_USER,
-    grant_grafana_access,
-    password_hash,
-    visible_columns,
-)
-from sinks.clickhouse.grafana_users_xml import grafana_users_xml
-from sinks.clickhouse.migrations import migrate
-from sinks.settings import StorageSettings
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.clickhouse import LocalClickHouse
-from vtops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from city.profile import CityProfile
+    from sinks.settings import StorageSettings
+    from vtops.clickhouse import LocalClickHouse
+    from vtops.settings import Settings
 
 app = typer.Typer(
-    help="Build and publish the Grafana dashboards and alert rules.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Build and publish the Grafana dashboards and alert rules.",
+    no_args_is_help=True,
 )
 
 DEFAULT_HOST = "clickhouse"  # the compose service, as Grafana's container sees it
@@ -48,6 +37,8 @@ DEFAULT_PORT = 8123
 
 
 def _profile(settings: Settings) -> CityProfile:
+    from city.profile import load_city_profile
+
     try:
         return load_city_profile(settings.stream.city_profile)
     except VtopsError as exc:
@@ -56,17 +47,29 @@ def _profile(settings: Settings) -> CityProfile:
 
 @app.command("build")
 def build(
-    json_dir: Annotated[Path, typer.Option(help="where the dashboard JSON goes")] = JSON_DIR,
+    json_dir: Annotated[
+        Path | None,
+        typer.Option(help="where the dashboard JSON goes", show_default="dashboards/json"),
+    ] = None,
     provisioning_dir: Annotated[
-        Path, typer.Option(help="Grafana's provisioning folder")
-    ] = PROVISIONING_DIR,
+        Path | None,
+        typer.Option(
+            help="Grafana's provisioning folder", show_default="infra/grafana/provisioning"
+        ),
+    ] = None,
 ) -> None:
     """Write dashboards/json/*.json and the datasource, dashboards and alerting YAML, for
     the city profile and VTOPS_CLICKHOUSE_DATABASE."""
+    from dashboards.build import JSON_DIR, PROVISIONING_DIR, write_all
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         written = write_all(
-            _profile(settings), settings.storage.clickhouse_database, json_dir, provisioning_dir
+            _profile(settings),
+            settings.storage.clickhouse_database,
+            json_dir or JSON_DIR,
+            provisioning_dir or PROVISIONING_DIR,
         )
     except ModuleNotFoundError as exc:
         # PyYAML writes the provisioning files; it comes with the dev extra.
@@ -78,6 +81,17 @@ def build(
 
 
 def _prepare_store(settings: Settings, profile: CityProfile) -> None:
+    from dashboards.dimensions import load_dimensions
+    from sinks.clickhouse.client import connect
+    from sinks.clickhouse.grafana_access import (
+        GRAFANA_USER,
+        grant_grafana_access,
+        password_hash,
+        visible_columns,
+    )
+    from sinks.clickhouse.grafana_users_xml import grafana_users_xml
+    from sinks.clickhouse.migrations import migrate
+
     storage = settings.storage
     password = settings.grafana.grafana_clickhouse_password
     client = connect(storage)
@@ -117,6 +131,8 @@ def _prepare_store(settings: Settings, profile: CityProfile) -> None:
 def _local_server(storage: StorageSettings) -> LocalClickHouse | None:
     """The local server of this data dir (`vtops clickhouse start`) if VTOPS_CLICKHOUSE_URL
     points at it: it keeps users in its config, where SQL cannot write."""
+    from vtops.clickhouse import LocalClickHouse
+
     if storage.clickhouse_url is None:
         return None
     url = urlsplit(storage.clickhouse_url.get_secret_value())
@@ -129,6 +145,8 @@ def _local_server(storage: StorageSettings) -> LocalClickHouse | None:
 @app.command("prepare-store")
 def prepare_store() -> None:
     """Create the tables, load the city dimensions and grant Grafana's read-only user."""
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         _prepare_store(settings, _profile(settings))
@@ -156,10 +174,14 @@ def _clickhouse_address(
 
 @app.command("push")
 def push(
-    store: Annotated[
+    no_store: Annotated[
         bool,
-        typer.Option(help="first migrate, load the dimension tables and grant the read-only user"),
-    ] = True,
+        typer.Option(
+            "--no-store",
+            help="push only: do not first migrate, load the dimension tables and grant the "
+            "read-only user",
+        ),
+    ] = False,
     clickhouse_host: Annotated[
         str | None,
         typer.Option(
@@ -170,6 +192,14 @@ def push(
     output: OutputOption = Output.table,
 ) -> None:
     """Upsert the folder, datasource, dashboards and alert rules in Grafana (idempotent)."""
+    from grafana_client.api import GrafanaApi
+
+    from dashboards.build import build_dashboards
+    from dashboards.exceptions import GrafanaPushError
+    from dashboards.provisioning import alert_rules
+    from dashboards.push import push_all
+    from vtops.settings import get_settings
+
     settings = get_settings()
     grafana = settings.grafana
     if not grafana.grafana_url:
@@ -186,7 +216,7 @@ def push(
     password = grafana.grafana_clickhouse_password
     server = _without_credentials(grafana.grafana_url)
     try:
-        if store:
+        if not no_store:
             _prepare_store(settings, profile)
         api = GrafanaApi.from_url(
             grafana.grafana_url, credential=grafana.grafana_token.get_secret_value()

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from city.exceptions import VtopsError
-from city.profile import CityProfile, load_city_profile
-from simulator.clock import parse_start
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
-from streams.app import consumed_topics
 from vtops.cli.output import console, exit_with_error
-from vtops.demo_processes import DemoProcess
-from vtops.demo_summary import (
-    AlertLine,
-    CitySummary,
-    PipelineCounters,
-    city_summary,
-    pipeline_counters,
-    traffic_alerts,
-)
-from vtops.indicators import Indicator, article_indicators
-from vtops.kafka import LocalBroker
-from vtops.kafka.offsets import remaining, wait_until_consumed
-from vtops.kafka.topics import ensure_topics
-from vtops.report.period import Period
-from vtops.report.queries import read_report
-from vtops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from city.profile import CityProfile
+    from vtops.demo_summary import AlertLine, CitySummary, PipelineCounters
+    from vtops.indicators import Indicator
+    from vtops.settings import Settings
 
 WORKER_STOP_TIMEOUT_S = 45
 WATCH_INTERVAL_S = 0.2
@@ -65,14 +50,30 @@ def demo(
         show_default="today 08:00 in the city",
     ),
     seed: int = typer.Option(72, help="simulator seed"),
-    incidents: bool = typer.Option(
-        True,
-        "--incidents/--no-incidents",
-        help="inject a congestion and an offline camera, so the anomaly alerts have something "
-        "to show (the rest of the hour is the control: it should raise next to nothing)",
+    no_incidents: bool = typer.Option(
+        False,
+        "--no-incidents",
+        help="inject no congestion and no offline camera (by default they are, so that the "
+        "anomaly alerts have something to show; the rest of the hour is the control: it "
+        "should raise next to nothing)",
     ),
 ) -> None:
     """Run the whole pipeline on this machine for a while and print the city's KPIs."""
+    from city.profile import load_city_profile
+    from simulator.clock import parse_start
+    from sinks.clickhouse.client import connect
+    from streams.app import consumed_topics
+    from vtops.demo_processes import DemoProcess
+    from vtops.demo_summary import city_summary, pipeline_counters, traffic_alerts
+    from vtops.indicators import article_indicators
+    from vtops.kafka import LocalBroker
+    from vtops.kafka.offsets import remaining, wait_until_consumed
+    from vtops.kafka.topics import ensure_topics
+    from vtops.report.period import Period
+    from vtops.report.queries import read_report
+    from vtops.settings import get_settings
+
+    incidents = not no_incidents
     began = time.monotonic()
     settings = get_settings()
     try:
@@ -180,6 +181,8 @@ def demo(
 
 
 def _print_alerts(alerts: list[AlertLine], injected: bool) -> None:
+    from rich.table import Table
+
     table = Table(
         "kind", "camera", "opened", "resolved", "observed / expected",
         title="Traffic alerts opened this hour",
@@ -195,6 +198,10 @@ def _print_alerts(alerts: list[AlertLine], injected: bool) -> None:
 
 
 def _counters(settings: Settings, profile: CityProfile) -> PipelineCounters:
+    from sinks.clickhouse.client import connect
+    from sinks.clickhouse.migrations import migrate
+    from vtops.demo_summary import pipeline_counters
+
     client = connect(settings.storage)
     try:
         migrate(client, settings.storage.clickhouse_database, timezone=profile.timezone)
@@ -206,6 +213,8 @@ def _counters(settings: Settings, profile: CityProfile) -> PipelineCounters:
 def _print_summary(
     summary: CitySummary, start: datetime, end: datetime, counted: PipelineCounters, wall_s: float
 ) -> None:
+    from rich.table import Table
+
     windows, cameras, vehicles, pcu, violations = summary.flow_totals
     console.print(
         f"City time {start:%Y-%m-%d %H:%M} → {end:%H:%M}: {vehicles:,} vehicles at {cameras} "
@@ -236,6 +245,8 @@ def _print_summary(
 
 
 def _print_indicators(indicators: list[Indicator]) -> None:
+    from rich.table import Table
+
     table = Table(
         "indicator", "live", "the article reports", title="The article's indicators, live"
     )

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.replay.dead_letters import (
-    DeadLetter,
-    Redrive,
-    plan_redrive,
-    read_dead_letters,
-    redrive,
-)
-from vtops.replay.redrive_log import record_redriven, redriven_originals
-from vtops.replay.selection import StreamTopics, chosen_streams
-from vtops.replay.times import epoch_ms, parse_instant
-from vtops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vtops.replay.dead_letters import DeadLetter, Redrive
+    from vtops.replay.selection import StreamTopics
+    from vtops.settings import Settings
 
 app = typer.Typer(
-    help="Inspect dead letters and send them back to their input topic.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Inspect dead letters and send them back to their input topic.",
+    no_args_is_help=True,
 )
 
 SINCE_HELP = "only letters written at or after this time, e.g. 2026-11-30T08:00:00+07:00"
@@ -36,6 +31,10 @@ STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); d
 def _letters(
     settings: Settings, chosen: list[StreamTopics], since: str | None, reason: str | None
 ) -> list[DeadLetter]:
+    from city.profile import load_city_profile
+    from vtops.replay.dead_letters import read_dead_letters
+    from vtops.replay.times import epoch_ms, parse_instant
+
     tz = load_city_profile(settings.stream.city_profile).tz
     since_ms = None if since is None else epoch_ms(parse_instant("--since", since, tz))
     return read_dead_letters(settings.kafka, chosen, since_ms, reason)
@@ -50,6 +49,11 @@ def show(
     output: OutputOption = Output.table,
 ) -> None:
     """The dead letters, counted by reason, then listed (newest last)."""
+    from rich.table import Table
+
+    from vtops.replay.selection import chosen_streams
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         letters = _letters(settings, chosen_streams(settings, streams), since, reason)
@@ -95,6 +99,11 @@ def redrive_letters(
     """Send the chosen dead letters back to their input topic with their original key,
     headers and timestamp; the worker deduplicates them like any other event. Each original
     message goes back once (a letter of a re-driven copy names its original), unless --again."""
+    from vtops.replay.dead_letters import plan_redrive, redrive
+    from vtops.replay.redrive_log import record_redriven, redriven_originals
+    from vtops.replay.selection import chosen_streams
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         chosen = chosen_streams(settings, streams)

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.kafka import LocalBroker
-from vtops.settings import get_settings
 
-app = typer.Typer(help="Run a local single-node Kafka broker (KRaft).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from vtops.kafka import LocalBroker
+
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Run a local single-node Kafka broker (KRaft).",
+    no_args_is_help=True,
+)
 
 
 def _broker() -> LocalBroker:
+    from vtops.kafka import LocalBroker
+    from vtops.settings import get_settings
+
     settings = get_settings()
     return LocalBroker(settings.kafka, settings.storage)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from city.exceptions import VtopsError
 from vtops.cli import (
     archive,
     baselines,
@@ -26,7 +27,6 @@ from vtops.cli import (
     worker,
 )
 from vtops.cli.output import USAGE_ERROR, console, print_error
-from vtops.settings import SettingsError
 
 
 class _Vtops(typer.Typer):
@@ -35,13 +35,23 @@ class _Vtops(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
-        except SettingsError as error:
+        except VtopsError as error:
+            # Imported here, as every command's own imports (`vtops --help` stays fast): a
+            # SettingsError comes from that module, so it is loaded by then.
+            from vtops.settings import SettingsError
+
+            if not isinstance(error, SettingsError):
+                raise
             print_error(str(error))
             raise SystemExit(USAGE_ERROR) from None
 
 
+# Plain help, as every command group's: the help texts hold no markup, and Rich would read
+# `KIND:CAMERA:START` as the emoji :camera:.
 app = _Vtops(
-    help="vungtau-ops: the Vũng Tàu operations center's data pipeline.", no_args_is_help=True
+    help="vungtau-ops: the Vũng Tàu operations center's data pipeline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

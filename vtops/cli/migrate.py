@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import LATEST, migrate
-from vtops.cli.output import console, exit_with_error
-from vtops.settings import get_settings
+from vtops.cli.output import Output, OutputOption, console, exit_with_error
 
 
-def migrate_store() -> None:
+def migrate_store(output: OutputOption = Output.table) -> None:
     """Apply the schema migrations the ClickHouse database has not had yet."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from city.profile import load_city_profile
+    from sinks.clickhouse.client import connect
+    from sinks.clickhouse.migrations import LATEST, migrate
+    from vtops.settings import get_settings
+
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     storage = settings.storage
@@ -33,6 +35,14 @@ def migrate_store() -> None:
         exit_with_error(f"migrating {database} failed: {str(error).splitlines()[0]}")
     finally:
         client.close()
+    if output is Output.json:
+        report = {
+            "database": database,
+            "schema_version": LATEST,
+            "applied": [{"version": m.version, "summary": m.summary} for m in applied],
+        }
+        console.print_json(json.dumps(report))
+        return
     for migration in applied:
         console.print(f"applied {migration.version}: {migration.summary}", markup=False)
     state = "now" if applied else "already"

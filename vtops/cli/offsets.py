@@ -7,36 +7,19 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 import typer
-from clickhouse_connect.driver.exceptions import ClickHouseError
-from rich.table import Table
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
-from sinks.exceptions import StoreInUseError
-from streams.baselines import load_baselines
-from streams.engine.service import SESSION_TIMEOUT_S
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
-from vtops.cli.progress import events_progress
-from vtops.kafka.offsets import group_stays_busy
-from vtops.replay.exceptions import GroupBusyError, ReplayError
-from vtops.replay.offsets import (
-    PartitionMove,
-    ResetTarget,
-    apply_reset,
-    plan_reset,
-    rebuild_state,
-)
-from vtops.replay.positions import positions
-from vtops.replay.saved_state import has_saved_state, saved_offsets
-from vtops.replay.selection import chosen_streams
-from vtops.replay.times import parse_instant
-from vtops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vtops.replay.offsets import PartitionMove, ResetTarget
+    from vtops.settings import Settings
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="The app's offsets and saved state per partition, and resets that move both.",
     no_args_is_help=True,
 )
@@ -47,6 +30,10 @@ STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); d
 def _saved(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int] | None:
     """The saved state's offsets; None (with a warning) while a worker holds the embedded
     store."""
+    from sinks.clickhouse.client import connect
+    from sinks.exceptions import StoreInUseError
+    from vtops.replay.saved_state import has_saved_state, saved_offsets
+
     storage = settings.storage
     try:
         client = connect(storage)
@@ -72,6 +59,13 @@ def show(
 ) -> None:
     """Per topic and partition (re-key topics included): the retained offsets, the group's
     committed offset, where the worker resumes (its saved state) and the lag."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+    from rich.table import Table
+
+    from vtops.replay.positions import positions
+    from vtops.replay.selection import chosen_streams
+    from vtops.settings import get_settings
+
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     try:
@@ -100,6 +94,10 @@ def show(
 
 
 def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool, tz: tzinfo) -> ResetTarget:
+    from vtops.replay.exceptions import ReplayError
+    from vtops.replay.offsets import ResetTarget
+    from vtops.replay.times import parse_instant
+
     chosen = [bool(to_datetime), to_earliest, to_latest]
     if sum(chosen) != 1:
         raise ReplayError("give exactly one of --to-datetime, --to-earliest, --to-latest")
@@ -110,6 +108,8 @@ def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool, tz: tzi
 
 def _print_moves(moves: list[PartitionMove]) -> None:
     """Old → new per partition; a re-key topic resumes at its end, its windows rebuilt."""
+    from rich.table import Table
+
     table = Table("topic", "partition", "resumes at", "group offset")
     table.columns[0].overflow = "fold"
     for m in sorted(moves, key=lambda m: (m.rekeyed, m.topic, m.partition)):
@@ -124,6 +124,9 @@ def _print_moves(moves: list[PartitionMove]) -> None:
 
 
 def _ensure_stopped(settings: Settings, within_s: float) -> None:
+    from vtops.kafka.offsets import group_stays_busy
+    from vtops.replay.exceptions import GroupBusyError
+
     if group_stays_busy(settings.kafka, within_s=within_s):
         raise GroupBusyError(
             f"group {settings.kafka.app_id!r} has live members: stop every `vtops worker` "
@@ -136,14 +139,30 @@ def reset(
     to_datetime: str | None = typer.Option(
         None, help="the first message at or after this time, e.g. 2026-11-30T08:00:00+07:00"
     ),
-    to_earliest: bool = typer.Option(False, help="the beginning of the retained data"),
-    to_latest: bool = typer.Option(False, help="the end: skip everything not yet processed"),
+    to_earliest: bool = typer.Option(
+        False, "--to-earliest", help="the beginning of the retained data"
+    ),
+    to_latest: bool = typer.Option(
+        False, "--to-latest", help="the end: skip everything not yet processed"
+    ),
     streams: str | None = typer.Option(None, help=STREAMS_HELP),
-    dry_run: bool = typer.Option(False, help="print the changes and change nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the changes and change nothing"),
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:
     """Move where the worker resumes, for the chosen streams: the saved state is rebuilt as it
     was just before the target, and the group's offsets follow. The worker must be stopped."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from city.profile import load_city_profile
+    from sinks.clickhouse.client import connect
+    from sinks.clickhouse.migrations import migrate
+    from streams.baselines import load_baselines
+    from streams.engine.service import SESSION_TIMEOUT_S
+    from vtops.cli.progress import events_progress
+    from vtops.replay.offsets import apply_reset, plan_reset, rebuild_state
+    from vtops.replay.selection import chosen_streams
+    from vtops.settings import get_settings
+
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     storage = settings.storage

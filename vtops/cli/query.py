@@ -6,8 +6,6 @@ import sys
 
 import typer
 
-from vtops.cli.store import opened_store
-
 
 def query(
     sql: str = typer.Argument(
@@ -21,6 +19,8 @@ def query(
     ),
 ) -> None:
     """Run SQL against ClickHouse (embedded by default; needs the worker stopped)."""
+    from vtops.cli.store import opened_store
+
     with opened_store() as (client, _):
         result = client.raw_query(sql, fmt=output_format)
     sys.stdout.write(result.decode())

@@ -8,13 +8,8 @@ from typing import Annotated
 import typer
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
 from vtops.cli.output import console, exit_with_error
-from vtops.cli.store import opened_store
 from vtops.report.language import LANGUAGES, Language
-from vtops.report.period import Period
-from vtops.report.queries import read_report
-from vtops.settings import get_settings
 
 DEFAULT_OUT = Path("report.html")
 
@@ -35,6 +30,12 @@ def report(
     """Write the city leaders' report: one self-contained HTML page (works offline, on a phone,
     printed on A4) with the article's indicators, cashless payment, public services, traffic
     and data quality in [--from, --to)."""
+    from city.profile import load_city_profile
+    from vtops.cli.store import opened_store
+    from vtops.report.period import Period
+    from vtops.report.queries import read_report
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         if language not in LANGUAGES:

@@ -9,23 +9,9 @@ import time
 from dataclasses import asdict
 
 import typer
-from clickhouse_connect.driver.exceptions import ClickHouseError
-from rich.table import Table
 
-from city.clock import local_time
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
-from streams.app import aiokafka_config
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
-from vtops.cli.progress import events_progress
-from vtops.replay.positions import oldest_retained_ms, retained_ranges
-from vtops.replay.replacement import TableChanges, apply_changes, key_columns
-from vtops.replay.reprocess import Recompute
-from vtops.replay.selection import chosen_streams
-from vtops.replay.times import epoch_ms, parse_instant
-from vtops.settings import get_settings
 
 
 def reprocess(
@@ -34,12 +20,28 @@ def reprocess(
     streams: str | None = typer.Option(
         None, help="comma-separated streams (traffic or camera, payments, portal); default: all"
     ),
-    dry_run: bool = typer.Option(False, help="count the changes and write nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="count the changes and write nothing"),
     output: OutputOption = Output.table,
 ) -> None:
     """Recompute from the input topics, with this release's code and settings, every window
     that starts in [--from, --to), and replace its row (a live worker may keep running with a
     ClickHouse server). Windows still open are left to the worker; vanished ones are deleted."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+    from rich.table import Table
+
+    from city.clock import local_time
+    from city.profile import load_city_profile
+    from sinks.clickhouse.client import connect
+    from sinks.clickhouse.migrations import migrate
+    from streams.app import aiokafka_config
+    from vtops.cli.progress import events_progress
+    from vtops.replay.positions import oldest_retained_ms, retained_ranges
+    from vtops.replay.replacement import TableChanges, apply_changes, key_columns
+    from vtops.replay.reprocess import Recompute
+    from vtops.replay.selection import chosen_streams
+    from vtops.replay.times import epoch_ms, parse_instant
+    from vtops.settings import get_settings
+
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     storage, database = settings.storage, settings.storage.clickhouse_database

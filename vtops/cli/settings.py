@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from vtops.cli.output import Output, OutputOption, console
-from vtops.settings import get_settings
 
-app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Show the effective configuration.", no_args_is_help=True
+)
 
 
 @app.command("show")
 def show(output: OutputOption = Output.table) -> None:
     """Print every VTOPS_ setting, its value (secrets masked) and its source."""
+    from rich.table import Table
+
+    from vtops.settings import get_settings
+
     rows = get_settings().described()
     if output is Output.json:
         console.print_json(

@@ -12,23 +12,19 @@ import signal
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from city.exceptions import VtopsError
-from city.profile import CityProfile, load_city_profile
-from simulator.city import city_sources
-from simulator.clock import SimClock, city_now, parse_start
-from simulator.exceptions import SimulatorError
-from simulator.incidents import Incident, check_no_overlap, parse_incident
-from simulator.producer import KafkaSink, Progress, RunSummary, run
-from simulator.sources import Load, rate_scale_for, total_load
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
-from vtops.settings import get_settings
+
+if TYPE_CHECKING:
+    from city.profile import CityProfile
+    from simulator.incidents import Incident
+    from simulator.producer import Progress, RunSummary
+    from simulator.sources import Load
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +45,13 @@ def simulate(
         show_default="the city's own load, about 300/s at a weekday peak",
     ),
     holiday: bool = typer.Option(
-        False, "--holiday/--no-holiday", help="a public holiday: three times the beach visitors"
+        False, "--holiday", help="a public holiday: three times the beach visitors"
     ),
     max_events: int | None = typer.Option(None, min=1, help="stop after this many events"),
-    pace: bool = typer.Option(
-        True,
-        "--pace/--no-pace",
-        help="keep step with wall time × speed-up, or send as fast as possible for --duration",
+    no_pace: bool = typer.Option(
+        False,
+        "--no-pace",
+        help="send as fast as possible for --duration, not in step with wall time × speed-up",
     ),
     incident: Annotated[
         list[str] | None,
@@ -73,6 +69,16 @@ def simulate(
     output: OutputOption = Output.table,
 ) -> None:
     """Produce realistic camera traffic for the city to the input topics."""
+    from rich.live import Live
+
+    from city.profile import load_city_profile
+    from simulator.city import city_sources
+    from simulator.clock import SimClock, city_now, parse_start
+    from simulator.producer import KafkaSink, run
+    from simulator.sources import rate_scale_for, total_load
+    from vtops.settings import get_settings
+
+    pace = not no_pace
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
@@ -138,6 +144,8 @@ def _warn_without_traffic(rate: float, load: Load, scale: float, span_ms: int) -
 
 
 def _incidents(texts: Sequence[str], start_ms: int, profile: CityProfile) -> list[Incident]:
+    from simulator.incidents import check_no_overlap, parse_incident
+
     camera_ids = {camera.camera_id for camera in profile.cameras}
     incidents = [parse_incident(text, start_ms, camera_ids) for text in texts]
     check_no_overlap(incidents)
@@ -145,6 +153,8 @@ def _incidents(texts: Sequence[str], start_ms: int, profile: CityProfile) -> lis
 
 
 def _write_truth(path: Path, incidents: Sequence[Incident], tz: tzinfo) -> None:
+    from simulator.exceptions import SimulatorError
+
     lines = "".join(json.dumps(incident.truth(tz)) + "\n" for incident in incidents)
     try:
         path.write_text(lines, encoding="utf-8")
@@ -162,6 +172,8 @@ def _progress_line(progress: Progress, tz: tzinfo) -> Text:
 
 
 def _print_summary(summary: RunSummary, report: dict[str, object]) -> None:
+    from rich.table import Table
+
     table = Table("kind", "events", title="Events sent")
     for kind, count in sorted(summary.by_kind.items()):
         table.add_row(kind, f"{count:,}")

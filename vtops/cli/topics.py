@@ -7,24 +7,26 @@ import json
 from dataclasses import asdict
 
 import typer
-from rich.table import Table
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
-from vtops.kafka import contract_topic_names, describe_contract_topics, ensure_topics
-from vtops.kafka.retention import DAY_MS, align_retention, retention_ms, topic_kind
-from vtops.settings import get_settings
 
-app = typer.Typer(help="Create and inspect the contract's topics.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Create and inspect the contract's topics.", no_args_is_help=True
+)
 
 
 @app.command("create")
 def create() -> None:
     """Create every missing topic of the pipeline (the contract's and the worker's re-key
     topics) with its kind's retention, and set the retention of those that exist (idempotent)."""
+    from city.profile import load_city_profile
+
     # Here, not above: the stream definitions bring Faust, which other commands do not need.
     from streams.app import consumed_topics
+    from vtops.kafka import contract_topic_names, ensure_topics
+    from vtops.kafka.retention import align_retention, retention_ms, topic_kind
+    from vtops.settings import get_settings
 
     settings = get_settings()
     kafka = settings.kafka
@@ -48,6 +50,8 @@ def create() -> None:
 
 
 def _days(ms: int) -> str:
+    from vtops.kafka.retention import DAY_MS
+
     days = ms / DAY_MS
     return f"{days:g} day" if days == 1 else f"{days:g} days"
 
@@ -55,6 +59,11 @@ def _days(ms: int) -> str:
 @app.command("list")
 def list_topics(output: OutputOption = Output.table) -> None:
     """Each contract topic, whether it exists, and its partition count."""
+    from rich.table import Table
+
+    from vtops.kafka import describe_contract_topics
+    from vtops.settings import get_settings
+
     kafka = get_settings().kafka
     try:
         states = describe_contract_topics(kafka)

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import faust
 import typer
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from city.exceptions import VtopsError
-from city.profile import load_city_profile
-from streams.app import consumed_topics, create_app
-from streams.engine.service import SESSION_TIMEOUT_S
-from streams.health.port import claim_metrics_port
-from vtops.baselines import ensure_baselines
 from vtops.cli.output import exit_with_error
-from vtops.kafka.offsets import group_stays_busy
-from vtops.kafka.topics import ensure_topics
 from vtops.log_format import LogFormat, logging_config
-from vtops.settings import get_settings
 
 
 def worker(
@@ -29,6 +19,18 @@ def worker(
     ] = LogFormat.text,
 ) -> None:
     """Run the pipeline: consume the input topics, write windows to ClickHouse and Kafka."""
+    import faust
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from city.profile import load_city_profile
+    from streams.app import consumed_topics, create_app
+    from streams.engine.service import SESSION_TIMEOUT_S
+    from streams.health.port import claim_metrics_port
+    from vtops.baselines import ensure_baselines
+    from vtops.kafka.offsets import group_stays_busy
+    from vtops.kafka.topics import ensure_topics
+    from vtops.settings import get_settings
+
     settings = get_settings()
     try:
         profile = load_city_profile(settings.stream.city_profile)
