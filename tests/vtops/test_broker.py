@@ -55,6 +55,9 @@ def test_topics_create_is_idempotent_with_prefix_and_partitions(isolated: KafkaS
     states = describe_contract_topics(isolated)
     assert [s.name for s in states] == expected
     assert all(s.exists and s.partitions == 3 for s in states)
+    retention = {s.name: s.retention_ms for s in states}
+    assert retention[isolated.topic(topics.CAMERA_EVENTS)] == 14 * 86_400_000
+    assert retention[isolated.topic(topics.TRAFFIC_ALERTS)] == 7 * 86_400_000
 
 
 @pytest.mark.integration
@@ -126,7 +129,7 @@ def test_a_worker_started_right_after_a_brand_new_broker_runs_and_counts_events(
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()
-        broker.stop()
+        broker.stop(timeout_s=0)  # a throwaway broker: no clean shutdown needed
     assert run.rows("SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL") == [(20,)]
 
 

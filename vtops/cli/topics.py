@@ -58,7 +58,7 @@ def _days(ms: int) -> str:
 
 @app.command("list")
 def list_topics(output: OutputOption = Output.table) -> None:
-    """Each contract topic, whether it exists, and its partition count."""
+    """Each contract topic, whether it exists, its partition count and retention."""
     from rich.table import Table
 
     from vtops.kafka import describe_contract_topics
@@ -72,8 +72,9 @@ def list_topics(output: OutputOption = Output.table) -> None:
     if output is Output.json:
         console.print_json(json.dumps([asdict(s) for s in states]))
         return
-    table = Table("topic", "exists", "partitions")
+    table = Table("topic", "exists", "partitions", "retention")
     for state in states:
         partitions = "-" if state.partitions is None else str(state.partitions)
-        table.add_row(state.name, "yes" if state.exists else "no", partitions)
+        retention = "-" if state.retention_ms is None else _days(state.retention_ms)
+        table.add_row(state.name, "yes" if state.exists else "no", partitions, retention)
     console.print(table)

@@ -69,14 +69,7 @@ def align_retention(settings: KafkaSettings, names: Sequence[str]) -> list[Reten
     bootstrap = settings.kafka_bootstrap
 
     def describe(admin: KafkaAdminClient) -> dict[str, int | None]:
-        present = sorted(set(wanted) & set(admin.list_topics()))
-        if not present:
-            return {}
-        resources = [
-            ConfigResource(ConfigResourceType.TOPIC, name, {RETENTION_MS: None}) for name in present
-        ]
-        described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-        return {name: _ms(described.get(name, {}).get(RETENTION_MS)) for name in present}
+        return topics_retention(admin, sorted(set(wanted) & set(admin.list_topics())))
 
     current = admin_request(settings, f"reading topics' retention on {bootstrap}", describe)
     changes = [
@@ -110,6 +103,16 @@ def align_retention(settings: KafkaSettings, names: Sequence[str]) -> list[Reten
             change.after_ms,
         )
     return changes
+
+
+def topics_retention(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str, int | None]:
+    """`retention.ms` of each of the existing topics `names` (None where the broker does not
+    say); for use inside an admin_request."""
+    if not names:
+        return {}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n, {RETENTION_MS: None}) for n in names]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    return {name: _ms(described.get(name, {}).get(RETENTION_MS)) for name in names}
 
 
 def _ms(entry: dict[str, object] | None) -> int | None:

@@ -13,7 +13,7 @@ from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 from city import topics
 from city.kafka_client import admin_request
 from city.settings import KafkaSettings
-from vtops.kafka.retention import retention_config
+from vtops.kafka.retention import retention_config, topics_retention
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +93,26 @@ class TopicState:
     name: str
     exists: bool
     partitions: int | None
+    retention_ms: int | None
 
 
 def describe_contract_topics(settings: KafkaSettings) -> list[TopicState]:
-    """Whether each contract topic exists on the broker, and with how many partitions."""
+    """Whether each contract topic exists on the broker, its partition count and retention."""
     wanted = contract_topic_names(settings)
 
-    def describe(admin: KafkaAdminClient) -> tuple[set[str], list[dict[str, Any]]]:
-        existing = _topic_names(admin)
-        present = [name for name in wanted if name in existing]
-        return existing, admin.describe_topics(present) if present else []
+    def describe(
+        admin: KafkaAdminClient,
+    ) -> tuple[list[dict[str, Any]], dict[str, int | None]]:
+        present = [name for name in wanted if name in _topic_names(admin)]
+        if not present:
+            return [], {}
+        return admin.describe_topics(present), topics_retention(admin, present)
 
-    existing, described = admin_request(
+    described, retention = admin_request(
         settings, f"describing topics on {settings.kafka_bootstrap}", describe
     )
     partitions = {t["name"]: len(t.get("partitions") or []) for t in described}
-    return [TopicState(name, name in existing, partitions.get(name)) for name in wanted]
+    return [
+        TopicState(name, name in partitions, partitions.get(name), retention.get(name))
+        for name in wanted
+    ]
