@@ -66,7 +66,7 @@ bench-anomalies: install
 # the rebalance pauses when a worker joins and when one is SIGKILLed (~5 min).
 bench-scale-out: install
 	$(BIN)/vtops kafka start
-	$(BIN)/python -m benchmarks.scale_out --events 1000000
+	$(BIN)/python -m benchmarks.scale_out --events 1000000 --rekeyed-events 200000
 
 # docs/report-example.png: the report of a demo hour (camera traffic thinned to 50 events per
 # city second, so it takes a minute), its first 1000 × 2600 pixels as Chromium draws them.

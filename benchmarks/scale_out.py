@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -22,12 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from benchmarks.rebalance import Pauses, pause_run
-from benchmarks.server_group import Group, Server, until_committed
+from benchmarks.rekeyed import end_offsets as every_end
+from benchmarks.rekeyed import fill, steps, tallies
+from benchmarks.server_group import Group, Server, until_all_committed
 from benchmarks.topic import BenchTopic, add_topic_options, clean_up, create_and_fill, end_offsets
-from benchmarks.worker import run_worker
+from city import topics
 from sinks.settings import StorageSettings
 from vtops.clickhouse import LocalClickHouse
 
@@ -44,58 +48,80 @@ class GroupRun:
         return events / self.seconds
 
 
+@dataclass(frozen=True)
+class Input:
+    camera_ends: dict[int, int]  # partition → end offset of the camera topic
+    every_end: dict[TopicPartition, int]  # of every input topic that holds messages
+    messages: int
+
+
 def scale_run(
-    topic: BenchTopic, server: Server, n: int, ends: dict[int, int], scratch: Path, timeout_s: float
+    topic: BenchTopic, server: Server | None, n: int, given: Input, scratch: Path, timeout_s: float
 ) -> GroupRun:
-    group = Group(topic, server, topic.group(f"server{n}", 0), scratch)
+    where = "embedded" if server is None else "server"
+    group = Group(topic, server, topic.group(f"{where}{n}", 0), scratch)
     admin = KafkaAdminClient(bootstrap_servers=topic.bootstrap, client_id="vtops-bench")
     started = time.monotonic()
     try:
         for _ in range(n):
             group.start()
-        until_committed(group, admin, ends, 1, timeout_s)
+        until_all_committed(group, admin, given.every_end, timeout_s)
         seconds = time.monotonic() - started
     finally:
         admin.close()
         peaks = group.stop()
-    return GroupRun(f"{n} worker(s), server", n, seconds, group.counted(ends), peaks)
+    label = f"{n} worker{'s' if n > 1 else ''}, {where}"
+    return GroupRun(label, n, seconds, group.counted(given.camera_ends), peaks)
+
+
+def fill_inputs(topic: BenchTopic, events: int, rekeyed: int, seed: int) -> Input:
+    """The camera events, and `rekeyed` tallies and portal steps (benchmarks.rekeyed's)."""
+    create_and_fill(topic, events, seed)
+    rng = random.Random(seed)
+    names = [topic.name]
+    if rekeyed:
+        fill(topic, topics.PAYMENT_COUNTS, tallies(rekeyed, rng))
+        fill(topic, topics.PORTAL_TRANSACTIONS, steps(rekeyed, rng))
+        names += [
+            f"{topic.prefix}{topics.PAYMENT_COUNTS}",
+            f"{topic.prefix}{topics.PORTAL_TRANSACTIONS}",
+        ]
+    return Input(end_offsets(topic), every_end(topic.bootstrap, names), events + 2 * rekeyed)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_out")
     parser.add_argument("--events", type=int, default=1_000_000, help="camera events")
     parser.add_argument("--seed", type=int, default=72, help="the simulator's seed")
+    parser.add_argument(
+        "--rekeyed-events", type=int, default=0, help="tallies, and portal steps, besides"
+    )
     parser.add_argument("--max-workers", type=int, default=3)
     add_topic_options(parser)
     args = parser.parse_args(argv)
     load_start = os.getloadavg()
     topic = BenchTopic.fresh(args.bootstrap, args.partitions)
     scratch = Path(tempfile.mkdtemp(prefix=f"{topic.token}-"))
-    timeout_s = 120 + args.events / 1_000
+    timeout_s = 120 + args.events / 1_000 + args.rekeyed_events / 250
     local = LocalClickHouse(
         StorageSettings(data_dir=scratch / "server", clickhouse_http_port=0, clickhouse_tcp_port=0)
     )
     runs: list[GroupRun] = []
-    groups = [topic.group("embedded", 0), topic.group("pauses", 0)]
+    groups = [topic.group("pauses", 0)]
     try:
-        print(f"filling {topic.name} with {args.events:,} events …", file=sys.stderr, flush=True)
-        create_and_fill(topic, args.events, args.seed)
-        ends = end_offsets(topic)
+        print(f"filling {topic.prefix}* …", file=sys.stderr, flush=True)
+        given = fill_inputs(topic, args.events, args.rekeyed_events, args.seed)
         print("  1 worker, embedded …", file=sys.stderr, flush=True)
-        (scratch / "embedded").mkdir()
-        alone = run_worker(topic, groups[0], scratch / "embedded", ends, timeout_s)
-        runs.append(
-            GroupRun("1 worker, embedded", 1, alone.caught_up_s, alone.events_counted,
-                     [alone.peak_rss_mb])
-        )  # fmt: skip
+        groups.append(topic.group("embedded1", 0))
+        runs.append(scale_run(topic, None, 1, given, scratch, timeout_s))
         local.start()
         server = Server(local, str(local.status().url))
         for n in range(1, args.max_workers + 1):
             print(f"  {n} worker(s), server …", file=sys.stderr, flush=True)
             groups.append(topic.group(f"server{n}", 0))
-            runs.append(scale_run(topic, server, n, ends, scratch, timeout_s))
+            runs.append(scale_run(topic, server, n, given, scratch, timeout_s))
         print("  rebalance pauses: 2 workers, a third joins, one SIGKILLed …", file=sys.stderr)
-        pauses = pause_run(topic, server, ends, scratch, timeout_s)
+        pauses = pause_run(topic, server, given.camera_ends, scratch, timeout_s)
     finally:
         local.stop()
         if args.keep:
@@ -103,25 +129,33 @@ def main(argv: list[str] | None = None) -> None:
         else:
             clean_up(topic, groups)
             shutil.rmtree(scratch, ignore_errors=True)
-    _print(args, runs, pauses, load_start)
+    _print(args, runs, pauses, load_start, given.messages)
 
 
 def _print(
-    args: argparse.Namespace, runs: list[GroupRun], pauses: Pauses, load_start: tuple[float, ...]
+    args: argparse.Namespace,
+    runs: list[GroupRun],
+    pauses: Pauses,
+    load_start: tuple[float, ...],
+    messages: int,
 ) -> None:
     print(
-        f"vtops scale-out · {args.events:,} camera events · {args.partitions} partitions · "
+        f"vtops scale-out · {args.events:,} camera events, {args.rekeyed_events:,} tallies and "
+        f"{args.rekeyed_events:,} portal steps · {args.partitions} partitions · "
         f"{os.cpu_count()} CPUs · {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
     )
     print(f"load average at start {[round(x, 2) for x in load_start]}, at end "
           f"{[round(x, 2) for x in os.getloadavg()]}")  # fmt: skip
     print()
-    print("| run | start → all committed, s | events/s | counted | peak RSS per worker, MB |")
+    print(
+        "| run | start → all committed, s | messages/s | camera events counted | "
+        "peak RSS per worker, MB |"
+    )
     print("|---|---:|---:|---:|---|")
     for run in runs:
         rss = ", ".join(f"{mb:,.0f}" for mb in run.peak_rss_mb)
         print(
-            f"| {run.label} | {run.seconds:.1f} | {run.events_per_s(args.events):,.0f} | "
+            f"| {run.label} | {run.seconds:.1f} | {run.events_per_s(messages):,.0f} | "
             f"{run.events_counted:,} | {rss} |"
         )
     print()

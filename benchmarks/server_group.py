@@ -1,5 +1,6 @@
-"""A consumer group of `vtops worker`s on the local ClickHouse server, for the scale-out runs:
-started one by one, polled for what the group has left, stopped together."""
+"""A consumer group of `vtops worker`s for the scale-out runs, on the local ClickHouse server
+(or one worker on its embedded store): started one by one, polled for what the group has
+left, stopped together."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from pydantic import SecretStr
 
 from benchmarks.progress import checkpoints, read_progress
+from benchmarks.rekeyed import end_offsets, left
 from benchmarks.topic import BenchTopic
 from benchmarks.worker import WorkerFailed, left_in_group, log_tail
 from benchmarks.worker import start_worker as start_bench_worker
@@ -47,9 +50,10 @@ def rss_mb(pid: int) -> float:
 
 
 class Group:
-    """Workers of one consumer group on the server, started and stopped together."""
+    """Workers of one consumer group, started and stopped together; `server` None: one
+    worker on the embedded store of its data dir."""
 
-    def __init__(self, topic: BenchTopic, server: Server, name: str, scratch: Path) -> None:
+    def __init__(self, topic: BenchTopic, server: Server | None, name: str, scratch: Path) -> None:
         self.topic, self.server, self.name = topic, server, name
         self.database = re.sub(r"\W", "_", name)
         self.scratch = scratch / name
@@ -58,17 +62,24 @@ class Group:
     def start(self) -> subprocess.Popen[bytes]:
         data_dir = self.scratch / f"w{len(self.workers)}"
         data_dir.mkdir(parents=True)
-        worker, log = start_bench_worker(
-            self.topic, self.name, data_dir, **server_env(self.server, self.database)
-        )
+        env = {} if self.server is None else server_env(self.server, self.database)
+        worker, log = start_bench_worker(self.topic, self.name, data_dir, **env)
         self.workers.append((worker, log))
         return worker
 
-    def left(self, admin: KafkaAdminClient, ends: dict[int, int]) -> int:
+    def check(self) -> None:
         for worker, log in self.workers:
             if worker.poll() not in (None, -signal.SIGKILL):
                 raise WorkerFailed(f"worker exited with {worker.returncode}:\n{log_tail(log)}")
+
+    def left(self, admin: KafkaAdminClient, ends: dict[int, int]) -> int:
+        """Camera events the group has not committed."""
+        self.check()
         return left_in_group(admin, self.topic, self.name, ends)
+
+    def by_group_topics(self) -> list[str]:
+        """The worker's internal topics of the re-keyed streams (its second stage's input)."""
+        return [f"{self.topic.prefix}{self.name}.{s}.by-group" for s in ("payments", "portal")]
 
     def stop(self) -> list[float]:
         """SIGTERM every live worker; their peak RSS, read just before."""
@@ -85,9 +96,15 @@ class Group:
         return peaks
 
     def counted(self, ends: dict[int, int]) -> int:
-        client = connect(self.server.storage(self.database))
+        """Camera events counted by the workers' checkpoints (pipeline_progress)."""
+        if self.server is None:
+            storage = StorageSettings(data_dir=self.scratch / "w0", clickhouse_url=None)
+            database = storage.clickhouse_database
+        else:
+            storage, database = self.server.storage(self.database), self.database
+        client = connect(storage)
         try:
-            points = checkpoints(read_progress(client, self.database, self.topic.name), ends)
+            points = checkpoints(read_progress(client, database, self.topic.name), ends)
         finally:
             client.close()
         return points[-1].events if points else 0
@@ -105,3 +122,20 @@ def until_committed(
         if time.monotonic() > deadline:
             raise WorkerFailed(f"group {group.name} not there after {timeout_s:.0f} s")
         time.sleep(POLL_S)
+
+
+def until_all_committed(
+    group: Group, admin: KafkaAdminClient, inputs: dict[TopicPartition, int], timeout_s: float
+) -> None:
+    """Until the group has committed every input message, then (the input being done, every
+    forward is in them) every message of its re-keyed streams' by-group topics."""
+    deadline = time.monotonic() + timeout_s
+    for phase in range(2):
+        ends = inputs if phase == 0 else end_offsets(group.topic.bootstrap, group.by_group_topics())
+        while True:
+            group.check()
+            if left(admin, group.name, ends) == 0:
+                break
+            if time.monotonic() > deadline:
+                raise WorkerFailed(f"group {group.name} not done after {timeout_s:.0f} s")
+            time.sleep(POLL_S)
