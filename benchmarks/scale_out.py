@@ -1,7 +1,7 @@
 """P9: 1, 2 and 3 workers of one group on a ClickHouse server, over the same camera events,
 against one worker on the embedded store in the same invocation. Prints a table; never fails.
 
-    python -m benchmarks.scale_out [--events 1000000] [--partitions 6] [--keep]
+    python -m benchmarks.scale_out [--events 1000000] [--rekeyed-events 200000] [--keep]
 
 The topic is filled once. Each run has its own consumer group and (on the server) its own
 database, so each starts from offset 0 on an empty store: events/s is the topic's size over
