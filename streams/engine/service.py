@@ -243,7 +243,8 @@ class StreamEngine(Service):
             if assigned != every:
                 raise EngineFailure(
                     "this worker was given part of the partitions: another worker shares its "
-                    "group, and several workers need a ClickHouse server (VTOPS_CLICKHOUSE_URL)"
+                    "group, and several workers need a ClickHouse server (VTOPS_CLICKHOUSE_URL; "
+                    "`vtops clickhouse start` runs one on this machine)"
                 )
         started = time.monotonic()
         # The fetcher runs while this listener loads state: hold the partitions back until
