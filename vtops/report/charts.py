@@ -28,6 +28,9 @@ Format = Callable[[float], str]
 
 COLOURS = ("#1f5f99", "#d9822b", "#3a8f4b", "#8e44ad", "#c0392b")
 _ID = re.compile(r'id="([^"]+)"')
+# matplotlib names a glyph's path after its font and glyph: DejaVuSans-50.
+GLYPHS = "DejaVuSans"
+_GLYPH = re.compile(r'<path id="(DejaVuSans[^"]*)" d="[^"]*"(?: transform="[^"]*")?/>\s*')
 _SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
 
 plt.rcParams.update(
@@ -48,7 +51,6 @@ def _svg(figure: Figure, name: str) -> str:
     """The figure as an <svg> element for inline use: no XML prolog, no fixed size (CSS
     scales it by its viewBox), and ids prefixed with `name` so that several charts in one page
     never share one."""
-    figure.set_layout_engine("constrained")
     buffer = io.StringIO()
     with plt.rc_context({"svg.hashsalt": name}):
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -56,12 +58,28 @@ def _svg(figure: Figure, name: str) -> str:
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = _SIZE.sub(r"<svg\1", text, count=1)
-    ids = set(_ID.findall(text))
+    # Glyphs keep their names: one glyph is the same path in every chart (`one_glyph_each`).
+    ids = {found for found in _ID.findall(text) if not found.startswith(GLYPHS)}
     for found in sorted(ids, key=len, reverse=True):
         text = text.replace(f'id="{found}"', f'id="{name}-{found}"')
         text = text.replace(f'"#{found}"', f'"#{name}-{found}"')
         text = text.replace(f"url(#{found})", f"url(#{name}-{found})")
     return text.replace("<svg", f'<svg role="img" aria-label="{name}"', 1)
+
+
+def one_glyph_each(svgs: Sequence[str]) -> list[str]:
+    """The charts of one page, in page order, each glyph's path kept only where it first
+    appears: ids are page-wide, so later charts draw it from there. About a third of a page
+    of charts is glyphs drawn again otherwise."""
+    seen: set[str] = set()
+
+    def first_only(match: re.Match[str]) -> str:
+        if match.group(1) in seen:
+            return ""
+        seen.add(match.group(1))
+        return match.group(0)
+
+    return [_GLYPH.sub(first_only, svg) for svg in svgs]
 
 
 def trend(
@@ -74,7 +92,7 @@ def trend(
 ) -> str:
     """Shares (0–100) over the period's buckets; a bucket without a value is a break in its
     line. `references`: the article's figures, as dashed lines."""
-    figure, axes = plt.subplots(figsize=(7.5, 2.8))
+    figure, axes = plt.subplots(figsize=(7.5, 2.8), layout="constrained")
     for colour, (label, values) in zip(COLOURS, series.items(), strict=False):
         ys = [_value(values.get(b)) for b in buckets]
         axes.plot(range(len(buckets)), ys, marker="o", markersize=3, color=colour, label=label)
@@ -103,7 +121,7 @@ def bars(
     target: float | None = None,
 ) -> str:
     """Horizontal bars, in the order given (top first), each with its value written."""
-    figure, axes = plt.subplots(figsize=(7.5, 0.3 * len(labels) + 0.7))
+    figure, axes = plt.subplots(figsize=(7.5, 0.3 * len(labels) + 0.7), layout="constrained")
     positions = range(len(labels))
     heights = [_value(v) for v in values]
     axes.barh(positions, [0 if math.isnan(h) else h for h in heights], color=COLOURS[0])
@@ -133,13 +151,34 @@ def hour_profile(
     value_format: Format,
 ) -> str:
     """Vehicles (bars) and PCU (line) in each hour of an average day."""
-    figure, axes = plt.subplots(figsize=(7.5, 2.8))
+    figure, axes = plt.subplots(figsize=(7.5, 2.8), layout="constrained")
     axes.bar(hours, vehicles, color=COLOURS[0], label=labels[0], width=0.8)
     axes.plot(hours, pcu, color=COLOURS[1], marker="o", markersize=3, label=labels[1])
     axes.set_xticks(range(0, 24, 2))
     axes.set_xlim(-0.6, 23.6)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: value_format(v)))
     _legend_above(axes)
+    return _svg(figure, name)
+
+
+def ward_hours(
+    name: str,
+    wards: Sequence[str],
+    cells: dict[tuple[str, int], float],
+    label: str,
+    value_format: Format,
+) -> str:
+    """Wards (rows, in the order given) by hour of day (columns), darker for more; an hour
+    without data is left white rather than coloured as zero."""
+    grid = [[cells.get((ward, hour), math.nan) for hour in range(24)] for ward in wards]
+    figure, axes = plt.subplots(figsize=(7.5, 0.28 * len(wards) + 1.0), layout="constrained")
+    image = axes.imshow(grid, aspect="auto", cmap="Blues", interpolation="nearest")
+    axes.set_yticks(range(len(wards)), list(wards))
+    axes.set_xticks(range(0, 24, 2))
+    axes.grid(visible=False)
+    bar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+    bar.set_label(label)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: value_format(v)))
     return _svg(figure, name)
 
 

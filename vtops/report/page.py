@@ -12,6 +12,7 @@ from typing import Final
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from city.profile import CityProfile
+from vtops.report import charts
 from vtops.report.language import Language, span, when
 from vtops.report.queries import ReportData
 from vtops.report.sections import build_sections
@@ -34,6 +35,11 @@ def render_page(
     if all(q.missing for q in data.quality.values()):
         notices.append(t["empty_period"])
     indicators, sections = build_sections(data, language, profile)
+    svgs = charts.one_glyph_each([svg for section in sections for _, svg in section.charts])
+    for section in sections:
+        titles = [title for title, _ in section.charts]
+        section.charts = list(zip(titles, svgs[: len(titles)], strict=True))
+        svgs = svgs[len(titles) :]
     return _ENVIRONMENT.get_template("report.html.j2").render(
         language=language,
         t=t,

@@ -83,7 +83,7 @@ def cashless(data: ReportData, w: Words) -> Section:
         "cashless-trend",
         w,
     )
-    wards = sorted(cash.by_ward, key=lambda r: -(r["cashless_share"] or 0))
+    wards = sorted(cash.by_ward, key=lambda r: (-(r["cashless_share"] or 0), r["ward"]))
     section.charts.append(
         (
             f"{t['ind.cashless_share']} · {t['by_ward']}",
@@ -116,7 +116,7 @@ def cashless(data: ReportData, w: Words) -> Section:
             ],
         )
     )
-    categories = sorted(cash.by_category, key=lambda r: -(r["payments"] or 0))
+    categories = sorted(cash.by_category, key=lambda r: (-(r["payments"] or 0), r["category"]))
     section.tables.append(
         Table(
             t["by_category"],

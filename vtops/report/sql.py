@@ -88,11 +88,19 @@ _ALERTS: Final = f"""
       FROM {{db}}.traffic_alerts FINAL
       WHERE opened_at < {PERIOD_END} AND coalesce(resolved_at, {PERIOD_END}) > $__fromTime"""
 
+# Where: the three cameras with most alerts of the kind, ties by name (topK's order is not
+# stable, and the page must not change between two readings of the same rows).
 ALERTS_BY_KIND: Final = f"""
-    SELECT kind, count() AS alerts, countIf(status = 'open') AS still_open,
-           sum(seconds) AS total_seconds, max(seconds) AS longest_seconds,
-           topK(3)(camera_id) AS where_most
-    FROM ({_ALERTS})
+    SELECT kind, sum(camera_alerts) AS alerts, sum(camera_open) AS still_open,
+           sum(camera_seconds) AS total_seconds, max(camera_longest) AS longest_seconds,
+           arraySlice(arraySort((camera, n) -> (-toInt64(n), camera),
+                                groupArray(camera_id), groupArray(camera_alerts)), 1, 3)
+             AS where_most
+    FROM (
+      SELECT kind, camera_id, count() AS camera_alerts, countIf(status = 'open') AS camera_open,
+             sum(seconds) AS camera_seconds, max(seconds) AS camera_longest
+      FROM ({_ALERTS})
+      GROUP BY kind, camera_id)
     GROUP BY kind
     ORDER BY alerts DESC, kind
 """
@@ -100,7 +108,7 @@ ALERTS_BY_KIND: Final = f"""
 LONGEST_ALERTS: Final = f"""
     SELECT kind, camera_id, ward, severity, opened_at, resolved_at, seconds
     FROM ({_ALERTS})
-    ORDER BY seconds DESC, opened_at, camera_id
+    ORDER BY seconds DESC, opened_at, camera_id, kind
     LIMIT 10
 """
 

@@ -15,7 +15,7 @@ def traffic(data: ReportData, w: Words) -> Section:
     if data.traffic is None:
         return missing_stream(section, "traffic", w)
     flow: Traffic = data.traffic
-    wards = sorted(flow.by_ward, key=lambda r: -r["vehicles"])
+    wards = sorted(flow.by_ward, key=lambda r: (-r["vehicles"], r["ward"]))
     section.charts.append(
         (
             f"{t['vehicles']} · {t['by_ward']}",
@@ -36,6 +36,21 @@ def traffic(data: ReportData, w: Words) -> Section:
                 [r["vehicles_per_day"] for r in flow.by_hour],
                 [r["pcu_per_day"] for r in flow.by_hour],
                 (t["vehicles_per_day"], t["pcu_per_day"]),
+                w.numbers.number,
+            ),
+        )
+    )
+    section.charts.append(
+        (
+            t["ward_hours"],
+            charts.ward_hours(
+                "traffic-ward-hours",
+                [w.ward(r["ward"]) for r in wards],
+                {
+                    (w.ward(r["ward"]), r["hour"]): r["vehicles_per_day"]
+                    for r in flow.by_ward_and_hour
+                },
+                t["vehicles_per_day"],
                 w.numbers.number,
             ),
         )
@@ -90,7 +105,7 @@ def traffic(data: ReportData, w: Words) -> Section:
             [t["violation_type"], t["count"]],
             [
                 [Cell(w.label(kind)), w.count(n, f"traffic.violations.{kind}")]
-                for kind, n in sorted(flow.violations.items(), key=lambda item: -item[1])
+                for kind, n in sorted(flow.violations.items(), key=lambda item: (-item[1], item[0]))
             ],
         )
     )

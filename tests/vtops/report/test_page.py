@@ -21,12 +21,16 @@ from city.profile import CityProfile, PaymentCategory
 from dashboards import cashless, portal, traffic_sql
 from dashboards.dimensions import load_dimensions
 from dashboards.macros import Context, TimeRange, Variable, expand
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.placeholders import fill
 from tests.browser import PageVisit, chromium, visit
 from tests.city_run import JAMMED_CAMERA, OFFLINE_CAMERA, city_pipeline, run_the_city
+from tests.clickhouse_server import own_database, server_storage
 from tests.dashboards.conftest import DATABASE, other_city
 from tests.pipeline import PipelineRun
 from vtops.report.language import parse_number, span
+from vtops.report.page import render_page
 from vtops.report.period import Period, utc_midnight
 from vtops.report.queries import read_report
 from vtops.report.texts import LABELS, VI
@@ -118,8 +122,9 @@ def test_the_hour_in_chromium_shows_what_the_dashboards_show(
     assert page.console_errors == []
     assert page.requests == [city_report.page.resolve().as_uri()], "the page fetched something"
     assert screenshot.stat().st_size > 50_000  # a full page of charts and tables, not blank
-    # Wards' cashless shares, traffic by ward and by hour; one payments hour is no trend.
-    assert page.charts == 3 and VI["one_point"] in page.text
+    # Wards' cashless shares, traffic by ward, by hour and by both; one payments hour is no
+    # trend.
+    assert page.charts == 4 and VI["one_point"] in page.text
     hour = city_report.hour
 
     share = _panel(city_report, cashless.SHARE_NOW, hour)[0]
@@ -225,3 +230,35 @@ def test_a_stream_missing_from_the_period_is_said_missing_the_others_shown(
     assert not [m for m in page.metrics if m.startswith("traffic.")]
     assert VI["stream_missing"] in page.text
     assert _shown(page, "ind.payments") > 0 and _shown(page, "ind.submitted_dossiers") > 0
+
+
+# The tables a report reads, copied to a server as the pipeline wrote them.
+REPORTED_TABLES = (
+    "traffic_flow_1m", "traffic_violations", "payments_cashless_1h", "portal_kpis_1d",
+    "traffic_alerts", "pipeline_progress",
+)  # fmt: skip
+
+
+def test_a_server_gives_the_same_page_as_the_embedded_store(
+    city_report: CityReport, clickhouse_server: str
+) -> None:
+    """The run's rows copied to a ClickHouse server: the same report, byte for byte (the
+    drivers differ: the embedded engine gives naive UTC times, the server aware ones)."""
+    profile, hour = city_report.profile, city_report.hour
+    generated = hour.end
+    embedded = read_report(
+        city_report.client, DATABASE, profile, city_report.run.kafka_settings, hour
+    )
+    with own_database(clickhouse_server, "report") as database:
+        server = connect(server_storage(clickhouse_server, database))
+        try:
+            migrate(server, database, timezone=profile.timezone)
+            for table in REPORTED_TABLES:
+                rows = city_report.client.query_arrow(f"SELECT * FROM {DATABASE}.{table}")
+                server.insert_arrow(f"{database}.{table}", rows)
+            served = read_report(server, database, profile, city_report.run.kafka_settings, hour)
+        finally:
+            server.close()
+    assert render_page(served, "en", profile, generated) == render_page(
+        embedded, "en", profile, generated
+    )
