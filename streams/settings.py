@@ -61,7 +61,9 @@ class StreamSettings(BaseSettings):
         default=9464,
         ge=0,
         le=65535,
-        description="port of the worker's /metrics, /healthz and /ready; 0: not served",
+        description="port of the worker's /metrics, /healthz and /ready; 0: not served. Left "
+        "unset, a worker whose 9464 is taken takes the next free port up to 9479 and logs it; "
+        "a port you set is used or refused",
     )
     metrics_bind: str = Field(
         default="0.0.0.0", description="address the worker's metrics port listens on"
