@@ -5,16 +5,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install java chromium demo test test-unit fuzz check bench bench-anomalies bench-scale-out \
+.PHONY: install lock java chromium demo test test-unit fuzz check bench bench-anomalies bench-scale-out \
 	report-example clean
 
-$(STAMP): pyproject.toml
+# The locked versions (requirements-dev.lock: the package's and its development tools'), then
+# the package itself on top, without resolving again: every install gets the tested versions.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 		{ echo "vungtau-ops needs Python 3.11 (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After a change of pyproject.toml's dependencies: re-resolve both locks, keeping every pin that
+# still fits (requirements.lock: what the package needs, for an image; -dev: plus the tools).
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --no-header \
+	--annotation-style line
+lock: $(STAMP)
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -c requirements.lock -o requirements-dev.lock
 
 java:
 	@command -v java >/dev/null && command -v mvn >/dev/null || { \

@@ -64,16 +64,12 @@ def build(
     from vtops.settings import get_settings
 
     settings = get_settings()
-    try:
-        written = write_all(
-            _profile(settings),
-            settings.storage.clickhouse_database,
-            json_dir or JSON_DIR,
-            provisioning_dir or PROVISIONING_DIR,
-        )
-    except ModuleNotFoundError as exc:
-        # PyYAML writes the provisioning files; it comes with the dev extra.
-        exit_with_error(f"`vtops dashboards build` needs {exc.name}: pip install pyyaml")
+    written = write_all(
+        _profile(settings),
+        settings.storage.clickhouse_database,
+        json_dir or JSON_DIR,
+        provisioning_dir or PROVISIONING_DIR,
+    )
     for path in written:
         console.print(f"wrote {path}")
     if not written:
