@@ -133,6 +133,10 @@ def error_from_text(text: str) -> KafkaError:
     """kafka-python gives some errors of a response as text (a group's, a topic's altered
     config): `[Error 14] CoordinatorLoadInProgressError: ...`. The error again, so that
     admin_request knows whether to ask again."""
-    code = re.match(r"\[Error (-?\d+)\]", text)
-    error: KafkaError = for_code(int(code.group(1)))(text) if code else KafkaError(text)
+    found = re.match(r"\[Error (-?\d+)\] \w+(?:: )?(.*)", text, re.DOTALL)
+    if found is None:
+        return KafkaError(text)
+    detail = found.group(2)
+    # The class's own str() puts "[Error N] Name: " back in front.
+    error: KafkaError = for_code(int(found.group(1)))(*([detail] if detail else []))
     return error

@@ -98,6 +98,7 @@ def test_an_unknown_group_has_no_members_and_a_loading_coordinator_is_asked_agai
 
     loading = error_from_text("[Error 14] CoordinatorLoadInProgressError: vtops")
     assert isinstance(loading, CoordinatorLoadInProgressError) and loading.retriable
+    assert str(loading) == "[Error 14] CoordinatorLoadInProgressError: vtops"  # said once
     assert not error_from_text("[Error 30] GroupAuthorizationFailedError: vtops").retriable
 
 
