@@ -9,6 +9,7 @@ import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import console, exit_with_error
+from vtops.report.exceptions import ReportError
 from vtops.report.language import LANGUAGES, Language
 
 DEFAULT_OUT = Path("report.html")
@@ -39,7 +40,7 @@ def report(
     settings = get_settings()
     try:
         if language not in LANGUAGES:
-            raise VtopsError(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
+            raise ReportError(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
         profile = load_city_profile(settings.stream.city_profile)
         period = Period.of(from_time, to_time, profile.tz)
     except VtopsError as error:

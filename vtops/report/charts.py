@@ -3,7 +3,7 @@
 matplotlib because it draws offline with nothing but its own fonts; SVG because a chart of a
 few hundred marks stays small and sharp at any zoom and prints well; text as paths so that
 a phone without DejaVu Sans shows the same glyphs (Vietnamese included), at about 1 KB per
-glyph used, kept once per chart. Missing buckets are NaN, which matplotlib leaves as a break
+glyph used, kept once per page. Missing buckets are NaN, which matplotlib leaves as a break
 in the line: a gap is never drawn as a drop.
 """
 
@@ -91,13 +91,15 @@ def trend(
     hourly: bool = False,
 ) -> str:
     """Shares (0–100) over the period's buckets; a bucket without a value is a break in its
-    line. `references`: the article's figures, as dashed lines."""
+    line. `references`: the article's figure for the series of the same name, a dashed line
+    in its colour."""
     figure, axes = plt.subplots(figsize=(7.5, 2.8), layout="constrained")
     for colour, (label, values) in zip(COLOURS, series.items(), strict=False):
         ys = [_value(values.get(b)) for b in buckets]
         axes.plot(range(len(buckets)), ys, marker="o", markersize=3, color=colour, label=label)
-    for colour, (label, level) in zip(COLOURS, (references or {}).items(), strict=False):
-        axes.axhline(level, color=colour, linestyle="--", linewidth=1, label=label)
+    colours = dict(zip(series, COLOURS, strict=False))
+    for label, level in (references or {}).items():
+        axes.axhline(level, color=colours[label], linestyle="--", linewidth=1)
     # Shares on their whole scale: a leader reads 47% to 48% as the small step it is.
     axes.set_ylim(0, 100)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: value_format(v)))
@@ -108,7 +110,7 @@ def trend(
         range(0, len(buckets), step),
         [b.strftime(shown) for b in buckets[::step]],  # in city time already
     )
-    if len(series) + len(references or {}) > 1:
+    if len(series) > 1:
         _legend_above(axes)
     return _svg(figure, name)
 

@@ -6,17 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from city.exceptions import VtopsError
+from vtops.report.exceptions import ReportPeriodError
 
 Grain = Literal["hour", "day"]
 
 DEFAULT_SPAN = timedelta(days=7)
 # Up to two days a trend has a point per hour; beyond, per city day.
 HOURLY_UP_TO = timedelta(days=2)
-
-
-class ReportPeriodError(VtopsError):
-    """--from/--to do not make a period."""
 
 
 def parse_time(option: str, text: str, tz: tzinfo) -> datetime:

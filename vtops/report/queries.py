@@ -70,8 +70,7 @@ class StreamQuality:
     events: int
     dead_letters: int
     late: int
-    buckets: int  # minutes (traffic), hours (payments) or city days (portal) of the period
-    present: int  # of those, the ones with at least one row
+    present: int  # minutes (traffic), hours (payments) or city days (portal) with a row
     gaps: list[tuple[datetime, datetime]]  # [start, end) without a single row
 
     @property
@@ -221,7 +220,6 @@ def _quality(reader: _Reader, period: Period, kafka: KafkaSettings) -> dict[str,
             events=sum(int(r["events"]) for r in rows),
             dead_letters=sum(int(r["dead_letters"]) for r in rows),
             late=sum(int(r["late"]) for r in rows),
-            buckets=len(buckets),
             present=sum(1 for b in buckets if b in present),
             gaps=_gaps(buckets, present, step),
         )

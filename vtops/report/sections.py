@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from city.profile import CityProfile
+from dashboards.portal import ON_TIME_REF, VNEID_REF
 from vtops.report import charts
 from vtops.report.language import Language, span
 from vtops.report.period import Period
@@ -162,7 +163,10 @@ def government(data: ReportData, w: Words) -> Section:
                 ("vneid", "vneid_l2_share"),
             )
         }
-        _trend(section, data.period, days, series, t["portal_trend"], "portal-trend", w)
+        # The article's figures: 99.85% on time (2024), 99.17% with VNeID (9/2024).
+        references = {t["on_time"]: ON_TIME_REF, t["vneid"]: VNEID_REF}
+        title = f"{t['portal_trend']} ({t['dashed_article']})"
+        _trend(section, data.period, days, series, title, "portal-trend", w, references)
     columns = (
         "online_share",
         "full_online_share",
@@ -206,12 +210,15 @@ def _trend(
     title: str,
     name: str,
     w: Words,
+    references: dict[str, float] | None = None,
 ) -> None:
     points = max(sum(v is not None for v in values.values()) for values in series.values())
     if points < 2:
         section.notices.append(w.t["one_point"])
         return
-    svg = charts.trend(name, buckets, series, w.numbers.percent, hourly=period.grain == "hour")
+    svg = charts.trend(
+        name, buckets, series, w.numbers.percent, references, hourly=period.grain == "hour"
+    )
     section.charts.append((title, svg))
 
 

@@ -323,6 +323,8 @@ LABELS: Final[dict[Language, dict[str, str]]] = {
 TEXTS: Final[dict[Language, Texts]] = {"vi": VI, "en": EN}
 
 VI["no_data_short"] = "không có dữ liệu"
+VI["dashed_article"] = "nét đứt: số liệu bài viết"
+EN["dashed_article"] = "dashed: the article's figures"
 EN["no_data_short"] = "no data"
 VI["dash_note"] = "–: không có gì để tính (ví dụ: chưa có hồ sơ nào được giải quyết trong kỳ)."
 EN["dash_note"] = "–: nothing to compute it from (e.g. no dossier was resolved in the period)."

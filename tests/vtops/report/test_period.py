@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from vtops.report.period import Period, ReportPeriodError
+from vtops.report.exceptions import ReportPeriodError
+from vtops.report.period import Period
 
 CITY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = datetime(2026, 12, 4, 14, 37, 12, tzinfo=CITY_TZ)
