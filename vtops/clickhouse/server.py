@@ -110,16 +110,19 @@ class LocalClickHouse:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        deadline = time.monotonic() + timeout_s
-        if not self._write_stop_line():
-            os.kill(pid, signal.SIGTERM)
-        while alive(pid) and time.monotonic() < deadline:
+        asked = self._write_stop_line()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if asked:
+                deadline = time.monotonic() + timeout_s / 2
+                while alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            if not alive(pid):
+                break
+            logger.warning("clickhouse server still running, sending %s pid=%d", sig.name, pid)
+            os.kill(pid, sig)
+            asked = True
+        while alive(pid):
             time.sleep(0.1)
-        if alive(pid):
-            logger.warning("clickhouse server did not stop, killing pid=%d", pid)
-            os.kill(pid, signal.SIGKILL)
-            while alive(pid):
-                time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         self.ports_file.unlink(missing_ok=True)
         return True
