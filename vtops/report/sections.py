@@ -214,7 +214,7 @@ def _trend(
 ) -> None:
     points = max(sum(v is not None for v in values.values()) for values in series.values())
     if points < 2:
-        section.notices.append(w.t["one_point"])
+        section.notices.append(f"{title}: {w.t['one_point']}")
         return
     svg = charts.trend(
         name, buckets, series, w.numbers.percent, references, hourly=period.grain == "hour"

@@ -29,7 +29,7 @@ VI: Final[Texts] = {
     "empty_period": "Kỳ báo cáo này không có dữ liệu của luồng nào. Không có số liệu nào "
     "để hiển thị — đây không phải là số 0.",
     "single_day": "Kỳ báo cáo chỉ gồm một ngày: xu hướng theo ngày chưa có.",
-    "one_point": "Chỉ có một điểm dữ liệu: chưa vẽ được xu hướng.",
+    "one_point": "chỉ có một điểm dữ liệu, chưa vẽ được xu hướng.",
     # pillars
     "digital_society": "Xã hội số: thanh toán không dùng tiền mặt",
     "digital_government": "Chính quyền số: dịch vụ công trực tuyến",
@@ -153,7 +153,7 @@ EN: Final[Texts] = {
     "empty_period": "No stream has data in this period. There is nothing to show — this is "
     "not zero.",
     "single_day": "The period is a single day: there is no day-by-day trend yet.",
-    "one_point": "A single data point: no trend to draw yet.",
+    "one_point": "a single data point, no trend to draw yet.",
     "digital_society": "Digital society: cashless payment",
     "digital_government": "Digital government: online public services",
     "smart_city": "Smart city: traffic",
