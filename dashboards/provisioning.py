@@ -222,54 +222,67 @@ def alert_rules_file(rules: Sequence[AlertRule]) -> JSON:
 CONTACT_POINT: Final = "vtops-operations"
 
 
-def notifications_file() -> JSON:
-    """`provisioning/alerting/vtops-notifications.yaml`: a contact point and the policy tree.
+def receivers(webhook_url: str | None, emails: str | None) -> list[JSON]:
+    """The contact point's receivers, one per target given: the file passes Grafana's
+    `$VARS` (it expands them), `vtops dashboards push` the values of its own settings."""
+    found: list[JSON] = []
+    if webhook_url:
+        found.append(
+            {
+                "uid": "vtops-webhook",
+                "type": "webhook",
+                "settings": {"url": webhook_url, "httpMethod": "POST"},
+            }
+        )
+    if emails:
+        found.append(
+            {
+                "uid": "vtops-email",
+                "type": "email",
+                "settings": {"addresses": emails, "singleEmail": True},
+            }
+        )
+    return found
 
-    Alerts are grouped as Alertmanager does by default (wait 30 s, then every 5 min, repeat
-    after 4 h), per kind and ward so that a city-wide event is one notification per kind;
-    traffic alerts go to the operations center, pipeline alerts to the platform team.
-    """
+
+def notification_policy() -> JSON:
+    """The policy tree: alerts are grouped as Alertmanager does by default (wait 30 s, then
+    every 5 min, repeat after 4 h), per kind and ward so that a city-wide event is one
+    notification per kind; traffic alerts go to the operations center, pipeline alerts to the
+    platform team. It is Grafana's whole tree: it replaces the default policy."""
+    return {
+        "receiver": CONTACT_POINT,
+        "group_by": ["alertname", "kind", "ward"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+        "routes": [
+            {
+                "receiver": CONTACT_POINT,
+                "object_matchers": [["team", "=", team]],
+                "group_by": group_by,
+            }
+            for team, group_by in (
+                ("traffic", ["alertname", "kind", "ward"]),
+                ("platform", ["alertname", "source_topic"]),
+            )
+        ],
+    }
+
+
+def notifications_file() -> JSON:
+    """`provisioning/alerting/vtops-notifications.yaml`: the contact point and the policy tree,
+    the targets from Grafana's environment."""
     return {
         "apiVersion": 1,
         "contactPoints": [
             {
                 "orgId": 1,
                 "name": CONTACT_POINT,
-                "receivers": [
-                    {
-                        "uid": "vtops-webhook",
-                        "type": "webhook",
-                        "settings": {"url": "$VTOPS_ALERT_WEBHOOK_URL", "httpMethod": "POST"},
-                    },
-                    {
-                        "uid": "vtops-email",
-                        "type": "email",
-                        "settings": {"addresses": "$VTOPS_ALERT_EMAILS", "singleEmail": True},
-                    },
-                ],
+                "receivers": receivers("$VTOPS_ALERT_WEBHOOK_URL", "$VTOPS_ALERT_EMAILS"),
             }
         ],
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["alertname", "kind", "ward"],
-                "group_wait": "30s",
-                "group_interval": "5m",
-                "repeat_interval": "4h",
-                "routes": [
-                    {
-                        "receiver": CONTACT_POINT,
-                        "object_matchers": [["team", "=", team]],
-                        "group_by": group_by,
-                    }
-                    for team, group_by in (
-                        ("traffic", ["alertname", "kind", "ward"]),
-                        ("platform", ["alertname", "source_topic"]),
-                    )
-                ],
-            }
-        ],
+        "policies": [{"orgId": 1, **notification_policy()}],
     }
 
 

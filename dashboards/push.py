@@ -2,9 +2,12 @@
 
 Order: the folder "Vũng Tàu Operations", the ClickHouse datasource (uid `vtops-clickhouse`),
 the dashboards (overwrite), then the alert rules through the alerting provisioning API and
-their groups' evaluation interval. Each object has a fixed uid, so a second push updates what
-the first created. Every failure becomes a GrafanaPushError naming the step and Grafana's
-answer; the token is never part of a message.
+their groups' evaluation interval, then where their notifications go: the contact point
+`vtops-operations` (one receiver per target) and the notification policy tree that routes to
+it (rules pushed without it land on Grafana's default policy and its empty email receiver).
+Each object has a fixed uid, so a second push updates what the first created. Every failure
+becomes a GrafanaPushError naming the step and Grafana's answer; the token is never part of a
+message.
 
 Rules created here carry the API provenance: a Grafana that also file-provisions the same
 rules (the compose setup) refuses to update them, and says so.
@@ -23,12 +26,14 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 from dashboards.exceptions import GrafanaPushError
 from dashboards.panels import JSON
 from dashboards.provisioning import (
+    CONTACT_POINT,
     FOLDER_TITLE,
     FOLDER_UID,
     GROUP_INTERVAL_S,
     AlertRule,
     alert_rule_payload,
     datasource_payload,
+    notification_policy,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,6 +48,9 @@ class PushReport:
     datasource: str = ""
     dashboards: dict[str, str] = field(default_factory=dict)
     alert_rules: dict[str, str] = field(default_factory=dict)
+    # Per receiver uid; empty when no target was given, and then the policy is left alone.
+    contact_points: dict[str, str] = field(default_factory=dict)
+    notification_policy: str = "not pushed: no VTOPS_ALERT_WEBHOOK_URL or VTOPS_ALERT_EMAILS"
 
 
 def _answer(error: GrafanaException) -> str:
@@ -140,6 +148,37 @@ class GrafanaPublisher:
         )
         return "updated"
 
+    def upsert_contact_point(self, receiver: JSON) -> str:
+        """One receiver of the contact point (Grafana's API calls each a contact point; those
+        of one name are one contact point in its UI)."""
+        provisioning = self._api.alertingprovisioning
+        body = {**receiver, "name": CONTACT_POINT, "disableResolveMessage": False}
+        uid = receiver["uid"]
+        present = _step(
+            "read contact points", lambda: provisioning.get_contactpoints(name=CONTACT_POINT)
+        )
+        if any(point.get("uid") == uid for point in present):
+            _step(
+                f"update contact point {uid}",
+                lambda: provisioning.update_contactpoint(uid, body),
+            )
+            return "updated"
+        _step(f"create contact point {uid}", lambda: provisioning.create_contactpoint(body))
+        return "created"
+
+    def set_notification_policy(self, policy: JSON) -> str:
+        provisioning = self._api.alertingprovisioning
+        current = _step(
+            "read notification policies", lambda: provisioning.get_notification_policy_tree()
+        )
+        if all(current.get(key) == value for key, value in policy.items()):
+            return "unchanged"
+        _step(
+            "set notification policies",
+            lambda: provisioning.set_notification_policy_tree(policy),
+        )
+        return "updated"
+
     def set_group_interval(self, group: str, seconds: int) -> None:
         provisioning = self._api.alertingprovisioning
         current = _step(
@@ -162,8 +201,10 @@ def push_all(
     clickhouse_password: str | None,
     database: str,
     rules: Sequence[AlertRule],
+    receivers: Sequence[JSON],
 ) -> PushReport:
-    """Publish `dashboards` and `rules`, both built for the store `database`."""
+    """Publish `dashboards` and `rules`, both built for the store `database`, and route the
+    rules' notifications to `receivers` (provisioning.receivers); none: leave routing alone."""
     publisher = GrafanaPublisher(api)
     report = PushReport()
     report.folder = publisher.ensure_folder()
@@ -176,11 +217,16 @@ def push_all(
         report.alert_rules[rule.uid] = publisher.upsert_alert_rule(rule)
     for group in dict.fromkeys(rule.group for rule in rules):
         publisher.set_group_interval(group, GROUP_INTERVAL_S)
+    if receivers:
+        for receiver in receivers:
+            report.contact_points[receiver["uid"]] = publisher.upsert_contact_point(receiver)
+        report.notification_policy = publisher.set_notification_policy(notification_policy())
     logger.info(
-        "grafana push folder=%s datasource=%s dashboards=%d rules=%d",
+        "grafana push folder=%s datasource=%s dashboards=%d rules=%d contact_points=%d",
         report.folder,
         report.datasource,
         len(report.dashboards),
         len(report.alert_rules),
+        len(report.contact_points),
     )
     return report

@@ -22,3 +22,14 @@ class GrafanaSettings(BaseSettings):
         description="password of `vtops_grafana`, the read-only ClickHouse user Grafana's "
         "datasource logs in with (`vtops dashboards prepare-store` creates it)",
     )
+    # A webhook URL often carries its own token.
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="where Grafana POSTs alert notifications; `vtops dashboards push` puts it "
+        "in the contact point (file provisioning reads it from Grafana's environment)",
+    )
+    alert_emails: str | None = Field(
+        default=None,
+        description="addresses Grafana mails alert notifications to, separated by `;`; as "
+        "VTOPS_ALERT_WEBHOOK_URL",
+    )

@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 from city.profile import load_city_profile
 from dashboards.build import DEFAULT_DATABASE
 from dashboards.exceptions import GrafanaPushError
-from dashboards.provisioning import ALERT_RULES, FOLDER_TITLE, FOLDER_UID, alert_rules
+from dashboards.provisioning import (
+    ALERT_RULES,
+    CONTACT_POINT,
+    FOLDER_TITLE,
+    FOLDER_UID,
+    alert_rules,
+    notification_policy,
+    receivers,
+)
 from dashboards.push import push_all
 from tests.dashboards.queries import boards
 from vtops.cli.main import app
@@ -38,6 +46,9 @@ class FakeGrafana:
         self.dashboards: dict[str, dict[str, Any]] = {}
         self.rules: dict[str, dict[str, Any]] = {}
         self.groups: dict[tuple[str, str], int] = {}
+        self.contact_points: dict[str, dict[str, Any]] = {}
+        # Grafana's own default: everything to its email receiver.
+        self.policy: dict[str, Any] = {"receiver": "grafana-default-email"}
         self.folder = self.datasource = self.dashboard = self.alertingprovisioning = self
 
     # folders
@@ -93,8 +104,30 @@ class FakeGrafana:
     def update_rule_group(self, folder_uid: str, group: str, body: dict[str, Any]) -> None:
         self.groups[(folder_uid, group)] = body["interval"]
 
+    # notifications
+    def get_contactpoints(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [p for p in self.contact_points.values() if name is None or p["name"] == name]
 
-def _push(grafana: FakeGrafana, password: str | None = "pw") -> Any:
+    def create_contactpoint(self, body: dict[str, Any]) -> None:
+        assert body["uid"] not in self.contact_points
+        self.contact_points[body["uid"]] = body
+
+    def update_contactpoint(self, uid: str, body: dict[str, Any]) -> None:
+        self.contact_points[uid] = body
+
+    def get_notification_policy_tree(self) -> dict[str, Any]:
+        return self.policy
+
+    def set_notification_policy_tree(self, tree: dict[str, Any]) -> None:
+        # Grafana refuses a tree whose receivers are not contact points.
+        names = {p["name"] for p in self.contact_points.values()}
+        assert {tree["receiver"]} | {r["receiver"] for r in tree["routes"]} <= names
+        self.policy = tree
+
+
+def _push(
+    grafana: FakeGrafana, password: str | None = "pw", targets: list[dict[str, Any]] | None = None
+) -> Any:
     api: Any = grafana  # duck-typed stand-in for GrafanaApi
     return push_all(
         api,
@@ -104,6 +137,7 @@ def _push(grafana: FakeGrafana, password: str | None = "pw") -> Any:
         clickhouse_password=password,
         database=DEFAULT_DATABASE,
         rules=alert_rules(DEFAULT_DATABASE, load_city_profile().timezone),
+        receivers=targets or [],
     )
 
 
@@ -126,6 +160,31 @@ def test_push_creates_everything_once_then_updates_in_place() -> None:
     assert len(grafana.dashboards) == len(boards()) and len(grafana.rules) == len(ALERT_RULES)
     # Without a password the payload leaves the stored secret alone.
     assert "secureJsonData" not in grafana.datasources["vtops-clickhouse"]
+    # No target: the routing is left as it was.
+    assert grafana.contact_points == {} and second.contact_points == {}
+    assert grafana.policy == {"receiver": "grafana-default-email"}
+
+
+def test_push_routes_the_rules_to_the_contact_point() -> None:
+    grafana = FakeGrafana()
+    targets = receivers("https://hooks.example/vtops", "ops@example.vn;traffic@example.vn")
+    first = _push(grafana, targets=targets)
+    assert first.contact_points == {"vtops-webhook": "created", "vtops-email": "created"}
+    assert first.notification_policy == "updated"
+    webhook = grafana.contact_points["vtops-webhook"]
+    assert webhook["name"] == CONTACT_POINT and webhook["type"] == "webhook"
+    assert webhook["settings"]["url"] == "https://hooks.example/vtops"
+    email = grafana.contact_points["vtops-email"]["settings"]
+    assert email["addresses"] == "ops@example.vn;traffic@example.vn"
+    assert grafana.policy == notification_policy()
+    # Every rule carries a team label that a route of the tree matches.
+    teams = {route["object_matchers"][0][2] for route in grafana.policy["routes"]}
+    assert {rule.labels["team"] for rule in ALERT_RULES} <= teams
+
+    second = _push(grafana, targets=targets)
+    assert second.contact_points == {"vtops-webhook": "updated", "vtops-email": "updated"}
+    assert second.notification_policy == "unchanged"
+    assert len(grafana.contact_points) == 2
 
 
 def test_a_refusal_names_the_step_and_the_answer() -> None:

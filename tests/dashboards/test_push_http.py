@@ -19,11 +19,19 @@ from grafana_client.api import GrafanaApi
 from city.profile import load_city_profile
 from dashboards.build import DEFAULT_DATABASE
 from dashboards.exceptions import GrafanaPushError
-from dashboards.provisioning import ALERT_RULES, alert_rules
+from dashboards.provisioning import (
+    ALERT_RULES,
+    CONTACT_POINT,
+    alert_rules,
+    notification_policy,
+    receivers,
+)
 from dashboards.push import push_all
 from tests.dashboards.queries import boards
 
 TOKEN = "glsa_only-in-the-header"
+CONTACT_POINTS = "/api/v1/provisioning/contact-points"
+POLICIES = "/api/v1/provisioning/policies"
 
 
 class Grafana:
@@ -31,6 +39,9 @@ class Grafana:
         self.objects: dict[str, Any] = {}
         self.requests: list[tuple[str, str]] = []
         self.refuse_dashboards = False
+
+    def contact_points(self) -> list[Any]:
+        return [v for k, v in self.objects.items() if k.startswith(f"{CONTACT_POINTS}/")]
 
 
 def _handler(state: Grafana) -> type[BaseHTTPRequestHandler]:
@@ -53,6 +64,10 @@ def _handler(state: Grafana) -> type[BaseHTTPRequestHandler]:
             path = self.path
             state.requests.append((verb, path))
             if verb == "GET":
+                if path.startswith(f"{CONTACT_POINTS}?"):
+                    return self._answer(200, state.contact_points())
+                if path == POLICIES and path not in state.objects:
+                    return self._answer(200, {"receiver": "grafana-default-email"})
                 if path in state.objects:
                     return self._answer(200, state.objects[path])
                 group = re.fullmatch(r"/api/v1/provisioning/folder/(.+)/rule-groups/(.+)", path)
@@ -68,6 +83,7 @@ def _handler(state: Grafana) -> type[BaseHTTPRequestHandler]:
                 "/api/folders": "/api/folders/{uid}",
                 "/api/datasources": "/api/datasources/uid/{uid}",
                 "/api/v1/provisioning/alert-rules": "/api/v1/provisioning/alert-rules/{uid}",
+                CONTACT_POINTS: CONTACT_POINTS + "/{uid}",
             }
             key = created[path].format(uid=body["uid"]) if path in created else path
             state.objects[key] = body
@@ -105,6 +121,7 @@ def _push(api: GrafanaApi) -> Any:
         clickhouse_password="pw",
         database=DEFAULT_DATABASE,
         rules=alert_rules(DEFAULT_DATABASE, load_city_profile().timezone),
+        receivers=receivers("https://hooks.example/vtops", "ops@example.vn"),
     )
 
 
@@ -119,11 +136,19 @@ def test_push_speaks_grafanas_api(grafana: tuple[Grafana, GrafanaApi]) -> None:
     assert ("PUT", "/api/v1/provisioning/folder/vtops-operations/rule-groups/vtops-traffic") in (
         state.requests
     )
+    # Where the rules' notifications go: the contact point, then the tree that routes to it.
+    assert state.requests.count(("POST", CONTACT_POINTS)) == 2
+    assert state.requests[-1] == ("PUT", POLICIES)
+    assert state.objects[POLICIES] == notification_policy()
+    assert {p["name"] for p in state.contact_points()} == {CONTACT_POINT}
     state.requests.clear()
     second = _push(api)
     assert second.datasource == "updated" and set(second.alert_rules.values()) == {"updated"}
     assert ("PUT", "/api/datasources/uid/vtops-clickhouse") in state.requests
     assert not [r for r in state.requests if r == ("POST", "/api/v1/provisioning/alert-rules")]
+    assert ("PUT", f"{CONTACT_POINTS}/vtops-webhook") in state.requests
+    assert ("POST", CONTACT_POINTS) not in state.requests
+    assert second.notification_policy == "unchanged"
 
 
 def test_a_refused_dashboard_stops_the_push_with_grafanas_reason(

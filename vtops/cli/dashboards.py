@@ -187,12 +187,13 @@ def push(
     clickhouse_port: Annotated[int | None, typer.Option(help="its HTTP port")] = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Upsert the folder, datasource, dashboards and alert rules in Grafana (idempotent)."""
+    """Upsert the folder, datasource, dashboards, alert rules, contact point and notification
+    policies in Grafana (idempotent)."""
     from grafana_client.api import GrafanaApi
 
     from dashboards.build import build_dashboards
     from dashboards.exceptions import GrafanaPushError
-    from dashboards.provisioning import alert_rules
+    from dashboards.provisioning import CONTACT_POINT, alert_rules, receivers
     from dashboards.push import push_all
     from vtops.settings import get_settings
 
@@ -210,6 +211,7 @@ def push(
     profile = _profile(settings)
     host, port = _clickhouse_address(settings.storage, clickhouse_host, clickhouse_port)
     password = grafana.grafana_clickhouse_password
+    webhook = grafana.alert_webhook_url
     server = _without_credentials(grafana.grafana_url)
     try:
         if not no_store:
@@ -226,6 +228,9 @@ def push(
             clickhouse_password=password.get_secret_value() if password else None,
             database=database,
             rules=alert_rules(database, profile.timezone),
+            receivers=receivers(
+                webhook.get_secret_value() if webhook else None, grafana.alert_emails
+            ),
         )
     except GrafanaPushError as exc:
         exit_with_error(f"{exc} (Grafana at {server})")
@@ -242,6 +247,14 @@ def push(
         console.print(f"dashboard {uid}: {state}")
     for uid, state in report.alert_rules.items():
         console.print(f"alert rule {uid}: {state}")
+    for uid, state in report.contact_points.items():
+        console.print(f"contact point {CONTACT_POINT} receiver {uid}: {state}")
+    console.print(f"notification policies: {report.notification_policy}", markup=False)
+    if not report.contact_points:
+        console.print(
+            "note: set VTOPS_ALERT_WEBHOOK_URL or VTOPS_ALERT_EMAILS to route the alerts; "
+            "until then they go to Grafana's default policy"
+        )
     if password is None:
         console.print(
             "note: VTOPS_GRAFANA_CLICKHOUSE_PASSWORD is not set; the datasource "
