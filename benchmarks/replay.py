@@ -100,13 +100,14 @@ def main(argv: list[str] | None = None) -> None:
             measured(
                 "export",
                 ["archive", "export", "--from", filled_at.isoformat(), "--to",
-                 until.isoformat(), "--out", str(archive), "--streams", "camera"],
+                 until.isoformat(), "--clock", "kafka", "--out", str(archive),
+                 "--streams", "camera"],
                 env(topic, "source"),
                 options.events,
             ),
             measured(
                 "import (unpaced)",
-                ["archive", "import", str(archive), "--no-pace"],
+                ["archive", "import", str(archive), "--yes"],
                 env(copy, "copy"),
                 options.events,
             ),

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kafka import KafkaConsumer
 
 from city import topics
+from city.kafka_client import admin_client
 from city.profile import load_city_profile
 from streams.app import consumed_topics
 from streams.settings import StreamSettings
@@ -24,6 +26,8 @@ from tests.pipeline import BOOTSTRAP, PipelineRun
 from tests.streams.test_payments_pipeline import CASHLESS_SQL, KPIS_SQL
 from tests.streams.test_traffic_pipeline import CAMERAS, flow_rows
 from vtops.kafka.offsets import wait_until_consumed
+from vtops.replay.archive import SCHEMA
+from vtops.replay.positions import retained_ranges
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +57,12 @@ def messages(run: PipelineRun, topic: str) -> list[tuple[Any, ...]]:
     found = [(m.partition, m.key, m.value, m.timestamp, tuple(m.headers)) for m in consumer]
     consumer.close()
     return sorted(found, key=lambda m: m[0])
+
+
+def held(run: PipelineRun, topic: str) -> int:
+    """How many messages the topic holds."""
+    ranges = retained_ranges(run.kafka_settings, [run.topic(topic)])
+    return sum(ranges.end[tp] - ranges.beginning[tp] for tp in ranges.end)
 
 
 def tables(run: PipelineRun) -> tuple[Any, ...]:
@@ -99,6 +109,8 @@ def test_an_archive_replayed_into_fresh_topics_gives_the_same_tables(
         until.isoformat(),
         "--out",
         str(archive),
+        "--clock",
+        "kafka",
     )
     assert exported.returncode == 0, exported.stderr
     file = pq.ParquetFile(archive)
@@ -108,7 +120,7 @@ def test_an_archive_replayed_into_fresh_topics_gives_the_same_tables(
     (tmp_path / "fresh").mkdir()
     fresh = PipelineRun(data_dir=tmp_path / "fresh", partitions=pipeline.partitions)
     fresh.create_topics()
-    imported = fresh.vtops("archive", "import", str(archive), "--no-pace")
+    imported = fresh.vtops("archive", "import", str(archive), "--yes")
     assert imported.returncode == 0, imported.stderr
     # Keys, values, headers, timestamps and partitions came across as they were.
     for topic in INPUTS:
@@ -123,3 +135,71 @@ def test_an_archive_replayed_into_fresh_topics_gives_the_same_tables(
     camera_dlq = pipeline.topic(topics.CAMERA_EVENTS)
     assert dict(original[3])[camera_dlq] == 2
     assert dict(replayed[3])[fresh.topic(topics.CAMERA_EVENTS)] == 1
+
+
+def write_archive_file(
+    path: Path, messages: dict[tuple[str, int], list[tuple[int, bytes]]]
+) -> None:
+    """An archive as `vtops archive export` lays it out: (contract topic, partition) →
+    (timestamp, value) in offset order, each partition in row groups of its own."""
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+        for (topic, partition), rows in messages.items():
+            columns = {
+                "topic": [topic] * len(rows),
+                "partition": [partition] * len(rows),
+                "offset": list(range(len(rows))),
+                "timestamp": [ts for ts, _ in rows],
+                "key": [b"VT-CAM-001"] * len(rows),
+                "value": [value for _, value in rows],
+                "headers": [[]] * len(rows),
+            }
+            writer.write_table(pa.Table.from_pydict(columns, schema=SCHEMA))
+
+
+def test_an_import_refuses_what_the_broker_would_delete_or_create_and_other_topics(
+    pipeline: PipelineRun, tmp_path: Path
+) -> None:
+    """Issues 15 and 16: 200 messages imported with 30-day-old timestamps were deleted by the
+    broker 45 s later, silently; an import wrote any topic a file named, creating missing ones."""
+    month_ago = int(time.time() * 1000) - 30 * 86_400_000
+    old = tmp_path / "old.parquet"
+    write_archive_file(
+        old, {(topics.CAMERA_EVENTS, 0): [(month_ago + n, b"{}") for n in range(20)]}
+    )
+    refused = pipeline.vtops("archive", "import", str(old), "--yes")
+    assert refused.returncode == 1
+    assert "keeps messages 7 days by timestamp (retention.ms=604800000)" in refused.stderr
+    assert "--restamp" in refused.stderr
+    assert held(pipeline, topics.CAMERA_EVENTS) == 0
+
+    sending = time.time() * 1000
+    restamped = pipeline.vtops("archive", "import", str(old), "--restamp", "--yes")
+    assert restamped.returncode == 0, restamped.stderr
+    sent = messages(pipeline, topics.CAMERA_EVENTS)
+    assert [m[4] for m in sent] == [
+        (("vtops.original-timestamp", str(month_ago + n).encode()),) for n in range(20)
+    ]
+    assert all(m[3] >= sending - 1000 for m in sent)
+
+    forged = tmp_path / "forged.parquet"
+    write_archive_file(
+        forged,
+        {
+            (topics.CAMERA_EVENTS, 0): [(month_ago, b"{}")],
+            (topics.TRAFFIC_FLOW_1M, 0): [(month_ago, b"{}")],
+            (topics.dead_letters_of(topics.CAMERA_EVENTS), 0): [(month_ago, b"{}")],
+            ("parking.events", 0): [(month_ago, b"{}")],
+        },
+    )
+    dry = pipeline.vtops("archive", "import", str(forged), "--restamp", "--dry-run")
+    assert dry.returncode == 1
+    for refusal in (
+        "traffic.flow-1m: not an input topic of the contract",
+        "camera.events.dlq: not an input topic of the contract",
+        "parking.events: not an input topic of the contract",
+        f"{pipeline.topic('parking.events')}: no such topic here",
+    ):
+        assert refusal in dry.stderr.replace("\n", " ")
+    with admin_client(pipeline.kafka_settings) as admin:
+        assert pipeline.topic("parking.events") not in admin.list_topics()
+    assert held(pipeline, topics.CAMERA_EVENTS) == 20

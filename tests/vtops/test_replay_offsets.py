@@ -4,20 +4,24 @@ and writes the rows of the original run again (real broker, worker and embedded 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from city import topics
 from streams.app import by_group_topic
 from tests.factories import MINUTE_MS, T0, passage
 from tests.factories_payments import HOUR_MS, tally
-from tests.pipeline import PipelineRun, key_per_partition
+from tests.pipeline import PipelineRun, key_per_partition, partition_of
 from tests.streams.test_payments_pipeline import CASHLESS_SQL
 from tests.streams.test_traffic_pipeline import flow_rows
 from vtops.kafka.offsets import wait_until_consumed
+from vtops.replay.archive import read_info
 
 pytestmark = pytest.mark.integration
 
@@ -86,10 +90,12 @@ def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
     assert len(flows) == 10 * len(CAMERAS) and len(cashless) == 2 * len(WARDS)
     ends = resumes(pipeline)
 
-    dry = pipeline.vtops("offsets", "reset", "--to-datetime", reset_at.isoformat(), "--dry-run")
+    # The reset point is when the later messages were produced: Kafka's clock.
+    to = ("--to-datetime", reset_at.isoformat(), "--clock", "kafka")
+    dry = pipeline.vtops("offsets", "reset", *to, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "→" in dry.stdout and resumes(pipeline) == ends  # a dry run changes nothing
-    reset = pipeline.vtops("offsets", "reset", "--to-datetime", reset_at.isoformat(), "--yes")
+    reset = pipeline.vtops("offsets", "reset", *to, "--yes")
     assert reset.returncode == 0, reset.stdout + reset.stderr
 
     moved = resumes(pipeline)
@@ -127,3 +133,53 @@ def test_a_reset_refuses_to_run_under_a_live_worker(pipeline: PipelineRun) -> No
         assert pipeline.stop_worker(worker) == 0
     assert refused.returncode == 1
     assert "live members" in refused.stderr
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def test_replay_times_are_event_times_and_a_range_of_all_or_nothing_is_named(
+    pipeline: PipelineRun, tmp_path: Path
+) -> None:
+    """Issue 19, item 2: a reset to 14:06 of data produced hours after its events went to
+    offset 0 on every partition without a word, and an export of 14:02-14:10 wrote 0
+    messages: both read Kafka's timestamps, where an operator means the events' own time."""
+    events = traffic(0, 10, "e")  # produced now, about events of 2024, in event-time order
+    pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", events)
+    at = T0 + 6 * MINUTE_MS
+    before = Counter(
+        partition_of(e["camera_id"], pipeline.partitions) for e in events if e["ts"] < at
+    )
+
+    def reset(*args: str) -> tuple[dict[int, int], str]:
+        done = pipeline.vtops(
+            "offsets", "reset", "--streams", "camera", "--dry-run", "--output", "json", *args
+        )
+        assert done.returncode == 0, done.stderr
+        moves = orjson.loads(done.stdout)["moves"]
+        return {m["partition"]: m["resume_after"] for m in moves if not m["rekeyed"]}, done.stderr
+
+    moves, said = reset("--to-datetime", iso(at))
+    assert moves == {p: before[p] for p in range(pipeline.partitions)} and not said
+    moves, said = reset("--to-datetime", iso(at), "--clock", "kafka")
+    assert set(moves.values()) == {0} and "full replay" in said
+
+    def export(since: int, until: int, name: str) -> tuple[Path, str]:
+        out = tmp_path / name
+        done = pipeline.vtops(
+            "archive", "export", "--from", iso(since), "--to", iso(until), "--out", str(out)
+        )
+        assert done.returncode == 0, done.stderr
+        return out, done.stderr
+
+    out, said = export(T0 + 2 * MINUTE_MS, T0 + 4 * MINUTE_MS, "two.parquet")
+    kept = sorted(orjson.loads(v)["event_id"] for v in pq.read_table(out)["value"].to_pylist())
+    wanted = [e for e in events if T0 + 2 * MINUTE_MS <= e["ts"] < T0 + 4 * MINUTE_MS]
+    assert kept == sorted(e["event_id"] for e in wanted) and not said
+    info = read_info(out)
+    assert info is not None and info.clock == "event"
+    assert info.counts == {topics.CAMERA_EVENTS: len(wanted)}
+    assert info.source_prefix == pipeline.prefix
+    _, said = export(T0 + 60 * MINUTE_MS, T0 + 70 * MINUTE_MS, "none.parquet")
+    assert "no input message has its event time in [--from, --to)" in said

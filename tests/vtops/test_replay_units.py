@@ -12,7 +12,7 @@ import pytest
 
 from city.profile import load_city_profile
 from city.settings import KafkaSettings
-from vtops.replay.archive import SCHEMA, import_archive, send_order
+from vtops.replay.archive_import import plan_import, send_order
 from vtops.replay.exceptions import ReplayError
 from vtops.replay.selection import chosen_streams
 from vtops.replay.times import parse_instant
@@ -52,26 +52,24 @@ def test_streams_are_named_by_stream_or_input_topic_and_an_unknown_one_is_refuse
 
 
 def test_the_send_order_follows_timestamps_but_never_reorders_a_partition() -> None:
-    rows = {
-        "topic": ["a", "a", "a", "b", "b"],
-        "partition": [0, 0, 0, 0, 0],
-        "offset": [0, 1, 2, 0, 1],
-        # a's offset 1 is older than offset 0: it must still go after it
-        "timestamp": [100, 50, 300, 60, 200],
-        "key": [b"k"] * 5,
-        "value": [b"v"] * 5,
-        "headers": [[]] * 5,
-    }
-    order, due = send_order(pa.Table.from_pydict(rows, schema=SCHEMA))
-    assert order.tolist() == [3, 0, 1, 4, 2]
-    assert due.tolist() == [60, 100, 100, 200, 300]
+    # Two partitions' (timestamp, offset) in offset order; a's offset 1 is older than its
+    # offset 0: it must still go after it.
+    a = [(100, "a0"), (50, "a1"), (300, "a2")]
+    b = [(60, "b0"), (200, "b1")]
+    assert list(send_order([a, b])) == [
+        (60, "b0"),
+        (100, "a0"),
+        (100, "a1"),
+        (200, "b1"),
+        (300, "a2"),
+    ]
 
 
 def test_importing_a_file_that_is_not_an_archive_names_what_is_missing(tmp_path: Path) -> None:
     path = tmp_path / "other.parquet"
     pq.write_table(pa.table({"topic": ["camera.events"], "value": [b"x"]}), path)
     with pytest.raises(ReplayError, match="not a vtops archive: no column 'partition'"):
-        import_archive(KafkaSettings(), path, None)
+        plan_import(KafkaSettings(), path, any_topic=False, restamp=False)
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     with pytest.raises(ReplayError, match="not a readable Parquet file"):
-        import_archive(KafkaSettings(), tmp_path / "junk.parquet", None)
+        plan_import(KafkaSettings(), tmp_path / "junk.parquet", any_topic=False, restamp=False)

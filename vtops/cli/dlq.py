@@ -11,6 +11,8 @@ from rich.text import Text
 
 from city.exceptions import VtopsError
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
+from vtops.cli.replay_options import STREAMS_HELP
+from vtops.replay.times import CITY_TIME_HELP
 
 if TYPE_CHECKING:
     from vtops.replay.dead_letters import DeadLetter, Redrive
@@ -23,9 +25,11 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-SINCE_HELP = "only letters written at or after this time, e.g. 2026-11-30T08:00:00+07:00"
+SINCE_HELP = (
+    "only letters the worker wrote at or after this time (the letter's own timestamp: a "
+    f"letter may have no readable event time), e.g. 2026-11-30T08:00:00+07:00; {CITY_TIME_HELP}"
+)
 REASON_HELP = "only letters whose reason contains this text (case-insensitive), e.g. camera_id"
-STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); default: all"
 
 
 def _letters(

@@ -13,9 +13,12 @@ import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
+from vtops.cli.replay_options import STREAMS_HELP, ClockOption
+from vtops.replay.times import CITY_TIME_HELP, Clock
 
 if TYPE_CHECKING:
-    from vtops.replay.offsets import PartitionMove, ResetTarget
+    from vtops.replay.offsets import PartitionMove, ResetPlan, ResetTarget
+    from vtops.replay.rebuild import StateRebuild
     from vtops.settings import Settings
 
 app = typer.Typer(
@@ -23,8 +26,6 @@ app = typer.Typer(
     help="The app's offsets and saved state per partition, and resets that move both.",
     no_args_is_help=True,
 )
-
-STREAMS_HELP = "comma-separated streams (traffic or camera, payments, portal); default: all"
 
 
 def _saved(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int] | None:
@@ -93,7 +94,9 @@ def show(
     console.print(table)
 
 
-def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool, tz: tzinfo) -> ResetTarget:
+def _target(
+    to_datetime: str | None, to_earliest: bool, to_latest: bool, clock: Clock, tz: tzinfo
+) -> ResetTarget:
     from vtops.replay.exceptions import ReplayError
     from vtops.replay.offsets import ResetTarget
     from vtops.replay.times import parse_instant
@@ -102,25 +105,43 @@ def _target(to_datetime: str | None, to_earliest: bool, to_latest: bool, tz: tzi
     if sum(chosen) != 1:
         raise ReplayError("give exactly one of --to-datetime, --to-earliest, --to-latest")
     if to_datetime:
-        return ResetTarget("datetime", parse_instant("--to-datetime", to_datetime, tz))
+        return ResetTarget("datetime", parse_instant("--to-datetime", to_datetime, tz), clock)
     return ResetTarget("earliest" if to_earliest else "latest")
 
 
 def _print_moves(moves: list[PartitionMove]) -> None:
     """Old → new per partition; a re-key topic resumes at its end, its windows rebuilt."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("topic", "partition", "resumes at", "group offset")
     table.columns[0].overflow = "fold"
     for m in sorted(moves, key=lambda m: (m.rekeyed, m.topic, m.partition)):
         committed = "-" if m.committed_before is None else str(m.committed_before)
         table.add_row(
-            m.topic + (" (re-key)" if m.rekeyed else ""),
+            Text(m.topic + (" (re-key)" if m.rekeyed else "")),
             str(m.partition),
             f"{m.resume_before} → {m.resume_after}",
             f"{committed} → {m.resume_after}",
         )
     console.print(table)
+
+
+def _selection_warning(plan: ResetPlan, target: ResetTarget) -> str | None:
+    """What an engineer who typed a time did not expect: all of it, or none of it."""
+    if target.at is None:
+        return None
+    if plan.replays_nothing:
+        return (
+            f"warning: no retained input message is at or after {target}: the worker resumes "
+            "at the end of every input partition"
+        )
+    if plan.replays_everything:
+        return (
+            f"warning: every retained input message is at or after {target}: this is a full "
+            "replay from the beginning of every input partition"
+        )
+    return None
 
 
 def _ensure_stopped(settings: Settings, within_s: float) -> None:
@@ -137,7 +158,9 @@ def _ensure_stopped(settings: Settings, within_s: float) -> None:
 @app.command("reset")
 def reset(
     to_datetime: str | None = typer.Option(
-        None, help="the first message at or after this time, e.g. 2026-11-30T08:00:00+07:00"
+        None,
+        help="the first message whose time (see --clock) is at or after this, e.g. "
+        f"2026-11-30T08:00:00+07:00; {CITY_TIME_HELP}",
     ),
     to_earliest: bool = typer.Option(
         False, "--to-earliest", help="the beginning of the retained data"
@@ -145,12 +168,15 @@ def reset(
     to_latest: bool = typer.Option(
         False, "--to-latest", help="the end: skip everything not yet processed"
     ),
+    clock: ClockOption = Clock.event,
     streams: str | None = typer.Option(None, help=STREAMS_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the changes and change nothing"),
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+    output: OutputOption = Output.table,
 ) -> None:
     """Move where the worker resumes, for the chosen streams: the saved state is rebuilt as it
-    was just before the target, and the group's offsets follow. The worker must be stopped."""
+    was just before the target, and the group's offsets follow. The worker must be stopped.
+    Times are event times unless --clock kafka."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from city.profile import load_city_profile
@@ -159,6 +185,7 @@ def reset(
     from streams.baselines import load_baselines
     from streams.engine.service import SESSION_TIMEOUT_S
     from vtops.cli.progress import events_progress
+    from vtops.replay.exceptions import ReplayError
     from vtops.replay.offsets import apply_reset, plan_reset, rebuild_state
     from vtops.replay.selection import chosen_streams
     from vtops.settings import get_settings
@@ -166,10 +193,13 @@ def reset(
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     storage = settings.storage
+    as_table = output is Output.table
     try:
         profile = load_city_profile(settings.stream.city_profile)
-        target = _target(to_datetime, to_earliest, to_latest, profile.tz)
+        target = _target(to_datetime, to_earliest, to_latest, clock, profile.tz)
         chosen_streams(settings, streams)  # an unknown --streams is refused before anything
+        if not (as_table or dry_run or yes):
+            raise ReplayError("--output json cannot ask: give --yes or --dry-run")
         if not dry_run:
             # A crashed worker's membership ends with its session.
             _ensure_stopped(settings, SESSION_TIMEOUT_S + 2)
@@ -182,15 +212,26 @@ def reset(
         chosen = chosen_streams(
             settings, streams, load_baselines(client, storage.clickhouse_database)
         )
-        plan = plan_reset(settings.kafka, client, storage.clickhouse_database, chosen, target)
-        console.print(f"Reset of group {settings.kafka.app_id!r} to {target}:", markup=False)
-        _print_moves(plan.moves)
+        plan = plan_reset(
+            settings.kafka,
+            client,
+            storage.clickhouse_database,
+            chosen,
+            target,
+            settings.stream.max_clock_skew_s,
+        )
+        warning = _selection_warning(plan, target)
+        if warning is not None:
+            errors.print(warning, markup=False)
+        if as_table:
+            console.print(f"Reset of group {settings.kafka.app_id!r} to {target}:", markup=False)
+            _print_moves(plan.moves)
         if dry_run:
-            console.print("Dry run: nothing changed.")
+            _print_done(output, target, plan, None, "Dry run: nothing changed.")
             return
         if not yes and not typer.confirm("Rebuild the saved state and move the offsets?"):
             raise typer.Exit(1)
-        with events_progress("rebuilding the saved state", plan.to_fold) as advance:
+        with events_progress("rebuilding the saved state", plan.to_fold, as_table) as advance:
             rebuild = asyncio.run(rebuild_state(plan, settings.kafka, settings.stream, advance))
         _ensure_stopped(settings, 0)
         apply_reset(plan, rebuild, settings.kafka, client, storage.clickhouse_database)
@@ -200,7 +241,27 @@ def reset(
         exit_with_error(f"the saved state: {str(error).splitlines()[0]}")
     finally:
         client.close()
-    console.print(
+    _print_done(
+        output,
+        target,
+        plan,
+        rebuild,
         f"Done: {rebuild.messages} messages folded, {len(rebuild.rows)} state entries saved; "
-        "the next `vtops worker` resumes at the new offsets."
+        "the next `vtops worker` resumes at the new offsets.",
     )
+
+
+def _print_done(
+    output: Output, target: ResetTarget, plan: ResetPlan, rebuild: StateRebuild | None, text: str
+) -> None:
+    if output is Output.table:
+        console.print(text, markup=False)
+        return
+    summary = {
+        "target": str(target),
+        "dry_run": rebuild is None,
+        "moves": [asdict(m) for m in plan.moves],
+        "messages_folded": None if rebuild is None else rebuild.messages,
+        "state_entries": None if rebuild is None else len(rebuild.rows),
+    }
+    console.print_json(json.dumps(summary))

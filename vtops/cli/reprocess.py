@@ -12,20 +12,25 @@ import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
+from vtops.cli.replay_options import STREAMS_HELP
+from vtops.replay.times import CITY_TIME_HELP
 
 
 def reprocess(
-    from_time: str = typer.Option(..., "--from", help="windows starting at or after this time"),
-    to_time: str = typer.Option(..., "--to", help="windows starting before this time"),
-    streams: str | None = typer.Option(
-        None, help="comma-separated streams (traffic or camera, payments, portal); default: all"
+    from_time: str = typer.Option(
+        ...,
+        "--from",
+        help=f"windows starting at or after this time (event time); {CITY_TIME_HELP}",
     ),
+    to_time: str = typer.Option(..., "--to", help="windows starting before this (event time)"),
+    streams: str | None = typer.Option(None, help=STREAMS_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="count the changes and write nothing"),
     output: OutputOption = Output.table,
 ) -> None:
     """Recompute from the input topics, with this release's code and settings, every window
-    that starts in [--from, --to), and replace its row (a live worker may keep running with a
-    ClickHouse server). Windows still open are left to the worker; vanished ones are deleted."""
+    that starts in [--from, --to) (event time: windows are counted by the events' own time),
+    and replace its row if it differs (a live worker may keep running with a ClickHouse
+    server). Windows still open are left to the worker; vanished ones are deleted."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
     from rich.table import Table
 
@@ -93,6 +98,14 @@ def reprocess(
     finally:
         client.close()
     elapsed = time.monotonic() - started
+    span = (
+        f"windows starting in [{local_time(since, profile.tz).isoformat()}, "
+        f"{local_time(until, profile.tz).isoformat()})"
+    )
+    if not any(c.written or c.unchanged or c.open_skipped or c.removed for c in changes):
+        errors.print(
+            f"warning: no window of the chosen streams is in {span} (event time)", markup=False
+        )
     if output is Output.json:
         summary = {
             "dry_run": dry_run,
@@ -110,4 +123,7 @@ def reprocess(
     console.print(table)
     rate = total / max(elapsed, 1e-6)
     verb = "Dry run, nothing written" if dry_run else "Reprocessed"
-    console.print(f"{verb}: {total} events read in {elapsed:.1f} s ({rate:,.0f}/s).")
+    console.print(
+        f"{verb}: {span} (event time); {total} events read in {elapsed:.1f} s ({rate:,.0f}/s).",
+        markup=False,
+    )

@@ -10,6 +10,7 @@ makes topics with it and brings topics made before to it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +24,7 @@ from city.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 
 RETENTION_MS = "retention.ms"
+TIMESTAMP_TYPE = "message.timestamp.type"
 DAY_MS = 86_400_000
 TopicKind = Literal["input", "re-key", "output", "dead-letter"]
 
@@ -118,3 +120,42 @@ def topics_retention(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str,
 def _ms(entry: dict[str, object] | None) -> int | None:
     value = entry.get("value") if entry else None
     return int(str(value)) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a topic keeps its messages, as the broker says now."""
+
+    topic: str
+    retention_ms: int | None  # None: kept forever (retention.ms = -1)
+    log_append_time: bool  # the broker stamps each message as it arrives: ages from arrival
+
+    def horizon_ms(self, now_ms: int | None = None) -> int | None:
+        """The oldest timestamp the topic keeps now; None when it keeps every one."""
+        if self.retention_ms is None:
+            return None
+        return (int(time.time() * 1000) if now_ms is None else now_ms) - self.retention_ms
+
+
+def topic_retention(settings: KafkaSettings, names: Sequence[str]) -> dict[str, Retention]:
+    """The retention of each existing topic among `names` (broker-side), read from the broker:
+    replay needs the topic's real setting, whoever set it."""
+    keys = {RETENTION_MS: None, TIMESTAMP_TYPE: None}
+
+    def describe(admin: KafkaAdminClient) -> dict[str, Retention]:
+        present = sorted(set(names) & set(admin.list_topics()))
+        if not present:
+            return {}
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(keys)) for name in present]
+        described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+        found = {}
+        for name in present:
+            configs = described.get(name, {})
+            ms = _ms(configs.get(RETENTION_MS))
+            stamped = configs.get(TIMESTAMP_TYPE, {}).get("value") == "LogAppendTime"
+            found[name] = Retention(name, None if ms is None or ms < 0 else ms, stamped)
+        return found
+
+    return admin_request(
+        settings, f"reading topics' retention on {settings.kafka_bootstrap}", describe
+    )

@@ -22,21 +22,25 @@ from city.settings import KafkaSettings
 from streams.app import aiokafka_config
 from streams.settings import StreamSettings
 from vtops.kafka.offsets import commit_offsets, committed_offsets
+from vtops.replay.event_times import locate
 from vtops.replay.exceptions import ReplayError
-from vtops.replay.positions import Ranges, offsets_at, retained_ranges
+from vtops.replay.positions import Ranges, retained_ranges
 from vtops.replay.rebuild import StateRebuild
 from vtops.replay.saved_state import replace_state, saved_offsets
 from vtops.replay.selection import StreamTopics
-from vtops.replay.times import epoch_ms
+from vtops.replay.times import Clock, epoch_ms
 
 
 @dataclass(frozen=True)
 class ResetTarget:
     kind: Literal["earliest", "latest", "datetime"]
     at: datetime | None = None
+    clock: Clock = Clock.event
 
     def __str__(self) -> str:
-        return self.kind if self.at is None else self.at.isoformat()
+        if self.at is None:
+            return self.kind
+        return f"{self.at.isoformat()} ({self.clock.value} time)"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,19 @@ class ResetPlan:
     def targets(self, topics: StreamTopics) -> dict[int, int]:
         return {m.partition: m.resume_after for m in self.moves if m.topic == topics.source}
 
+    def _inputs(self) -> list[tuple[PartitionMove, TopicPartition]]:
+        return [(m, TopicPartition(m.topic, m.partition)) for m in self.moves if not m.rekeyed]
+
+    @property
+    def replays_everything(self) -> bool:
+        """Every input partition resumes at its beginning: a full replay."""
+        return all(m.resume_after == self.ranges.beginning[tp] for m, tp in self._inputs())
+
+    @property
+    def replays_nothing(self) -> bool:
+        """Every input partition resumes at its end: nothing retained is read again."""
+        return all(m.resume_after == self.ranges.end[tp] for m, tp in self._inputs())
+
 
 def plan_reset(
     kafka: KafkaSettings,
@@ -76,15 +93,17 @@ def plan_reset(
     database: str,
     streams: list[StreamTopics],
     target: ResetTarget,
+    max_clock_skew_s: int,
 ) -> ResetPlan:
     topics = [topic for s in streams for topic in s.consumed]
     ranges = retained_ranges(kafka, topics)
     inputs = [tp for tp in ranges.beginning if tp.topic in {s.source for s in streams}]
     if not inputs:
         raise ReplayError("none of the streams' input topics exists: `vtops topics create`")
-    at: dict[TopicPartition, int | None] = {}
+    at: dict[TopicPartition, int] = {}
     if target.at is not None:
-        at = offsets_at(kafka, inputs, epoch_ms(target.at))
+        at_ms = epoch_ms(target.at)
+        at = locate(kafka, streams, ranges, at_ms, target.clock, max_clock_skew_s).offsets
     saved = saved_offsets(client, database, topics)
     committed = committed_offsets(kafka)
     moves = []
@@ -96,8 +115,7 @@ def plan_reset(
         elif target.kind == "earliest":
             after = beginning
         else:
-            found = at.get(tp)
-            after = end if found is None else found
+            after = at[tp]
         last = saved.get((tp.topic, tp.partition))
         moves.append(
             PartitionMove(

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from enum import StrEnum
 
 from vtops.replay.exceptions import ReplayError
+
+# How every replay command's help says a time without an offset is read.
+CITY_TIME_HELP = "a time without an offset is city time (the city profile's zone), not UTC"
+
+
+class Clock(StrEnum):
+    """Which time a replay command's times are read in (vtops/replay/event_times.py)."""
+
+    event = "event"  # the event's own time, as windows are counted
+    kafka = "kafka"  # the message timestamp, as Kafka's tools count
 
 
 def parse_instant(option: str, text: str, tz: tzinfo) -> datetime:
