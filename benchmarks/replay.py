@@ -31,6 +31,7 @@ from pathlib import Path
 import orjson
 
 from benchmarks.topic import BenchTopic, add_topic_options, clean_up, create_and_fill
+from vtops.kafka.topics import ensure_topics
 
 VTOPS = str(Path(sys.executable).parent / "vtops")
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         filled_at = datetime.now(UTC) - timedelta(seconds=1)
         fill = create_and_fill(topic, options.events, options.seed)
+        ensure_topics(copy.settings())  # an import never creates a topic
         until = datetime.now(UTC) + timedelta(seconds=1)
 
         def env(bench: BenchTopic, data: str) -> dict[str, str]:

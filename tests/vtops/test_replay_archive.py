@@ -4,6 +4,7 @@ environment's topics, where the worker computes the same tables."""
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,7 +169,10 @@ def test_an_import_refuses_what_the_broker_would_delete_or_create_and_other_topi
     )
     refused = pipeline.vtops("archive", "import", str(old), "--yes")
     assert refused.returncode == 1
-    assert "keeps messages 7 days by timestamp (retention.ms=604800000)" in refused.stderr
+    # Read from the broker's topic config: the input topics keep 14 days by default.
+    assert re.search(
+        r"keeps messages 14 days by timestamp \(retention.ms=1209600000\)", refused.stderr
+    )
     assert "--restamp" in refused.stderr
     assert held(pipeline, topics.CAMERA_EVENTS) == 0
 
