@@ -30,3 +30,19 @@ def local_day_bounds(epoch_ms: int, tz: tzinfo) -> tuple[date, int, int]:
 
 def _midnight_ms(day: date, tz: tzinfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+
+
+class LocalDays:
+    """`local_day_bounds` in one zone, remembering the last day: a stream's events come nearly
+    in time order, so most fall in the day of the one before, and the zone's lookups cost
+    ~10 µs an event (issue 20). Exact: the days of a zone do not overlap."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self._tz = tz
+        self._last: tuple[date, int, int] | None = None
+
+    def bounds(self, epoch_ms: int) -> tuple[date, int, int]:
+        last = self._last
+        if last is None or not last[1] <= epoch_ms < last[2]:
+            last = self._last = local_day_bounds(epoch_ms, self._tz)
+        return last

@@ -19,11 +19,11 @@ that name different agencies or procedures do not share deadlines.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from city import topics
-from city.clock import local_day_bounds, local_time
+from city.clock import LocalDays, local_time
 from city.profile import CityProfile
 from schemas.fast import PortalTransaction, decode_portal_transaction
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
@@ -106,6 +106,7 @@ class PortalKpis:
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._grace_ms = grace_s * 1000
         self._tz = profile.tz
+        self._days = LocalDays(profile.tz)
 
     def new_state(self) -> PartitionWindows[PortalCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: PortalCounts())
@@ -114,7 +115,7 @@ class PortalKpis:
         return decode_portal_transaction(raw)
 
     def assign(self, event: PortalTransaction) -> Assignment:
-        _, start, end = local_day_bounds(event.ts, self._tz)
+        _, start, end = self._days.bounds(event.ts)
         return Assignment(
             event.event_id, (event.agency, event.procedure_code), start, end, event.ts
         )
@@ -184,12 +185,13 @@ class PortalKpis:
             "day": local_time(window.start_ms, self._tz).date(),
             "agency": agency,
             "procedure_code": procedure_code,
-            **asdict(window.acc),
+            # Its fields are flat counts: vars is asdict without the deep copy (3 µs a row).
+            **vars(window.acc),
             "final": int(final),
         }
 
     def acc_to_state(self, acc: PortalCounts) -> dict[str, Any]:
-        return asdict(acc)
+        return dict(vars(acc))
 
     def acc_from_state(self, _group: Group, state: dict[str, Any]) -> PortalCounts:
         return PortalCounts(**state)
