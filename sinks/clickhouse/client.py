@@ -5,6 +5,10 @@ Both are clickhouse-connect clients, so every sink and query runs the same code 
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from clickhouse_connect import get_client
@@ -19,6 +23,8 @@ from clickhouse_connect.driver.exceptions import (
 from sinks.exceptions import SinkError, StoreInUseError, TransientSinkError
 from sinks.settings import StorageSettings
 
+# How chDB says a store is held by another process (it prints it before it raises).
+_LOCKED = b"Cannot lock file"
 DSN_FORM = "http://user:password@host:port/database (or https://)"
 
 
@@ -60,7 +66,8 @@ def connect(storage: StorageSettings) -> Client:
     path = storage.clickhouse_path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     try:
-        return get_client(interface="chdb", path=str(path))
+        with _engine_stderr_held():
+            return get_client(interface="chdb", path=str(path))
     except ProgrammingError as error:
         if "EmbeddedServer" in str(error):
             raise StoreInUseError(
@@ -69,6 +76,26 @@ def connect(storage: StorageSettings) -> Client:
                 "set VTOPS_CLICKHOUSE_URL (`vtops clickhouse status` shows the local server's)"
             ) from None
         raise SinkError(f"cannot open the embedded ClickHouse store at {path}: {error}") from None
+
+
+@contextmanager
+def _engine_stderr_held() -> Iterator[None]:
+    """Standard error while the engine opens a store, written after it without ClickHouse's
+    raw `Code: 76 … Cannot lock file` line, which it prints when the store is in use, before
+    the error we raise in the city's terms. Held at the file descriptor: chDB writes there
+    from C++, past Python's sys.stderr; anything else written meanwhile is kept."""
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.readlines() if _LOCKED not in line]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def classify(error: Exception) -> SinkError:

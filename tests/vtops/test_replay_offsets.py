@@ -12,16 +12,19 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from kafka import KafkaProducer
 
 from city import topics
 from streams.app import by_group_topic
+from streams.engine.records import watermark_header
 from tests.factories import MINUTE_MS, T0, passage
 from tests.factories_payments import HOUR_MS, tally
-from tests.pipeline import PipelineRun, key_per_partition, partition_of
+from tests.pipeline import BOOTSTRAP, PipelineRun, key_per_partition, partition_of
 from tests.streams.test_payments_pipeline import CASHLESS_SQL
 from tests.streams.test_traffic_pipeline import flow_rows
 from vtops.kafka.offsets import wait_until_consumed
 from vtops.replay.archive import read_info
+from vtops.replay.positions import positions
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +92,18 @@ def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
     flows, cashless = flow_rows(pipeline), pipeline.rows(CASHLESS_SQL)
     assert len(flows) == 10 * len(CAMERAS) and len(cashless) == 2 * len(WARDS)
     ends = resumes(pipeline)
+    shown = pipeline.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
+    listed = orjson.loads(shown.stdout)
+    # Issue 19, item 4: after a clean stop nothing waits, partitions come in order, each
+    # topic says from when on it keeps messages (issue 15), and at 80 columns no topic name
+    # is folded over lines.
+    assert [(p["topic"], p["partition"]) for p in listed] == sorted(ends)
+    assert [p["lag"] for p in listed] == [0] * len(listed)
+    assert all(p["kept_since"] for p in listed)
+    pipeline.extra_env["COLUMNS"] = "80"
+    table = pipeline.vtops("offsets", "show", "--streams", "camera,payments").stdout.splitlines()
+    assert {p["topic"] for p in listed} <= {line.split(" ")[0] for line in table}
+    del pipeline.extra_env["COLUMNS"]
 
     # The reset point is when the later messages were produced: Kafka's clock.
     to = ("--to-datetime", reset_at.isoformat(), "--clock", "kafka")
@@ -183,3 +198,17 @@ def test_replay_times_are_event_times_and_a_range_of_all_or_nothing_is_named(
     assert info.source_prefix == pipeline.prefix
     _, said = export(T0 + 60 * MINUTE_MS, T0 + 70 * MINUTE_MS, "none.parquet")
     assert "no input message has its event time in [--from, --to)" in said
+
+
+def test_the_routers_watermarks_are_not_lag(pipeline: PipelineRun) -> None:
+    """Issue 19, item 4: `offsets show` said lag 1 on every payments re-key partition after a
+    clean stop: the last checkpoint's watermarks, which no one reads, counted as work."""
+    by_group = by_group_topic(pipeline.kafka_settings, "payments")
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+    for _ in range(2):
+        producer.send(by_group, value=b"{}", partition=0, headers=watermark_header())
+    producer.send(by_group, value=b"{}", partition=1)  # an event: that is lag
+    producer.flush()
+    producer.close()
+    found = positions(pipeline.kafka_settings, [by_group], {}, frozenset({by_group}))
+    assert [(p.partition, p.end, p.lag) for p in found] == [(0, 2, 0), (1, 1, 1), (2, 0, 0)]

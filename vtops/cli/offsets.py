@@ -58,11 +58,15 @@ def show(
     streams: str | None = typer.Option(None, help=STREAMS_HELP),
     output: OutputOption = Output.table,
 ) -> None:
-    """Per topic and partition (re-key topics included): the retained offsets, the group's
-    committed offset, where the worker resumes (its saved state) and the lag."""
+    """Per topic (re-key topics included), how long it keeps messages, and per partition: the
+    retained offsets, the group's committed offset, where the worker resumes (its saved
+    state) and the lag (unread events)."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
     from rich.table import Table
 
+    from city.clock import local_time
+    from city.profile import load_city_profile
+    from vtops.kafka.retention import topic_retention
     from vtops.replay.positions import positions
     from vtops.replay.selection import chosen_streams
     from vtops.settings import get_settings
@@ -70,28 +74,51 @@ def show(
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     settings = get_settings()
     try:
-        topics = [t for s in chosen_streams(settings, streams) for t in s.consumed]
-        found = positions(settings.kafka, topics, _saved(settings, topics))
+        tz = load_city_profile(settings.stream.city_profile).tz
+        chosen = chosen_streams(settings, streams)
+        topics = [t for s in chosen for t in s.consumed]
+        rekey = frozenset(s.by_group for s in chosen if s.by_group is not None)
+        found = positions(settings.kafka, topics, _saved(settings, topics), rekey)
+        kept = topic_retention(settings.kafka, topics)
     except VtopsError as error:
         exit_with_error(str(error))
     except ClickHouseError as error:
         exit_with_error(f"reading the saved state failed: {str(error).splitlines()[0]}")
+    horizons = {topic: k.horizon_ms() for topic, k in kept.items()}
+
+    def kept_since(topic: str) -> str | None:
+        at = horizons.get(topic)
+        return None if at is None else local_time(at, tz).isoformat(timespec="minutes")
+
     if output is Output.json:
-        console.print_json(json.dumps([{**asdict(p), "lag": p.lag} for p in found]))
-        return
-    table = Table("topic", "partition", "beginning", "end", "committed", "resumes at", "lag")
-    table.columns[0].overflow = "fold"
-    for p in found:
-        table.add_row(
-            p.topic,
-            str(p.partition),
-            str(p.beginning),
-            str(p.end),
-            "-" if p.committed is None else str(p.committed),
-            "?" if p.resume is None else str(p.resume),
-            str(p.lag),
+        console.print_json(
+            json.dumps(
+                [{**asdict(p), "lag": p.lag, "kept_since": kept_since(p.topic)} for p in found]
+            )
         )
-    console.print(table)
+        return
+    # One table per topic, its name above it: a topic name in a column wraps at 80 columns.
+    for topic in dict.fromkeys(p.topic for p in found):
+        k = kept.get(topic)
+        since = kept_since(topic)
+        if k is None or k.retention_ms is None:
+            keeps = "keeps every message"
+        else:
+            clock = "arrival" if k.log_append_time else "timestamp"
+            keeps = f"keeps {k.retention_ms / 86_400_000:g} days by {clock}: since {since}"
+        role = " (re-key)" if topic in rekey else ""
+        console.print(f"{topic}{role} — {keeps}", markup=False, overflow="fold")
+        table = Table("partition", "beginning", "end", "committed", "resumes at", "lag")
+        for p in (p for p in found if p.topic == topic):
+            table.add_row(
+                str(p.partition),
+                str(p.beginning),
+                str(p.end),
+                "-" if p.committed is None else str(p.committed),
+                "?" if p.resume is None else str(p.resume),
+                str(p.lag),
+            )
+        console.print(table)
 
 
 def _target(

@@ -22,6 +22,12 @@ def opened_store() -> Iterator[tuple[Client, str]]:
     # The driver logs its retries of an unreachable server; the error below says it once.
     logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     storage = get_settings().storage
+    if storage.clickhouse_url is None and not storage.clickhouse_path.is_dir():
+        # Opening would make an empty store there, and then every table would be missing.
+        exit_with_error(
+            f"no embedded store at {storage.clickhouse_path}: is VTOPS_DATA_DIR the directory "
+            "the worker wrote? For a new store, run `vtops migrate` first (or start the worker)"
+        )
     try:
         client = connect(storage)
     except VtopsError as error:

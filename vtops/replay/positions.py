@@ -4,15 +4,20 @@ offset, and where the worker resumes (its saved state, which wins over the group
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
+from streams.engine.records import is_watermark
 from vtops.kafka.offsets import committed_offsets
 from vtops.replay.exceptions import ReplayError
+
+# A re-key partition's unread tail up to this long is read to tell watermarks from events; a
+# longer one is a real backlog, where a watermark or two do not matter.
+_TAIL_READ = 1_000
 
 
 @dataclass(frozen=True)
@@ -25,11 +30,19 @@ class Position:
     # The next offset the worker reads: its saved state's offset plus one, the beginning when
     # it has no state; None when the state could not be read (the embedded store is in use).
     resume: int | None
+    # Of the unread messages of a re-key partition, the routers' watermarks: the last
+    # checkpoint before a clean stop sends one to every partition, which no one reads.
+    unread_watermarks: int = 0
+
+    @property
+    def next_read(self) -> int:
+        at = self.resume if self.resume is not None else self.committed
+        return self.beginning if at is None else at
 
     @property
     def lag(self) -> int:
-        at = self.resume if self.resume is not None else self.committed
-        return max(0, self.end - (self.beginning if at is None else at))
+        """The events waiting: unread messages, watermarks aside."""
+        return max(0, self.end - self.next_read - self.unread_watermarks)
 
 
 @dataclass(frozen=True)
@@ -112,13 +125,18 @@ def offsets_at(
 
 
 def positions(
-    settings: KafkaSettings, topics: list[str], saved: dict[tuple[str, int], int] | None
+    settings: KafkaSettings,
+    topics: list[str],
+    saved: dict[tuple[str, int], int] | None,
+    rekey_topics: frozenset[str] = frozenset(),
 ) -> list[Position]:
-    """`saved`: (topic, partition) → the last offset in the saved state; None when unknown."""
+    """Every partition of `topics`, by topic and partition. `saved`: (topic, partition) → the
+    last offset in the saved state; None when unknown."""
     ranges = retained_ranges(settings, topics)
     committed = committed_offsets(settings)
     found: list[Position] = []
-    for tp, beginning in ranges.beginning.items():
+    for tp in sorted(ranges.beginning):
+        beginning = ranges.beginning[tp]
         resume = None
         if saved is not None:
             last = saved.get((tp.topic, tp.partition))
@@ -126,4 +144,20 @@ def positions(
         found.append(
             Position(tp.topic, tp.partition, beginning, ranges.end[tp], committed.get(tp), resume)
         )
-    return found
+    tails = [p for p in found if p.topic in rekey_topics and 0 < p.lag <= _TAIL_READ]
+    if not tails:
+        return found
+    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
+    try:
+        marks = {
+            (p.topic, p.partition): sum(
+                is_watermark(r.headers or ())
+                for r in records_between(
+                    consumer, TopicPartition(p.topic, p.partition), p.next_read, p.end
+                )
+            )
+            for p in tails
+        }
+    finally:
+        consumer.close()
+    return [replace(p, unread_watermarks=marks.get((p.topic, p.partition), 0)) for p in found]
