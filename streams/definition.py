@@ -46,6 +46,9 @@ class Assignment:
     start_ms: int
     end_ms: int
     event_time_ms: int
+    # Who sent it, where one producer's lead over the others on its input partition is bounded
+    # (streams/engine/lead.py): the camera; None for tallies and dossier steps (README).
+    producer: str | None = None
 
     @property
     def window_key(self) -> WindowKey:

@@ -10,6 +10,8 @@ re-keyed by (ward, category) first (streams/engine/route_stage.py).
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +24,30 @@ from schemas.payments import CASHLESS_METHODS, METHODS
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
 
+log = logging.getLogger(__name__)
+
 CASHLESS_TABLE = "payments_cashless_1h"
+
+
+# Distinct terminals a window remembers, at least: a ward the profile gives few terminals may
+# have shops it does not list yet (see max_terminals).
+MIN_TERMINALS_KEPT = 100
+
+
+def max_terminals(terminals_in_ward: int) -> int:
+    """How many distinct terminal ids a window of a ward remembers (issue 16, 5). The profile
+    knows the city's terminals, but lags the shops that open, so a terminal it does not list
+    is not a dead letter; twice the ward's listed terminals (at least MIN_TERMINALS_KEPT) is
+    the bound that keeps a producer inventing terminal ids from growing a window for ever.
+    Beyond it `terminals` stops growing; reports and sums still count every tally."""
+    return max(2 * terminals_in_ward, MIN_TERMINALS_KEPT)
 
 
 @dataclass
 class CashlessTally:
     """One ward, category and hour: tallies, the terminals behind them, summed counts."""
 
+    max_terminals: int = MIN_TERMINALS_KEPT  # not saved: it comes from the profile
     reports: int = 0
     terminals: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
@@ -37,7 +56,15 @@ class CashlessTally:
 
     def add(self, tally: TerminalCounts) -> None:
         self.reports += 1
-        self.terminals.add(tally.terminal_id)
+        if len(self.terminals) < self.max_terminals:
+            self.terminals.add(tally.terminal_id)
+        elif tally.terminal_id not in self.terminals:
+            log.warning(
+                "more terminals than a window keeps ward=%s category=%s limit=%d",
+                tally.ward,
+                tally.category,
+                self.max_terminals,
+            )
         for method in METHODS:
             self.counts[method] += getattr(tally.counts, method)
         amounts = tally.amounts_vnd
@@ -65,11 +92,16 @@ class CashlessPayments:
 
     def __init__(self, profile: CityProfile, grace_s: int) -> None:
         self._wards = profile.ward_codes
+        listed = Counter(payee.ward for payee in profile.payees for _ in payee.terminals)
+        self._max_terminals = {ward: max_terminals(listed[ward]) for ward in self._wards}
         self._tz = profile.tz
         self._grace_ms = grace_s * 1000
 
     def new_state(self) -> PartitionWindows[CashlessTally]:
-        return PartitionWindows(self._grace_ms, lambda _group: CashlessTally())
+        return PartitionWindows(self._grace_ms, self._new_tally)
+
+    def _new_tally(self, group: Group) -> CashlessTally:
+        return CashlessTally(self._max_terminals.get(group[0], MIN_TERMINALS_KEPT))
 
     def decode(self, raw: bytes | None) -> TerminalCounts:
         tally = decode_terminal_counts(raw)
@@ -120,8 +152,9 @@ class CashlessPayments:
             "cashless_amount_vnd": str(acc.cashless_amount_vnd),
         }
 
-    def acc_from_state(self, _group: Group, state: dict[str, Any]) -> CashlessTally:
+    def acc_from_state(self, group: Group, state: dict[str, Any]) -> CashlessTally:
         return CashlessTally(
+            self._new_tally(group).max_terminals,
             reports=state["reports"],
             terminals=set(state["terminals"]),
             counts={method: int(state["counts"].get(method, 0)) for method in METHODS},

@@ -19,15 +19,19 @@ that name different agencies or procedures do not share deadlines.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from city import topics
 from city.clock import LocalDays, local_time
 from city.profile import CityProfile
+from schemas.exceptions import InvalidEvent
 from schemas.fast import PortalTransaction, decode_portal_transaction
 from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
+
+log = logging.getLogger(__name__)
 
 KPIS_TABLE = "portal_kpis_1d"
 DAY_MS = 86_400_000
@@ -41,6 +45,10 @@ DOSSIER_RETENTION_MS = 180 * DAY_MS
 # earliest are forgotten.
 MAX_DEADLINES = 32
 DOSSIER_PREFIX = "dossier:"
+# Dossiers with a deadline a window-stage partition keeps (issue 16, 5): the profile cannot know
+# dossier ids, so this bounds memory. Vũng Tàu resolves a few hundred thousand a year; over
+# six partitions and 180 days, a tenth of this each. Beyond it, the stalest tenth is forgotten.
+MAX_DOSSIERS = 100_000
 
 
 @dataclass
@@ -107,12 +115,21 @@ class PortalKpis:
         self._grace_ms = grace_s * 1000
         self._tz = profile.tz
         self._days = LocalDays(profile.tz)
+        self._agencies = frozenset(a.agency for a in profile.agencies)
+        self._procedures = frozenset(p.procedure_code for p in profile.procedures)
 
     def new_state(self) -> PartitionWindows[PortalCounts]:
         return PartitionWindows(self._grace_ms, lambda _group: PortalCounts())
 
     def decode(self, raw: bytes | None) -> PortalTransaction:
-        return decode_portal_transaction(raw)
+        # The profile knows the city's agencies and procedures (issue 16, 5): anything else
+        # would open windows, and keep dossiers, for groups nobody reads.
+        step = decode_portal_transaction(raw)
+        if step.agency not in self._agencies:
+            raise InvalidEvent("agency: not an agency of the city profile")
+        if step.procedure_code not in self._procedures:
+            raise InvalidEvent("procedure_code: not a procedure of the city profile")
+        return step
 
     def assign(self, event: PortalTransaction) -> Assignment:
         _, start, end = self._days.bounds(event.ts)
@@ -161,6 +178,22 @@ class PortalKpis:
             return
         state.put_keyed(
             DOSSIER_PREFIX + event.dossier_id, {"last_ts": last_ts, "deadlines": deadlines}
+        )
+        if len(state.keyed) > MAX_DOSSIERS:
+            PortalKpis._forget_stalest(state)
+
+    @staticmethod
+    def _forget_stalest(state: PartitionWindows[PortalCounts]) -> None:
+        """Keep memory bounded when dossiers are more than a partition keeps: forget the tenth
+        whose last step is oldest (their resolutions then count as `resolved_no_due`)."""
+        stalest = sorted(state.keyed, key=lambda key: state.keyed[key]["last_ts"])
+        forgotten = stalest[: MAX_DOSSIERS // 10]
+        for key in forgotten:
+            state.drop_keyed(key)
+        log.warning(
+            "more dossiers than a partition keeps: forgot the stalest dossiers=%d limit=%d",
+            len(forgotten),
+            MAX_DOSSIERS,
         )
 
     @staticmethod

@@ -67,7 +67,9 @@ class TrafficFlow:
         if isinstance(event, StatusReport):
             return None  # health is a record, not an aggregate
         start = aligned_start(event.ts, MINUTE_MS)
-        return Assignment(event.event_id, (event.camera_id,), start, start + MINUTE_MS, event.ts)
+        return Assignment(
+            event.event_id, (event.camera_id,), start, start + MINUTE_MS, event.ts, event.camera_id
+        )
 
     def fold(
         self,

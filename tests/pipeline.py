@@ -29,6 +29,8 @@ from vtops.kafka.offsets import remaining, wait_until_consumed
 
 BOOTSTRAP = os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 VTOPS = str(Path(sys.executable).parent / "vtops")
+PAUSED = "tests.paused_worker"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -133,12 +135,16 @@ class PipelineRun:
         done = self.vtops("topics", "create")
         assert done.returncode == 0, done.stderr
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, paused_at: str | None = None) -> subprocess.Popen[bytes]:
+        """`vtops worker`; held for good at a pause point when `paused_at` names one
+        (streams/engine/pause.py), through a launcher only tests have."""
         path = self.data_dir / f"worker-{time.monotonic_ns()}.log"
         log = open(path, "wb")  # noqa: SIM115
+        command = [VTOPS] if paused_at is None else [sys.executable, "-m", PAUSED, paused_at]
         worker = subprocess.Popen(
-            [VTOPS, "worker", "--loglevel", "info"],
+            [*command, "worker", "--loglevel", "info"],
             env=self.env,
+            cwd=REPOSITORY,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

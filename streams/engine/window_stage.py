@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from enum import Enum, auto
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -35,6 +36,7 @@ from streams.engine.checkpoint import (
     progress_row,
 )
 from streams.engine.dead_letters import DeadLetters
+from streams.engine.lead import Leaders
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
@@ -67,13 +69,23 @@ def keyed_entry_key(key: str) -> str:
     return "k:" + key
 
 
-def decode_keyed(stream: DomainStream[E, A], key: bytes | None, raw: bytes | None) -> E:
+class _Unkeyed(Enum):
+    UNKEYED = auto()
+
+
+# An event fed without its Kafka message (unit tests, offline tools): no key to hold it to.
+UNKEYED = _Unkeyed.UNKEYED
+
+
+def decode_keyed(stream: DomainStream[E, A], key: bytes | _Unkeyed | None, raw: bytes | None) -> E:
     """The event in a message whose key is the one contract section 3 gives it. Where a
     stream's windows live on its input's partitions (camera events, keyed by camera), another
     key would put one camera's minute on two partitions, whose rows overwrite each other."""
     event = stream.decode(raw)
     field = stream.key_field
-    if field is not None and key != str(getattr(event, field)).encode():
+    if key is UNKEYED or field is None:
+        return event
+    if key != str(getattr(event, field)).encode():
         raise InvalidEvent(f"key: must be the event's {field} (contract section 3)")
     return event
 
@@ -85,14 +97,15 @@ def fold_event(
     raw: bytes | None,
     records: Records,
     *,
-    key: bytes | None = None,
+    key: bytes | _Unkeyed | None = UNKEYED,
     source_time_ms: int | None = None,
     latest_ms: int | None = None,
 ) -> None:
     """Fold one message: decode, assign, judge lateness, dedup, admit, fold. InvalidEvent for
     a bad one.
 
-    `key`: the message's key, held to the stream's `key_field` when it has one.
+    `key`: the message's key, held to the stream's `key_field` when it has one; UNKEYED for
+    an event fed without its message.
     `source_time_ms`: the carrying input partition's stream time, for a routed event.
     `latest_ms`: the latest event time accepted (wall clock plus skew), None for no bound.
     """
@@ -106,7 +119,9 @@ def fold_event(
         state.counters.recorded += 1
         stream.fold(state, event, None, records)
         return
-    if state.is_late(assignment.end_ms, assignment.event_time_ms, source_time_ms):
+    if state.is_late(
+        assignment.end_ms, assignment.event_time_ms, source_time_ms, assignment.producer
+    ):
         stream.fold(state, event, None, records)
         return
     if not state.is_new(assignment.event_id):
@@ -186,6 +201,7 @@ class WindowStage(Generic[E, A]):
         state.offset = meta["offset"]
         state.stream_time_ms = meta["stream_time"]
         state.closed_through_ms = meta.get("closed_through")
+        state.leaders = Leaders.from_state(meta.get("leaders"))
         state.counters = PartitionCounters(**meta["counters"])
         if meta.get("inputs") is not None:
             state.inputs = InputClocks.from_state(meta["inputs"])
@@ -217,7 +233,7 @@ class WindowStage(Generic[E, A]):
                 clock = None if origin is None else inputs.clocks.get(origin.partition)
                 if origin is None or clock is None or origin.offset > clock.offset:
                     return None
-            key = record.key if inputs is None else None
+            key = record.key if inputs is None else UNKEYED
             assignment = self.stream.assign(decode_keyed(self.stream, key, record.value))
         except InvalidEvent:
             return None
@@ -379,6 +395,7 @@ class WindowStage(Generic[E, A]):
             "offset": offset,
             "stream_time": state.stream_time_ms,
             "closed_through": state.closed_through_ms,
+            "leaders": state.leaders.to_state(),
             "counters": state.counters.as_dict(),
             "inputs": None if state.inputs is None else state.inputs.to_state(),
         }

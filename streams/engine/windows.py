@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from streams.engine.lead import Leaders, lead_of
+
 A = TypeVar("A")
 
 # A window is identified by its group (camera, ward and category, agency and procedure) and start.
@@ -54,6 +56,9 @@ class PartitionCounters:
     invalid: int = 0
     # Messages kept as records outside any window (camera status reports).
     recorded: int = 0
+    # Events whose producer ran further ahead of the partition's others than the lead bound
+    # (streams/engine/lead.py): counted in their windows, stream time held back.
+    ahead: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -124,8 +129,10 @@ class PartitionWindows(Generic[A]):
     new_acc: Callable[[Group], A]
     # None: the stage reads its contract topic, and this partition's own stream time judges.
     inputs: InputClocks | None = None
-    # The largest event time (or carried input stream time) seen on this partition.
+    # The largest event time (or carried input stream time) seen on this partition, one
+    # producer's lead over the others bounded (streams/engine/lead.py).
     stream_time_ms: int | None = None
+    leaders: Leaders = field(default_factory=Leaders)
     # The time windows were last closed by; an event of a window closed by it is late even
     # when its input partition, idle until now, is behind.
     closed_through_ms: int | None = None
@@ -143,16 +150,23 @@ class PartitionWindows(Generic[A]):
     # collects what readers already treat as expired).
     swept_day: int | None = None
 
-    def is_late(self, end_ms: int, ts_ms: int, source_time_ms: int | None = None) -> bool:
+    def is_late(
+        self,
+        end_ms: int,
+        ts_ms: int,
+        source_time_ms: int | None = None,
+        producer: str | None = None,
+    ) -> bool:
         """Advance stream time by the event; True, and counted, when that closes its window.
 
         `source_time_ms` is the stream time of the input partition that carried the event, as
-        its routing stage saw it; None when this partition is that input partition. Lateness
-        is judged before dedup: a copy of an event whose window its input partition has passed
-        is late, whatever else this partition has seen.
+        its routing stage saw it; None when this partition is that input partition, and then
+        `producer` says who sent it (its lead over the others is bounded). Lateness is judged
+        before dedup: a copy of an event whose window its input partition has passed is late,
+        whatever else this partition has seen.
         """
         if source_time_ms is None:
-            self.advance(ts_ms)
+            self.advance(ts_ms, producer)
             judged_by = self.stream_time_ms
         else:
             self.advance(source_time_ms)
@@ -169,7 +183,14 @@ class PartitionWindows(Generic[A]):
             return False
         return True
 
-    def advance(self, ts_ms: int) -> None:
+    def advance(self, ts_ms: int, producer: str | None = None) -> None:
+        """Stream time by an event of `producer`, or by a stream time carried along (None)."""
+        if producer is not None:
+            self.leaders.see(producer, ts_ms)
+            allowed = self.leaders.bound(lead_of(self.grace_ms))
+            if allowed is not None and allowed < ts_ms:
+                self.counters.ahead += 1
+                ts_ms = allowed
         if self.stream_time_ms is None or ts_ms > self.stream_time_ms:
             self.stream_time_ms = ts_ms
 

@@ -43,6 +43,11 @@ _COUNTERS = (
     ("invalid", "vtops_events_invalid", "Messages sent to the dead-letter queue."),
     ("recorded", "vtops_events_recorded", "Messages kept as records outside any window."),
     ("forwarded", "vtops_events_forwarded", "Events re-keyed to the stream's by-group topic."),
+    (
+        "ahead",
+        "vtops_events_ahead",
+        "Events whose camera ran ahead of its partition's others by more than the lead bound.",
+    ),
 )
 
 

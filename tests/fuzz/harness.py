@@ -51,7 +51,7 @@ class World:
     _admin: Any = None
 
     @classmethod
-    def start(cls, data_dir: Path, lead_ms: int | None) -> World:
+    def start(cls, data_dir: Path) -> World:
         run = PipelineRun(
             data_dir=data_dir,
             extra_env={
@@ -60,7 +60,7 @@ class World:
             },
         )
         run.create_topics()
-        world = cls(run, Model(lead_ms))
+        world = cls(run, Model())
         world.worker = run.start_worker()
         run.wait_until_assigned(world.worker)
         world._admin = KafkaAdminClient(bootstrap_servers=run.bootstrap)

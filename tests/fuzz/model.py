@@ -2,8 +2,9 @@
 the order each input partition holds them, the dead letters and the window rows the worker must
 produce. Written from the contract, not from the engine's code.
 
-- Stream time is per input partition: the largest event time there, except that one producer
-  (camera, terminal, dossier) counts at most `lead_ms` ahead of the most advanced other one.
+- Stream time is per input partition: the largest event time there, except that one camera
+  counts at most half the grace ahead of the most advanced other camera of the partition (the
+  README's rule for contract v1.2).
 - An event is late when its window's end plus grace is not after its input partition's stream
   time (this event included); late events count nothing.
 - A copy of an event counts nothing: dedup is per input partition for the camera stream, per
@@ -21,15 +22,13 @@ from typing import Any
 from city import topics
 from tests.fuzz.messages import METHODS, Message
 
-GRACE_MS = {topics.CAMERA_EVENTS: 120_000, topics.PAYMENT_COUNTS: 900_000}
-PORTAL_GRACE_MS = 172_800_000
+GRACE_MS = {
+    topics.CAMERA_EVENTS: 120_000,
+    topics.PAYMENT_COUNTS: 900_000,
+    topics.PORTAL_TRANSACTIONS: 172_800_000,
+}
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 CITY_OFFSET_MS = 7 * HOUR_MS  # Asia/Ho_Chi_Minh has no daylight saving
-PRODUCER = {
-    topics.CAMERA_EVENTS: "camera_id",
-    topics.PAYMENT_COUNTS: "terminal_id",
-    topics.PORTAL_TRANSACTIONS: "dossier_id",
-}
 TIME_FIELD = {
     topics.CAMERA_EVENTS: "ts",
     topics.PAYMENT_COUNTS: "period_start",
@@ -81,7 +80,6 @@ def _local_day(ts_ms: int) -> tuple[str, int]:
 
 @dataclass
 class Model:
-    lead_ms: int | None
     clocks: dict[tuple[str, int], InputClock] = field(default_factory=dict)
     counted: dict[tuple[Any, ...], set[str]] = field(default_factory=lambda: defaultdict(set))
     windows: dict[str, dict[tuple[Any, ...], dict[str, int]]] = field(
@@ -104,9 +102,16 @@ class Model:
             return
         clock = self.clocks.get((message.topic, partition))
         if clock is None:
-            clock = self.clocks[(message.topic, partition)] = InputClock(self.lead_ms)
+            lead_ms = (
+                GRACE_MS[message.topic] // 2 if message.topic == topics.CAMERA_EVENTS else None
+            )
+            clock = self.clocks[(message.topic, partition)] = InputClock(lead_ms)
         ts = event[TIME_FIELD[message.topic]]
-        now = clock.advance(str(event[PRODUCER[message.topic]]), ts)
+        # Tallies and dossier steps: no producer's lead is bounded, every one counts alone.
+        producer = (
+            event["camera_id"] if message.topic == topics.CAMERA_EVENTS else event["event_id"]
+        )
+        now = clock.advance(str(producer), ts)
         key, end, grace = self._window(message.topic, event, ts)
         if end + grace <= now:
             self.late += 1
@@ -125,10 +130,9 @@ class Model:
             return (event["camera_id"], start), start + MINUTE_MS, GRACE_MS[topic]
         if topic == topics.PAYMENT_COUNTS:
             start = ts - ts % HOUR_MS
-            key = (event["ward"], event["category"], start)
-            return key, start + HOUR_MS, GRACE_MS[topic]
+            return (event["ward"], event["category"], start), start + HOUR_MS, GRACE_MS[topic]
         day, end = _local_day(ts)
-        return (day, event["agency"], event["procedure_code"]), end, PORTAL_GRACE_MS
+        return (day, event["agency"], event["procedure_code"]), end, GRACE_MS[topic]
 
     def _fold(self, topic: str, key: tuple[Any, ...], event: dict[str, Any]) -> None:
         row = self.windows[topic].get(key)

@@ -41,7 +41,6 @@ SEED = int(os.environ.get("VTOPS_FUZZ_SEED") or random.randrange(2**32))
 SHRINK = os.environ.get("VTOPS_FUZZ_SHRINK") == "1"
 # The worker's resident memory may grow this much over the run (state of open windows, caches).
 RSS_GROWTH_KB = 300 * 1024
-LEAD_MS: int | None = None
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +54,7 @@ class Worlds:
     def get(self) -> World:
         if self.current is None:
             self.started += 1
-            self.current = World.start(self._base.mktemp(f"world{self.started}"), LEAD_MS)
+            self.current = World.start(self._base.mktemp(f"world{self.started}"))
         return self.current
 
     def spoil(self) -> None:

@@ -12,7 +12,7 @@ from schemas.exceptions import InvalidEvent
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
-from streams.payments import CashlessPayments, CashlessTally
+from streams.payments import CashlessPayments, CashlessTally, max_terminals
 from tests.factories_payments import HOUR_MS, MINUTE_MS, T0, tally
 
 GRACE_S = 900
@@ -121,3 +121,22 @@ def test_unknown_ward_is_invalid_and_names_the_ward(stream: CashlessPayments) ->
     assert not state.windows
     routed = stream.assign(stream.decode(orjson.dumps(tally("a", "T1", T0))))
     assert routed.route_key == "phuong-1|grocery"
+
+
+def test_a_window_remembers_a_bounded_number_of_terminals_and_counts_every_tally(
+    stream: CashlessPayments,
+) -> None:
+    """Issue 16, 5: each window's terminal set grew without limit (20k invented terminal ids
+    were 1.3 MB re-written per window at every checkpoint)."""
+    state = stream.new_state()
+    invented = [tally(f"e{n}", f"X-{n}", T0, counts={"cash": 1}) for n in range(500)]
+    fold(stream, state, invented)
+    (window,) = state.open_windows()
+    listed = sum(
+        len(payee.terminals) for payee in load_city_profile().payees if payee.ward == "phuong-1"
+    )
+    assert len(window.acc.terminals) == max_terminals(listed) < 500
+    row = stream.window_row(window, final=False)
+    assert (row["reports"], row["cash"], row["terminals"]) == (500, 500, max_terminals(listed))
+    restored = stream.acc_from_state(window.group, stream.acc_to_state(window.acc))
+    assert restored.max_terminals == window.acc.max_terminals

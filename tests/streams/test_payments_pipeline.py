@@ -53,7 +53,7 @@ INVALID: list[tuple[bytes, str]] = [
     (orjson.dumps({**GOOD, "period_end": T0}), "period_end"),
     (orjson.dumps({**GOOD, "period_end": T0 + HOUR_MS + 1}), "period_end"),
     (orjson.dumps({**GOOD, "period_start": "2024-09-14T07:00:00"}), "period_start"),
-    (orjson.dumps({**GOOD, "counts": {"cash": 1, "paypal": 2}}), "counts.paypal"),
+    (orjson.dumps({**GOOD, "counts": {"cash": 1, "paypal": 2}}), "counts"),
     (orjson.dumps({**GOOD, "counts": {"vietqr": -3}}), "counts.vietqr"),
     (orjson.dumps({**GOOD, "counts": {"card": 1.5}}), "counts.card"),
     (orjson.dumps({**GOOD, "counts": None}), "counts"),

@@ -10,6 +10,7 @@ import pytest
 
 from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
+from streams import portal
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
@@ -173,3 +174,35 @@ def test_days_are_the_city_profiles_even_when_its_clocks_go_back() -> None:
     assert windows[0].acc.submitted == 2
     rows = [stream.window_row(w, final=False) for w in windows]
     assert [row["day"] for row in rows] == [date(2024, 10, 27), date(2024, 10, 28)]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"agency": "ubnd-phuong-99"}, "agency"), ({"procedure_code": "9.999999"}, "procedure_code")],
+)
+def test_an_agency_or_procedure_the_profile_does_not_know_is_invalid(
+    change: dict[str, str], field: str
+) -> None:
+    """Issue 16, 5: any (agency, procedure) pair opened windows and kept dossiers."""
+    stream = PortalKpis(load_city_profile(), GRACE_S)
+    raw = orjson.dumps({**step("a", "D", at("2024-09-14T09:00:00+07:00"), "submitted"), **change})
+    with pytest.raises(InvalidEvent, match=f"^{field}: not an? .* of the city profile$"):
+        stream.decode(raw)
+
+
+def test_dossiers_beyond_what_a_partition_keeps_forget_the_stalest_tenth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16, 5: dossiers with a due date were kept 180 days with no cap."""
+    monkeypatch.setattr(portal, "MAX_DOSSIERS", 20)
+    stream = PortalKpis(load_city_profile(), GRACE_S)
+    state = stream.new_state()
+    start = at("2024-09-14T09:00:00+07:00")
+    steps = [
+        step(f"s{n}", f"D{n}", start + n * 1000, "accepted", due_at=start + DAY_MS)
+        for n in range(21)
+    ]
+    fold(stream, state, steps)
+    assert len(state.keyed) == 19  # 21 kept, then the stalest two (a tenth of 20) forgotten
+    assert "dossier:D0" not in state.keyed and "dossier:D1" not in state.keyed
+    assert "dossier:D20" in state.keyed

@@ -1,7 +1,7 @@
 """R4 at the worst moments: `vtops worker` SIGKILLed before its first checkpoint, while a
 restore re-reads the open windows' event ids, and between the ClickHouse inserts of a
-checkpoint and its state save. The worker holds still at each moment (VTOPS_TEST_PAUSE_AT,
-streams/engine/pause.py) until the test kills it; the rows at the end are exact."""
+checkpoint and its state save. The worker holds still at each moment (streams/engine/pause.py,
+set by tests/paused_worker.py) until the test kills it; the rows at the end are exact."""
 
 from __future__ import annotations
 
@@ -23,10 +23,7 @@ VEHICLES_SQL = "SELECT sum(vehicles) FROM vtops.traffic_flow_1m FINAL"
 
 def killed_at(pipeline: PipelineRun, point: str | None) -> None:
     """A worker started to be SIGKILLed at `point` (None: once everything is checkpointed)."""
-    if point is not None:
-        pipeline.extra_env["VTOPS_TEST_PAUSE_AT"] = point
-    worker = pipeline.start_worker()
-    pipeline.extra_env.pop("VTOPS_TEST_PAUSE_AT", None)  # read at start only
+    worker = pipeline.start_worker(paused_at=point)
     if point is None:
         pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
     else:
