@@ -15,7 +15,7 @@ _LATEST_MS = 4_102_444_800_000
 # left optional here only to say so when it is missing. datetime.fromisoformat alone takes
 # most of ISO 8601: week and ordinal dates, the basic format, +0700, times without seconds.
 _RFC_3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:(?P<second>[0-9]{2})(\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
 )
 
@@ -32,8 +32,12 @@ def to_epoch_ms(value: Any) -> int:
     elif isinstance(value, str):
         if "T" not in value and "t" not in value and " " not in value:
             raise ValueError("a time needs a date and a clock time")
-        if _RFC_3339.fullmatch(value) is None:
+        match = _RFC_3339.fullmatch(value)
+        if match is None:
             raise ValueError("not an RFC 3339 time")
+        leap = match.group("second") == "60"
+        if leap:  # RFC 3339 allows it; Python's datetime does not
+            value = value[: match.start("second")] + "59" + value[match.end("second") :]
         try:
             parsed = datetime.fromisoformat(value.upper())
         except ValueError:  # a month, day or hour out of range
@@ -41,6 +45,12 @@ def to_epoch_ms(value: Any) -> int:
         if parsed.tzinfo is None:
             raise ValueError("a time needs an explicit offset such as +07:00 or Z")
         millis = round(parsed.timestamp() * 1000)
+        if leap:
+            if millis // 1000 % 86_400 != 86_399:
+                raise ValueError("a leap second is 23:59:60 UTC")
+            # The leap second's instants, as its minute's last millisecond: the same minute's
+            # and the same day's window, as the clocks that sent it meant.
+            millis = millis - millis % 1000 + 999
     else:
         raise ValueError(
             f"a time must be an RFC 3339 string or epoch milliseconds, not {type(value).__name__}"

@@ -125,22 +125,28 @@ def time_values(draw: st.DrawFn, ms: int) -> tuple[Any, int]:
     if draw(st.booleans()):
         return ms, ms
     offset = draw(st.sampled_from(_OFFSETS))
-    return rfc3339(
+    text, denoted = rfc3339(
         ms, offset, draw(st.sampled_from("Tt ")), draw(st.sampled_from((0, 1, 2, 3, 6, 9)))
     )
+    if ms // 1000 % 86_400 == 86_399 and draw(st.booleans()):
+        # The same second as a leap second, 23:59:60 UTC: the minute's last millisecond.
+        return text[:17] + "60" + text[19:], denoted - denoted % 1000 + 999
+    return text, denoted
 
 
 @st.composite
 def instants(draw: st.DrawFn, now_ms: int) -> int:
     """An event time a producer may validly send: mostly now, and every edge the contract
     allows (window boundaries, the year 2000, just within the skew bound)."""
-    kind = draw(st.sampled_from(["now"] * 6 + ["edge", "edge", "past", "ahead"]))
+    kind = draw(st.sampled_from(["now"] * 6 + ["edge", "edge", "past", "ahead", "leap"]))
     if kind == "now":
         return now_ms - draw(st.integers(0, 90_000))
     if kind == "edge":  # a minute's, an hour's or a local day's first and last millisecond
         size = draw(st.sampled_from((60_000, 3_600_000)))
         start = now_ms - now_ms % size - draw(st.sampled_from((size, 2 * size)))
         return start + draw(st.sampled_from((0, size - 1, -1, size)))
+    if kind == "leap":  # the last second of a UTC day, where leap seconds go
+        return now_ms - now_ms % 86_400_000 - draw(st.integers(1, 1000))
     if kind == "past":
         return draw(st.sampled_from((EARLIEST_MS, EARLIEST_MS + 1, now_ms - 86_400_000)))
     return now_ms + draw(st.integers(0, (SKEW_S - 60) * 1000))

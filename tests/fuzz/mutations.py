@@ -134,6 +134,7 @@ def breaking(draw: st.DrawFn, spec: Spec, now_ms: int) -> Any:
             "2024-09-14T24:00:00Z",
             "2024-09-14T07:31:05+25:00",
             "2024-09-14T07:31:05.Z",
+            "2024-09-14T07:31:60Z",  # a leap second anywhere but 23:59:60 UTC
             EARLIEST_MS - 1,
             LATEST_MS,
             -1,

@@ -45,3 +45,15 @@ def test_a_found_message_is_refused_naming_its_field_without_quoting_it(
     with pytest.raises(InvalidEvent) as refused:
         judge(topic, key, value.encode())
     assert reason_problem(refused.value.reason, frozenset({field})) is None
+
+
+@pytest.mark.parametrize(
+    "ts", ["2016-12-31T23:59:60Z", "2017-01-01T06:59:60.500+07:00", "2016-12-31t23:59:60.25z"]
+)
+def test_a_leap_second_is_a_valid_time_in_its_minute(ts: str) -> None:
+    """RFC 3339 allows 23:59:60 UTC; it was a dead letter ("not an RFC 3339 time")."""
+    value = (
+        '{"event_id":"~4","camera_id":"VT-CAM-001","kind":"passage","vehicle_class":"car",'
+        f'"ts":"{ts}"}}'
+    )
+    assert judge("camera.events", b"VT-CAM-001", value.encode()).ts == 1_483_228_799_999
