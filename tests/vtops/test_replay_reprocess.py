@@ -41,11 +41,17 @@ def lone_camera(partitions: int) -> str:
 
 
 def closing(partitions: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """An event on every input partition far after the range: every window in it closes."""
-    cameras = [f"VT-CAM-{n:03d}" for n in range(1, 197)]
-    by_partition = {partition_of(c, partitions): c for c in reversed(cameras)}
+    """Events on every input partition far after the range: every window in it closes. Two
+    cameras on each: one alone may lead its partition's others by half the grace only."""
+    by_partition: dict[int, list[str]] = {}
+    for camera in reversed([f"VT-CAM-{n:03d}" for n in range(1, 197)]):
+        by_partition.setdefault(partition_of(camera, partitions), []).append(camera)
     return (
-        [passage(f"close-{c}", c, T0 + 60 * MINUTE_MS) for c in by_partition.values()],
+        [
+            passage(f"close-{c}", c, T0 + 60 * MINUTE_MS)
+            for cameras in by_partition.values()
+            for c in cameras[:2]
+        ],
         [tally(f"close-{t}", t, T0 + 3 * HOUR_MS) for t in key_per_partition("VT-T-", partitions)],
     )
 
