@@ -10,7 +10,11 @@ refused: they count, in the windows their times name, and each is counted in
 leader (a partition catching up after an outage, every camera at once) lifts the bound at once.
 
 `lead_ms` is half the stream's grace: honest events keep at least half of it. A partition that
-has heard only one producer so far follows it: there is nobody to protect yet.
+has heard only one producer so far follows it: there is nobody to protect yet. Nor does a
+producer that has gone silent hold the leader back: once the leader has sent SILENT_AFTER
+events in a row, nobody else speaking, it is followed (a partition whose other cameras went
+dark must still tick, or their outage would raise nothing). Counted in events, not wall time,
+so a replay judges the same.
 
 The two most advanced producers are all it takes to know the bound, so memory does not grow
 with the number of producers.
@@ -21,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+SILENT_AFTER = 50  # events of the leader alone, after which the others count as silent
+
 
 @dataclass
 class Leaders:
@@ -29,25 +35,29 @@ class Leaders:
     leader: str | None = None
     leader_ms: int | None = None
     runner_up_ms: int | None = None  # the latest time of any producer but the leader
+    alone: int = 0  # the leader's events since another producer last spoke
 
     def see(self, producer: str, ts_ms: int) -> None:
         if self.leader is None or self.leader_ms is None or producer == self.leader:
             self.leader = producer
             self.leader_ms = ts_ms if self.leader_ms is None else max(self.leader_ms, ts_ms)
-        elif ts_ms > self.leader_ms:
+            self.alone += 1
+            return
+        self.alone = 0
+        if ts_ms > self.leader_ms:
             self.leader, self.leader_ms, self.runner_up_ms = producer, ts_ms, self.leader_ms
         elif self.runner_up_ms is None or ts_ms > self.runner_up_ms:
             self.runner_up_ms = ts_ms
 
     def bound(self, lead_ms: int) -> int | None:
         """The stream time these producers allow: the leader's time, at most `lead_ms` past
-        the runner-up's; None before any event."""
-        if self.leader_ms is None or self.runner_up_ms is None:
+        the runner-up's while the others speak; None before any event."""
+        if self.leader_ms is None or self.runner_up_ms is None or self.alone > SILENT_AFTER:
             return self.leader_ms
         return min(self.leader_ms, self.runner_up_ms + lead_ms)
 
     def to_state(self) -> list[Any]:
-        return [self.leader, self.leader_ms, self.runner_up_ms]
+        return [self.leader, self.leader_ms, self.runner_up_ms, self.alone]
 
     @classmethod
     def from_state(cls, state: list[Any] | None) -> Leaders:

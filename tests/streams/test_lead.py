@@ -7,7 +7,7 @@ import orjson
 from city.profile import load_city_profile
 from streams.baselines import NO_BASELINES
 from streams.definition import Records
-from streams.engine.lead import Leaders
+from streams.engine.lead import SILENT_AFTER, Leaders
 from streams.engine.window_stage import fold_event
 from streams.traffic import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage
@@ -47,3 +47,15 @@ def test_two_producers_agreeing_move_stream_time_at_once() -> None:
     leaders.see("b", T0 + 3_600_000)
     assert leaders.bound(60_000) == T0 + 3_600_000
     assert Leaders.from_state(leaders.to_state()) == leaders
+
+
+def test_a_leader_alone_for_long_is_followed_the_others_went_silent() -> None:
+    """Every other camera of the partition dark: its ticks must go on, or nothing is raised."""
+    leaders = Leaders()
+    leaders.see("dark", T0)
+    leaders.see("alive", T0)
+    for n in range(1, SILENT_AFTER + 2):  # the first makes it the leader, then it is alone
+        leaders.see("alive", T0 + n * 10_000)
+        assert leaders.bound(60_000) == min(T0 + n * 10_000, T0 + 60_000)
+    leaders.see("alive", T0 + 3_600_000)
+    assert leaders.bound(60_000) == T0 + 3_600_000
