@@ -1,7 +1,8 @@
 """R7 and R13 on a ClickHouse server (the session's, tests/clickhouse_server.py): several
 `vtops worker`s of one group, with default settings (metrics port included), share every
-stream's partitions. Three join one by one while a backlog drains; then, while events flow,
-one is SIGKILLed (its partitions move to the others) and restarted (some move back). The rows,
+stream's partitions. Three join one by one while a backlog drains (a joiner takes partitions
+with messages still waiting: checked from the offsets it resumes at); then, while events
+flow, one is SIGKILLed (its partitions move to the others) and restarted (some move back). The rows,
 the late counts and the dead letters of all three streams must equal the independent models,
 and no worker may stall beyond a rebalance when another joins or leaves.
 """
@@ -12,10 +13,12 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from city import topics
 from tests.clickhouse_server import own_database
@@ -34,6 +37,7 @@ _STAMP = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]"
 _REVOKED = re.compile(_STAMP + r".*revoked partitions=", re.M)
 _ASSIGNED = re.compile(_STAMP + r".*assigned partitions=(\d+)", re.M)
 _TOOK = re.compile(r"assigned topic=(\S+) partition=(\d+)")
+_FOLDED = re.compile(r"assigned topic=(\S+) partition=(\d+) offset=(-?\d+) windows=")
 
 
 def _time(stamp: str) -> float:
@@ -58,6 +62,25 @@ def took(log: str) -> set[tuple[str, int]]:
     return {(t, int(p)) for t, p in _TOOK.findall(log)}
 
 
+def end_offsets(run: PipelineRun, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap)
+    try:
+        tps = [TopicPartition(run.topic(topic), p) for p in range(run.partitions)]
+        return {tp.partition: int(end) for tp, end in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def backlog_taken(log: str, topic: str, ends: dict[int, int]) -> int:
+    """Messages of `topic` still to be read in the partitions the worker was first given (its
+    window stage logs the last offset its state had folded)."""
+    first: dict[int, int] = {}
+    for name, partition, offset in _FOLDED.findall(log):
+        if name == topic:
+            first.setdefault(int(partition), int(offset))
+    return sum(max(0, ends[p] - (offset + 1)) for p, offset in first.items())
+
+
 def produce_malformed(run: PipelineRun) -> None:
     for topic, count in MALFORMED.items():
         run.produce(topic, ((f"bad-{n}", b'{"not": json') for n in range(count)))
@@ -66,7 +89,7 @@ def produce_malformed(run: PipelineRun) -> None:
 def test_workers_join_a_drain_one_by_one_then_one_is_killed_and_back_all_exact(
     clickhouse_server: str, tmp_path: Path
 ) -> None:
-    backlog = CityBacklog.make(seed=17, camera_events=24_000)
+    backlog = CityBacklog.make(seed=17, camera_events=120_000)
     chunks = [backlog.chunk(n, WORKERS + 1) for n in range(WORKERS + 1)]
     every = set(range(PARTITIONS))
     with own_database(clickhouse_server, "r13") as database:
@@ -80,10 +103,18 @@ def test_workers_join_a_drain_one_by_one_then_one_is_killed_and_back_all_exact(
         run.create_topics()
         produce_malformed(run)
         workers: list[subprocess.Popen[bytes]] = []
-        for chunk in chunks[:WORKERS]:  # each joins with a stretch of backlog waiting
+        for chunk in chunks[:WORKERS]:  # the backlog
             chunk.produce(run, every)
+        ends = end_offsets(run, topics.CAMERA_EVENTS)
+        for _ in range(WORKERS):  # one by one, a second apart, while the backlog drains
             workers.append(run.start_worker())
-            run.wait_until_assigned(workers[-1])
+            time.sleep(1.0)
+        for worker in workers:
+            run.wait_until_assigned(worker)
+        waiting = [
+            backlog_taken(run.log_of(w), run.topic(topics.CAMERA_EVENTS), ends) for w in workers
+        ]
+        print("camera events waiting in the partitions each worker was first given:", waiting)
         # While the last stretch flows in live: one is killed, the others take its
         # partitions, and it comes back and takes some again.
         flow = threading.Thread(target=chunks[WORKERS].produce, args=(run, every))
