@@ -41,7 +41,7 @@ def create() -> None:
         retention = _days(retention_ms(kafka, topic_kind(kafka, name)))
         console.print(f"created {name} ({kafka.partitions} partitions, retention {retention})")
     for change in changed:
-        before = "unknown" if change.before_ms is None else _days(change.before_ms)
+        before = "forever" if change.before_ms is None else _days(change.before_ms)
         console.print(
             f"retention of {change.topic} ({change.kind}): {before} → {_days(change.after_ms)}"
         )
@@ -75,6 +75,11 @@ def list_topics(output: OutputOption = Output.table) -> None:
     table = Table("topic", "exists", "partitions", "retention")
     for state in states:
         partitions = "-" if state.partitions is None else str(state.partitions)
-        retention = "-" if state.retention_ms is None else _days(state.retention_ms)
+        if not state.exists:
+            retention = "-"
+        elif state.retention_ms is None:
+            retention = "forever"
+        else:
+            retention = _days(state.retention_ms)
         table.add_row(state.name, "yes" if state.exists else "no", partitions, retention)
     console.print(table)

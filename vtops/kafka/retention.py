@@ -60,7 +60,7 @@ def retention_config(settings: KafkaSettings, name: str) -> dict[str, str]:
 class RetentionChange:
     topic: str
     kind: TopicKind
-    before_ms: int | None  # None: the broker did not say
+    before_ms: int | None  # None: kept forever
     after_ms: int
 
 
@@ -70,14 +70,11 @@ def align_retention(settings: KafkaSettings, names: Sequence[str]) -> list[Reten
     wanted = {name: retention_ms(settings, topic_kind(settings, name)) for name in names}
     bootstrap = settings.kafka_bootstrap
 
-    def describe(admin: KafkaAdminClient) -> dict[str, int | None]:
-        return topics_retention(admin, sorted(set(wanted) & set(admin.list_topics())))
-
-    current = admin_request(settings, f"reading topics' retention on {bootstrap}", describe)
+    current = topic_retention(settings, list(wanted))
     changes = [
-        RetentionChange(name, topic_kind(settings, name), before, wanted[name])
-        for name, before in current.items()
-        if before != wanted[name]
+        RetentionChange(name, topic_kind(settings, name), kept.retention_ms, wanted[name])
+        for name, kept in current.items()
+        if kept.retention_ms != wanted[name]
     ]
     if not changes:
         return []
@@ -107,21 +104,6 @@ def align_retention(settings: KafkaSettings, names: Sequence[str]) -> list[Reten
     return changes
 
 
-def topics_retention(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str, int | None]:
-    """`retention.ms` of each of the existing topics `names` (None where the broker does not
-    say); for use inside an admin_request."""
-    if not names:
-        return {}
-    resources = [ConfigResource(ConfigResourceType.TOPIC, n, {RETENTION_MS: None}) for n in names]
-    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-    return {name: _ms(described.get(name, {}).get(RETENTION_MS)) for name in names}
-
-
-def _ms(entry: dict[str, object] | None) -> int | None:
-    value = entry.get("value") if entry else None
-    return int(str(value)) if value is not None else None
-
-
 @dataclass(frozen=True)
 class Retention:
     """How long a topic keeps its messages, as the broker says now."""
@@ -140,22 +122,32 @@ class Retention:
 def topic_retention(settings: KafkaSettings, names: Sequence[str]) -> dict[str, Retention]:
     """The retention of each existing topic among `names` (broker-side), read from the broker:
     replay needs the topic's real setting, whoever set it."""
-    keys = {RETENTION_MS: None, TIMESTAMP_TYPE: None}
 
     def describe(admin: KafkaAdminClient) -> dict[str, Retention]:
-        present = sorted(set(names) & set(admin.list_topics()))
-        if not present:
-            return {}
-        resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(keys)) for name in present]
-        described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-        found = {}
-        for name in present:
-            configs = described.get(name, {})
-            ms = _ms(configs.get(RETENTION_MS))
-            stamped = configs.get(TIMESTAMP_TYPE, {}).get("value") == "LogAppendTime"
-            found[name] = Retention(name, None if ms is None or ms < 0 else ms, stamped)
-        return found
+        return described_retention(admin, sorted(set(names) & set(admin.list_topics())))
 
     return admin_request(
         settings, f"reading topics' retention on {settings.kafka_bootstrap}", describe
     )
+
+
+def described_retention(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str, Retention]:
+    """The retention of each of the existing topics `names`; for use inside an admin_request
+    that asks more (`vtops topics list`)."""
+    if not names:
+        return {}
+    keys = {RETENTION_MS: None, TIMESTAMP_TYPE: None}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(keys)) for name in names]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    found = {}
+    for name in names:
+        configs = described.get(name, {})
+        ms = _ms(configs.get(RETENTION_MS))
+        stamped = configs.get(TIMESTAMP_TYPE, {}).get("value") == "LogAppendTime"
+        found[name] = Retention(name, None if ms is None or ms < 0 else ms, stamped)
+    return found
+
+
+def _ms(entry: dict[str, object] | None) -> int | None:
+    value = entry.get("value") if entry else None
+    return int(str(value)) if value is not None else None

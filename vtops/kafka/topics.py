@@ -13,7 +13,7 @@ from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 from city import topics
 from city.kafka_client import admin_request
 from city.settings import KafkaSettings
-from vtops.kafka.retention import retention_config, topics_retention
+from vtops.kafka.retention import Retention, described_retention, retention_config
 
 logger = logging.getLogger(__name__)
 
@@ -93,26 +93,29 @@ class TopicState:
     name: str
     exists: bool
     partitions: int | None
-    retention_ms: int | None
+    retention_ms: int | None  # None: no such topic, or kept forever
 
 
 def describe_contract_topics(settings: KafkaSettings) -> list[TopicState]:
     """Whether each contract topic exists on the broker, its partition count and retention."""
     wanted = contract_topic_names(settings)
 
-    def describe(
-        admin: KafkaAdminClient,
-    ) -> tuple[list[dict[str, Any]], dict[str, int | None]]:
+    def describe(admin: KafkaAdminClient) -> tuple[list[dict[str, Any]], dict[str, Retention]]:
         present = [name for name in wanted if name in _topic_names(admin)]
         if not present:
             return [], {}
-        return admin.describe_topics(present), topics_retention(admin, present)
+        return admin.describe_topics(present), described_retention(admin, present)
 
     described, retention = admin_request(
         settings, f"describing topics on {settings.kafka_bootstrap}", describe
     )
     partitions = {t["name"]: len(t.get("partitions") or []) for t in described}
     return [
-        TopicState(name, name in partitions, partitions.get(name), retention.get(name))
+        TopicState(
+            name,
+            name in partitions,
+            partitions.get(name),
+            retention[name].retention_ms if name in retention else None,
+        )
         for name in wanted
     ]

@@ -33,10 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from aiokafka import AIOKafkaProducer
+from kafka.admin import KafkaAdminClient
 from kafka.partitioner.default import murmur2
 
 from city import topics
-from city.kafka_client import admin_client
+from city.kafka_client import admin_request
 from city.settings import KafkaSettings
 from streams.app import aiokafka_config
 from vtops.kafka.retention import Retention, topic_retention
@@ -172,13 +173,11 @@ def _segments(
 
 
 def _partitions_here(kafka: KafkaSettings, wanted: list[str]) -> dict[str, int]:
-    admin = admin_client(kafka)
-    try:
-        existing = set(admin.list_topics())
-        present = [t for t in wanted if t in existing]
-        described = admin.describe_topics(present) if present else []
-    finally:
-        admin.close()
+    def describe(admin: KafkaAdminClient) -> list[dict[str, Any]]:
+        present = [t for t in wanted if t in set(admin.list_topics())]
+        return admin.describe_topics(present) if present else []
+
+    described = admin_request(kafka, f"describing topics on {kafka.kafka_bootstrap}", describe)
     return {d["name"]: len(d["partitions"]) for d in described}
 
 
