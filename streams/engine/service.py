@@ -251,12 +251,16 @@ class StreamEngine(Service):
         # their stages know them and they sit at their state's offset.
         consumer.pause(*assigned)
         from_start: list[TopicPartition] = []
-        for tp in sorted(assigned):
-            offset = await self._stages[tp.topic].assign(tp.partition)
-            if offset is None:
-                from_start.append(tp)
-            else:
-                consumer.seek(tp, offset)
+        await self._store.preload((tp.topic, tp.partition) for tp in assigned)
+        try:
+            for tp in sorted(assigned):
+                offset = await self._stages[tp.topic].assign(tp.partition)
+                if offset is None:
+                    from_start.append(tp)
+                else:
+                    consumer.seek(tp, offset)
+        finally:
+            self._store.forget()
         if from_start:
             await consumer.seek_to_beginning(*from_start)
             for tp in from_start:

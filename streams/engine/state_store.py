@@ -14,6 +14,7 @@ writes late can never replace a newer state: its rows carry smaller offsets and 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class StateStore:
         self._executor = executor
         # The embedded store's directory: chDB goes on writing into deleted files if it goes.
         self._embedded_at = embedded_at
+        # Entries read ahead for one assignment (`preload`), until `load` takes them.
+        self._preloaded: dict[tuple[str, int], dict[str, Any]] = {}
 
     def ensure_present(self) -> None:
         """SinkError when the embedded store's directory has been removed: every write would
@@ -81,6 +84,36 @@ class StateStore:
 
     async def load(self, topic: str, partition: int) -> dict[str, Any]:
         """The partition's entries as of its last checkpoint; empty when it never had one."""
+        preloaded = self._preloaded.pop((topic, partition), None)
+        if preloaded is not None:
+            return preloaded
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, self._load, topic, partition
         )
+
+    def _load_many(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+        result = self._client.query(
+            f"SELECT source_topic, partition, key, state FROM {self._table} FINAL "
+            "WHERE has({topics:Array(String)}, source_topic)",
+            parameters={"topics": sorted({topic for topic, _ in wanted})},
+        )
+        found: dict[tuple[str, int], dict[str, Any]] = {where: {} for where in wanted}
+        for topic, partition, key, value in result.result_rows:
+            entries = found.get((topic, partition))
+            if entries is not None:  # another worker's partition
+                entries[key] = orjson.loads(value)
+        return found
+
+    async def preload(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Read the entries of an assignment's partitions in one query, for `load` to answer
+        from: a worker that owns every partition asked 30 queries one after the other, 0.4-1.3 s
+        of its start (issue 20). The caller `forget`s what `load` did not take."""
+        wanted = set(partitions)
+        if wanted:
+            self._preloaded = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._load_many, wanted
+            )
+
+    def forget(self) -> None:
+        """Drop what `preload` read: the next assignment reads the store again."""
+        self._preloaded = {}

@@ -33,7 +33,7 @@ from streams.definition import Records
 from streams.engine.checkpoint import Checkpointer, StageSinks
 from streams.engine.records import origin_header
 from streams.engine.route_stage import RouteStage
-from streams.engine.state_store import META_KEY, StateStore, entry
+from streams.engine.state_store import META_KEY, StateStore, entry, tombstone
 from streams.engine.window_stage import WindowStage, fold_event
 from streams.payments import CashlessPayments
 from streams.traffic import TrafficFlow
@@ -220,6 +220,42 @@ def test_a_stale_owner_cannot_overwrite_a_newer_state(engine: Engine) -> None:
     assert state[META_KEY]["offset"] == 19
     (window,) = [value for key, value in state.items() if key.startswith("w:")]
     assert sum(window["acc"]["by_class"].values()) == 20
+
+
+def test_an_assignment_preloaded_in_one_query_loads_what_each_partition_loads(
+    engine: Engine,
+) -> None:
+    """`preload` reads an assignment's partitions at once: each `load` answers as it would
+    alone (latest checkpoint, tombstones gone, nothing for a partition without state), and
+    after `forget` the store is read again."""
+    topic, other = f"t{uuid.uuid4().hex[:8]}", f"t{uuid.uuid4().hex[:8]}"
+    store = engine.store
+    rows = [
+        entry(topic, 0, META_KEY, 4, {"offset": 4}),
+        entry(topic, 0, "k:a", 4, {"n": 1}),
+        entry(topic, 0, "k:b", 4, {"n": 2}),
+        entry(topic, 1, META_KEY, 7, {"offset": 7}),
+        entry(other, 0, META_KEY, 2, {"offset": 2}),
+    ]
+    later = [entry(topic, 0, META_KEY, 9, {"offset": 9}), tombstone(topic, 0, "k:a", 9)]
+    wanted = [(topic, 0), (topic, 1), (topic, 2), (other, 0)]
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        await store.save(rows)
+        await store.save(later)
+        alone = [await store.load(t, p) for t, p in wanted]
+        await store.preload(wanted)
+        preloaded = [await store.load(t, p) for t, p in wanted]
+        await store.preload([(topic, 1)])
+        store.forget()
+        await store.save([entry(topic, 1, META_KEY, 8, {"offset": 8})])
+        return alone, preloaded, await store.load(topic, 1)
+
+    alone, preloaded, after_forget = asyncio.run(run())
+    assert preloaded == alone
+    assert alone[0] == {META_KEY: {"offset": 9}, "k:b": {"n": 2}}
+    assert alone[2] == {}
+    assert after_forget == {META_KEY: {"offset": 8}}
 
 
 def test_a_far_future_event_is_a_dead_letter_and_leaves_stream_time_alone(
