@@ -3,10 +3,14 @@
     python -m benchmarks.peers quix --bootstrap H:P --topic T --partitions 6 --events N \
         --group G --state-dir D --output-topic O
     python -m benchmarks.peers aiokafka --bootstrap H:P --topic T --partitions 6 --events N
+    python -m benchmarks.peers quix-rekeyed --stream payments|portal --bootstrap H:P --topic T \
+        --partitions 6 --events N --group G --state-dir D --output-topic O
 
 Each reads the whole topic from the beginning and prints one JSON line: `events_per_s` over
 the reading itself (from the first message in hand to the N-th; startup apart, as P1's steady
-rate), `wall_s` from the start of the run call, `peak_rss_mb` of the process.
+rate), `wall_s` from the start of the run call, `peak_rss_mb` of the process. The re-keyed
+peer also prints `done_at`, the epoch time its last message was processed, so that its caller
+times it from process start as it times the worker.
 """
 
 from __future__ import annotations
@@ -80,6 +84,64 @@ def run_quix(args: argparse.Namespace) -> dict[str, float]:
     return _result(args.events, first_s, last_s, started)
 
 
+# The worker's windows of the re-keyed streams (payments: 1 h by ward and category; portal: a
+# day by agency and procedure; grace as the worker's defaults), on UTC days for the peer.
+REKEYED = {
+    "payments": (("ward", "category"), "period_start", timedelta(hours=1), timedelta(minutes=15)),
+    "portal": (("agency", "procedure_code"), "ts", timedelta(days=1), timedelta(days=2)),
+}
+
+
+def run_quix_rekeyed(args: argparse.Namespace) -> dict[str, float]:
+    """The re-key path as a Quix user writes it: `group_by` the window group (Quix re-produces
+    every message to a repartition topic and reads it back), then a tumbling window summing
+    each message's counts, final rows to a topic. Done when every message has been through
+    both topics: 2 × N messages processed."""
+    fields, time_field, size, grace = REKEYED[args.stream]
+    processed = 0
+    first_s = last_s = done_at = 0.0
+
+    def on_processed(topic: str, partition: int, offset: int) -> None:
+        nonlocal processed, first_s, last_s, done_at
+        processed += 1
+        if processed == 1:
+            first_s = time.perf_counter()
+        if processed >= 2 * args.events:
+            last_s, done_at = time.perf_counter(), time.time()
+            app.stop()
+
+    def count(totals: dict[str, int], value: dict[str, Any]) -> dict[str, int]:
+        for method, n in value.get("counts", {"events": 1}).items():
+            totals[method] = totals.get(method, 0) + n
+        return totals
+
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        commit_interval=QUIX_COMMIT_INTERVAL_S,
+        state_dir=args.state_dir,
+        loglevel="WARNING",
+        on_message_processed=on_processed,
+    )
+    source = app.topic(
+        args.topic,
+        key_deserializer="str",
+        value_deserializer="json",
+        timestamp_extractor=lambda value, *_: int(value[time_field]),
+    )
+    output = app.topic(args.output_topic, key_serializer="str", value_serializer="json")
+    flow = app.dataframe(source)
+    flow = flow.group_by(lambda value: "|".join(value[f] for f in fields), name="by-group")
+    windows = flow.tumbling_window(size, grace_ms=grace)
+    windows.reduce(count, lambda value: count({}, value)).final().to_topic(output)
+    started = time.perf_counter()
+    app.run()
+    if processed < 2 * args.events:
+        raise SystemExit(f"quix stopped after {processed} of {2 * args.events} messages")
+    return {**_result(args.events, first_s, last_s, started), "done_at": done_at}
+
+
 async def bare_loop(args: argparse.Namespace) -> dict[str, float]:
     """The ceiling: consume and decode every value, nothing else; no group, no commits."""
     consumer = AIOKafkaConsumer(
@@ -129,7 +191,8 @@ def _peak_rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peers")
-    parser.add_argument("peer", choices=["quix", "aiokafka"])
+    parser.add_argument("peer", choices=["quix", "quix-rekeyed", "aiokafka"])
+    parser.add_argument("--stream", choices=sorted(REKEYED))
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--partitions", type=int, required=True)
@@ -138,7 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir")
     parser.add_argument("--output-topic")
     args = parser.parse_args(argv)
-    result = run_quix(args) if args.peer == "quix" else asyncio.run(bare_loop(args))
+    if args.peer == "quix":
+        result = run_quix(args)
+    elif args.peer == "quix-rekeyed":
+        result = run_quix_rekeyed(args)
+    else:
+        result = asyncio.run(bare_loop(args))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
