@@ -144,7 +144,7 @@ class PipelineRun:
         worker = subprocess.Popen(
             [*command, "worker", "--loglevel", "info"],
             env=self.env,
-            cwd=REPOSITORY,
+            cwd=None if paused_at is None else REPOSITORY,  # where `tests` imports from
             stdout=log,
             stderr=subprocess.STDOUT,
         )
