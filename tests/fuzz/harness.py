@@ -47,6 +47,7 @@ class World:
     rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
     rss_kb: list[int] = field(default_factory=list)
     batches: int = 0
+    messages: int = 0
     _reader: Any = None
     _admin: Any = None
 
@@ -85,6 +86,7 @@ class World:
         for one in sorted(sent, key=lambda s: (s.message.topic, s.partition, s.offset)):
             self.model.add(one.message, one.partition, one.offset)
         self.batches += 1
+        self.messages += len(batch)
         return sent
 
     async def _send(self, batch: list[Message]) -> list[Sent]:

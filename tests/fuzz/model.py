@@ -22,6 +22,8 @@ from typing import Any
 from city import topics
 from tests.fuzz.messages import METHODS, Message
 
+SILENT_AFTER = 50  # the README: "the leader alone for 50 events"
+
 GRACE_MS = {
     topics.CAMERA_EVENTS: 120_000,
     topics.PAYMENT_COUNTS: 900_000,
@@ -54,11 +56,20 @@ class InputClock:
     lead_ms: int | None
     latest: dict[str, int] = field(default_factory=dict)  # per producer, its latest time
     time_ms: int | None = None
+    leader: str | None = None
+    alone: int = 0  # the leader's events since another producer spoke
 
     def advance(self, producer: str, ts_ms: int) -> int:
+        if self.leader is None or producer == self.leader:
+            self.leader, self.alone = producer, self.alone + 1
+        else:
+            self.alone = 0
+            if ts_ms > self.latest[self.leader]:
+                self.leader = producer
         self.latest[producer] = max(ts_ms, self.latest.get(producer, ts_ms))
         candidate = max(self.latest.values())
-        if self.lead_ms is not None and len(self.latest) > 1:
+        silent = self.alone > SILENT_AFTER  # the others went dark: the leader is followed
+        if self.lead_ms is not None and len(self.latest) > 1 and not silent:
             ranked = sorted(self.latest.values())
             candidate = min(ranked[-1], ranked[-2] + self.lead_ms)
         self.time_ms = candidate if self.time_ms is None else max(self.time_ms, candidate)

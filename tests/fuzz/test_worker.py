@@ -144,7 +144,8 @@ def test_the_worker_survives_any_producer_and_counts_every_valid_message_once(
     world = worlds.current
     assert world is not None
     print(
-        f"\nfuzz: seed {SEED}, {world.batches} batches, {len(world.model.dead)} dead letters, "
+        f"\nfuzz: seed {SEED}, {world.batches} batches, {world.messages} messages, "
+        f"{len(world.model.dead)} dead letters, "
         f"{world.model.late} late, {world.model.duplicates} duplicates, "
         f"RSS {world.rss_kb[0] // 1024}→{world.rss_kb[-1] // 1024} MB"
     )
