@@ -8,17 +8,19 @@ import time
 from typing import Any
 
 import msgspec
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from city.profile import load_city_profile
+from schemas.dead_letter import dead_letter, original_headers, original_key, original_value
 from schemas.exceptions import InvalidEvent
 from streams.app import domain_streams
 from streams.definition import DomainStream
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import decode_keyed
 from streams.settings import StreamSettings
-from tests.fuzz.messages import METHODS, SKEW_S
+from tests.fuzz.messages import METHODS, SKEW_S, Message
 from tests.fuzz.settings import EXAMPLES
 from tests.fuzz.verdicts import reason_problem
 from tests.fuzz.wire import messages
@@ -49,6 +51,7 @@ def test_every_message_is_valid_as_the_contract_says_or_refused_naming_its_field
         assert message.event is None, f"a valid event refused: {refused.reason}"
         problem = reason_problem(refused.reason, message.blame)
         assert problem is None, problem
+        assert_letter_gives_it_back(message, refused.reason)
         return
     assert message.event is not None, f"accepted, but {sorted(message.blame)} was broken"
     for name, expected in message.event.items():
@@ -63,3 +66,19 @@ def plain(value: Any) -> Any:
 def plain_expected(value: Any) -> Any:
     """An object keyed by method: a missing method is 0."""
     return {m: value.get(m, 0) for m in METHODS} if isinstance(value, dict) else value
+
+
+def assert_letter_gives_it_back(message: Message, reason: str) -> None:
+    """The dead letter of the message is JSON and gives back what it kept of it."""
+    letter = orjson.loads(
+        orjson.dumps(
+            dead_letter(
+                message.topic, 0, 0, message.value, reason, message.key, message.headers, None
+            )
+        )
+    )
+    if letter["payload_bytes"] is None:
+        assert original_value(letter) == (message.value or b"")
+    if letter["origin_bytes"] is None:
+        assert original_key(letter) == message.key
+        assert original_headers(letter) == list(message.headers)
