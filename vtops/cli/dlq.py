@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 import typer
@@ -55,6 +56,7 @@ def show(
     """The dead letters, counted by reason, then listed (newest last)."""
     from rich.table import Table
 
+    from city.profile import load_city_profile
     from vtops.replay.selection import chosen_streams
     from vtops.settings import get_settings
 
@@ -72,18 +74,29 @@ def show(
     for text, n in Counter(letter.reason for letter in letters).most_common():
         by_reason.add_row(str(n), Text(text))
     console.print(by_reason)
+    tz = load_city_profile(settings.stream.city_profile).tz
     listed = Table("message (topic/partition/offset)", "received at", "reason")
     listed.columns[0].overflow = listed.columns[2].overflow = "fold"
+    listed.columns[1].no_wrap = True
     for letter in letters[-limit:] if limit > 0 else []:
         row = letter.summary()
         redrive_of = "" if letter.redrive_of is None else f" (re-drive of {letter.redrive_of})"
         listed.add_row(
             Text("/".join(str(row[k]) for k in ("source_topic", "partition", "offset"))),
-            Text(str(row["received_at"])),
+            Text(_city_time(row["received_at"], tz)),
             Text(letter.reason + redrive_of),
         )
     console.print(listed)
     console.print(f"{len(letters)} dead letters")
+
+
+def _city_time(received_at: object, tz: tzinfo) -> str:
+    """A letter's `received_at` in city time to the second, as it is when it is no time."""
+    try:
+        at = datetime.fromisoformat(str(received_at))
+    except ValueError:
+        return str(received_at)
+    return at.astimezone(tz).isoformat(timespec="seconds") if at.tzinfo else str(received_at)
 
 
 @app.command("redrive")
@@ -139,9 +152,9 @@ def redrive_letters(
 
 
 def _print_plan(planned: list[Redrive], sending: list[Redrive], dry_run: bool) -> None:
-    for p in planned:
-        if p.skipped is not None:
-            console.print(f"skipped {p.letter.original}: {p.skipped}", markup=False)
+    skipped = Counter(p.skipped for p in planned if p.skipped is not None)
+    for reason, n in skipped.most_common():
+        console.print(f"skipped {n}: {reason}", markup=False)
     counts = Counter(p.topic for p in sending)
     for topic, n in sorted(counts.items()):
         console.print(f"{'would send' if dry_run else 'sending'} {n} to {topic}", markup=False)

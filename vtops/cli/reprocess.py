@@ -116,7 +116,8 @@ def reprocess(
         console.print_json(json.dumps(summary))
         return
     columns = ("written", "new", "changed", "unchanged", "removed", "open_skipped")
-    table = Table("table", *(c.replace("open_skipped", "left open") for c in columns))
+    headers = {"written": "to write" if dry_run else "written", "open_skipped": "left open"}
+    table = Table("table", *(headers.get(c, c) for c in columns))
     table.columns[0].no_wrap = True
     for c in changes:
         table.add_row(c.table, *(str(getattr(c, n)) for n in columns))

@@ -149,7 +149,7 @@ def plan_redrive(
             planned.append(Redrive(letter, None, None, f"{topic!r} is not an input topic"))
             continue
         if times and not again:
-            skipped = f"re-driven {times}× already (--again sends it once more)"
+            skipped = f"re-driven {times}× already (--again sends each once more)"
             planned.append(Redrive(letter, None, None, skipped))
             continue
         try:
