@@ -69,14 +69,14 @@ from simulator.incidents import Incident
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
-from streams.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.alerts import ALERTS_TABLE
 from vtops.baselines import ensure_baselines
 
 # (run, checkpoint interval in s): the replay differs from the first injected run only in its
 # app id, store and checkpoint interval, so its checkpoints cut the input elsewhere.
 RUNS = (("injected", 2.0), ("control", 2.0), ("replay", 0.3))
 SHOWN = 40  # alerts listed with their evidence, per list
-DETECTOR = Path(__file__).resolve().parents[1] / "streams" / "anomalies.py"
+DETECTOR = Path(__file__).resolve().parents[1] / "streams" / "traffic" / "anomaly"
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,9 @@ def run(
 ) -> RunResult:
     started = time.monotonic()
     # The tree may change under a long run (the detector is being tuned): say if it did.
-    detector = hashlib.sha1(DETECTOR.read_bytes()).hexdigest()[:12]
+    detector = hashlib.sha1(
+        b"".join(path.read_bytes() for path in sorted(DETECTOR.glob("*.py")))
+    ).hexdigest()[:12]
     data_dir = scratch / name
     data_dir.mkdir()
     prepare_store(data_dir, profile)
@@ -340,7 +342,7 @@ def report(
             f"{w.events_counted / w.caught_up_s:,.0f} events/s incl. startup, steady "
             f"{w.steady_events_per_s or 0:,.0f}/s, peak RSS {w.peak_rss_mb:,.0f} MB; "
             f"{len(result.topic_rows):,} alert writes, {len(result.final_rows):,} alerts; "
-            f"streams/anomalies.py {result.detector}"
+            f"streams/traffic/anomaly/ {result.detector}"
         )
     print()
     print(
@@ -371,7 +373,7 @@ def report(
     print(f"wall time {wall_s:.0f} s")
     detectors = {result.detector for result in results.values()}
     if len(detectors) > 1:
-        print("WARNING: streams/anomalies.py changed between the worker runs: "
+        print("WARNING: streams/traffic/anomaly/ changed between the worker runs: "
               + ", ".join(f"{name} {r.detector}" for name, r in results.items()))  # fmt: skip
     missed = [d for d in found if d.minutes is None]
     print(f"\nmissed incidents ({len(missed)}), with the alerts opened on their camera then:")

@@ -1,6 +1,7 @@
 """Baselines from the simulator's own model: what each camera should see before any history.
 
-A fresh store has no traffic history to learn baselines from (streams/baselines.py), so the
+A fresh store has no traffic history to learn baselines from
+(streams/traffic/anomaly/baselines.py), so the
 anomaly rules start from these priors: the expectation of simulator/traffic.py's Poisson
 process per camera, kind of day and 15-minute slot. Vehicles per minute are the mean of the
 slot's minutes of flow_level × peak_per_s × 60; their MAD is a Poisson one (0.6745·√λ) widened
@@ -30,7 +31,7 @@ from simulator.demand import (
     speed_factor,
 )
 from simulator.mix import CameraMix, camera_mix, class_table
-from streams.baselines import SLOT_MINUTES, SLOTS_PER_DAY, SlotBaseline, SlotKey
+from streams.traffic.anomaly.baselines import SLOT_MINUTES, SLOTS_PER_DAY, SlotBaseline, SlotKey
 
 REFERENCE_DAYS: Mapping[DayType, date] = {
     "weekday": date(2024, 9, 18),  # a Wednesday
@@ -111,7 +112,7 @@ def prior_baselines(profile: CityProfile) -> dict[SlotKey, SlotBaseline]:
 def baseline_row(
     key: SlotKey, baseline: SlotBaseline, *, samples: int, source: str, version: int
 ) -> dict[str, object]:
-    """A `traffic_baselines` row, its columns in streams.baselines.COLUMNS' order."""
+    """A `traffic_baselines` row, its columns in the order of the baselines' `COLUMNS`."""
     camera_id, day, slot = key
     return {
         "camera_id": camera_id,

@@ -25,7 +25,6 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
-from streams.baselines import NO_BASELINES, Baselines, load_baselines
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Stage, StageSinks
 from streams.engine.route_stage import RouteStage
@@ -37,7 +36,8 @@ from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
-from streams.traffic import TrafficFlow
+from streams.traffic.anomaly.baselines import NO_BASELINES, Baselines, load_baselines
+from streams.traffic.flow import TrafficFlow
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from city.calendar import DAY_TYPES
 from city.profile import load_city_profile
-from streams.baselines import SLOTS_PER_DAY, Baselines, SlotBaseline
+from streams.traffic.anomaly.baselines import SLOTS_PER_DAY, Baselines, SlotBaseline
 
 MINUTE = 60_000
 T0 = 1_726_531_200_000  # 2024-09-17T07:00:00+07:00, a Tuesday

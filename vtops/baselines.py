@@ -10,7 +10,8 @@ from `traffic_flow_1m FINAL`. Two things make history honest:
   still open) are left out, so an incident does not become the norm.
 Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
 Every refresh writes all rows with one new `version`, which the worker reads as the baselines'
-version (streams/baselines.py); `ensure_baselines` puts the priors into an empty table.
+version (streams/traffic/anomaly/baselines.py); `ensure_baselines` puts the priors into an
+empty table.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
 from simulator.baseline_priors import PRIOR_SOURCE, baseline_row, prior_baselines, prior_rows
 from sinks.clickhouse.placeholders import fill
-from streams.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
+from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
 
 log = logging.getLogger(__name__)
 

@@ -168,7 +168,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             ADD COLUMN IF NOT EXISTS flapping UInt8 DEFAULT 0,
             ADD COLUMN IF NOT EXISTS rule_version UInt16 DEFAULT 0,
             ADD COLUMN IF NOT EXISTS baseline_version UInt64 DEFAULT 0""",
-            # Per camera, kind of day and 15-minute slot (streams/baselines.py).
+            # Per camera, kind of day and 15-minute slot (streams/traffic/anomaly/baselines.py).
             """CREATE TABLE IF NOT EXISTS {db}.traffic_baselines (
                 camera_id LowCardinality(String), day_type LowCardinality(String), slot UInt8,
                 vehicles_median Float64, vehicles_mad Float64,

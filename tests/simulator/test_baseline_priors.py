@@ -16,7 +16,7 @@ from city.profile import CityProfile, load_city_profile
 from schemas.camera import VEHICLE_CLASSES
 from simulator.baseline_priors import prior_baselines, prior_rows
 from simulator.traffic import camera_events
-from streams.baselines import COLUMNS, SLOTS_PER_DAY, SlotBaseline, SlotKey, slot_of
+from streams.traffic.anomaly.baselines import COLUMNS, SLOTS_PER_DAY, SlotBaseline, SlotKey, slot_of
 
 # An arterial, a beach-road PTZ, a side street and an urban-management camera (no speeds).
 CAMERAS = ("VT-CAM-001", "VT-CAM-002", "VT-CAM-004", "VT-CAM-007")

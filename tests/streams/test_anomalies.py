@@ -13,13 +13,13 @@ import orjson
 import pytest
 
 from city.profile import load_city_profile
-from streams.alerts import ALERTS_TABLE
-from streams.anomalies import MAX_CATCH_UP_MS
-from streams.baselines import Baselines, SlotBaseline
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
-from streams.tail_tests import poisson_tail
-from streams.traffic import TrafficFlow
+from streams.traffic.anomaly.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
+from streams.traffic.anomaly.tail_tests import poisson_tail
+from streams.traffic.anomaly.watch import MAX_CATCH_UP_MS
+from streams.traffic.flow import TrafficFlow
 from tests.anomaly_city import (
     CAMERAS,
     MINUTE,

@@ -14,7 +14,7 @@ from kafka import KafkaConsumer
 
 from city import topics
 from city.calendar import DAY_TYPES
-from streams.baselines import BASELINES_TABLE, COLUMNS, SLOTS_PER_DAY
+from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS, SLOTS_PER_DAY
 from tests.anomaly_city import CAMERAS, USUAL, Minute, Plan, events, usual
 from tests.pipeline import PipelineRun
 

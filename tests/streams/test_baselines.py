@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from streams.baselines import Baselines, SlotBaseline
+from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
 
 LISBON = ZoneInfo("Europe/Lisbon")
 VUNG_TAU = ZoneInfo("Asia/Ho_Chi_Minh")

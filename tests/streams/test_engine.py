@@ -28,7 +28,6 @@ from sinks.exceptions import SinkError, TransientSinkError
 from sinks.kafka_topic import KafkaTopic
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
-from streams.baselines import NO_BASELINES
 from streams.definition import Records
 from streams.engine.checkpoint import Checkpointer, StageSinks
 from streams.engine.records import origin_header
@@ -36,7 +35,8 @@ from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateStore, entry, tombstone
 from streams.engine.window_stage import WindowStage, fold_event
 from streams.payments import CashlessPayments
-from streams.traffic import TrafficFlow
+from streams.traffic.anomaly.baselines import NO_BASELINES
+from streams.traffic.flow import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage, status
 from tests.factories_payments import tally
 from tests.pipeline import BOOTSTRAP

@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 
 from city.profile import load_city_profile
-from streams.baselines import NO_BASELINES
 from streams.definition import Records
 from streams.engine.lead import SILENT_AFTER, Leaders
 from streams.engine.window_stage import fold_event
-from streams.traffic import TrafficFlow
+from streams.traffic.anomaly.baselines import NO_BASELINES
+from streams.traffic.flow import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage
 
 GRACE_S = 120

@@ -6,10 +6,10 @@ import orjson
 import pytest
 
 from city.profile import CityProfile, load_city_profile
-from streams.baselines import NO_BASELINES
 from streams.definition import Records
 from streams.engine.windows import Window
-from streams.traffic import TrafficFlow
+from streams.traffic.anomaly.baselines import NO_BASELINES
+from streams.traffic.flow import TrafficFlow
 from tests.factories import T0, passage
 
 RETIRED = "VT-CAM-005"

@@ -22,7 +22,7 @@ from simulator.baseline_priors import prior_baselines
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
-from streams.baselines import SLOTS_PER_DAY, SlotKey, load_baselines
+from streams.traffic.anomaly.baselines import SLOTS_PER_DAY, SlotKey, load_baselines
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
 from vtops.cli.baselines import DEFAULT_MIN_SAMPLES

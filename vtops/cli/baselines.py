@@ -85,7 +85,7 @@ def show(
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    from streams.baselines import SLOT_MINUTES
+    from streams.traffic.anomaly.baselines import SLOT_MINUTES
 
     start = row["slot"] * SLOT_MINUTES
     speed = row["speed_median"]

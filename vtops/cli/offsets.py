@@ -209,8 +209,8 @@ def reset(
     from city.profile import load_city_profile
     from sinks.clickhouse.client import connect
     from sinks.clickhouse.migrations import migrate
-    from streams.baselines import load_baselines
     from streams.engine.service import SESSION_TIMEOUT_S
+    from streams.traffic.anomaly.baselines import load_baselines
     from vtops.cli.progress import events_progress
     from vtops.replay.exceptions import ReplayError
     from vtops.replay.offsets import apply_reset, plan_reset, rebuild_state

@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from city.clock import HOUR_MS, MINUTE_MS, local_day_bounds
 from sinks.base import Row
 from streams.payments import CASHLESS_TABLE
-from streams.traffic import FLOW_TABLE
+from streams.traffic.flow import FLOW_TABLE
 
 EPOCH_SHIFT = 40
 # Where the window tables say when a window starts: a minute or an hour, or a city day.

@@ -1,6 +1,6 @@
 """The life of a traffic alert: opened, updated, resolved, reopened, flapping, written.
 
-The anomaly rules (streams/anomalies.py) say when a rule holds or is calm; `AlertLog` turns
+The anomaly rules (watch.py) say when a rule holds or is calm; `AlertLog` turns
 that into writes of `traffic_alerts` rows (contract section 7), each with a larger `version`.
 Everything here is a function of the calls made, in order, so replays write the same rows.
 """

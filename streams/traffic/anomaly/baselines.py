@@ -1,6 +1,6 @@
 """What a camera's traffic usually looks like, per kind of day and quarter hour.
 
-The anomaly rules (streams/anomalies.py) compare each minute with the baseline of its camera,
+The anomaly rules (watch.py) compare each minute with the baseline of its camera,
 kind of day (city/calendar.py) and 15-minute slot of the local day: robust medians and MADs of
 vehicles per minute and of the minute's mean speed, violations per vehicle, and the share of
 each vehicle class. Rows live in `traffic_baselines`; `vtops baselines refresh` learns them

@@ -3,7 +3,7 @@
 Contract: section 4 (camera.events), section 5 (windows), section 7 (`traffic_flow_1m`,
 `traffic_violations`, `traffic_alerts`). Status reports are not windowed: they land in
 `camera_status`. Every new, timely event is also shown to the anomaly watch
-(streams/anomalies.py), which judges each camera-minute from these windows.
+(streams/traffic/anomaly/watch.py), which judges each camera-minute from these windows.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from city.clock import MINUTE_MS, aligned_start, local_time
 from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
-from streams.alerts import ALERTS_TABLE
-from streams.anomalies import AnomalyWatch
-from streams.baselines import Baselines
 from streams.definition import Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
-from streams.flow_counts import FlowCounts
+from streams.traffic.anomaly.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.baselines import Baselines
+from streams.traffic.anomaly.watch import AnomalyWatch
+from streams.traffic.flow_counts import FlowCounts
 
 log = logging.getLogger(__name__)
 

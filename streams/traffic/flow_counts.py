@@ -1,5 +1,5 @@
 """What a traffic flow window holds: one camera-minute, as the flow table and the anomaly
-rules (streams/anomalies.py) read it."""
+rules (streams/traffic/anomaly/watch.py) read it."""
 
 from __future__ import annotations
 

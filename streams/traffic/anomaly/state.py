@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.alerts import Incident, incidents_from_state
+from streams.traffic.anomaly.alerts import Incident, incidents_from_state
 
 
 @dataclass

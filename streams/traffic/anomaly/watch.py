@@ -9,7 +9,7 @@ partition matters, never the wall clock or where a checkpoint fell, so replaying
 reproduces the same alerts, ids and versions. A pipeline that falls behind does not advance
 stream time, and so raises nothing; a dead pipeline is the pipeline-health rule's job.
 
-Each minute of each camera is judged once, against its baseline (streams/baselines.py), from
+Each minute of each camera is judged once, against its baseline (baselines.py), from
 the flow window the traffic stream is filling. Events that arrive after that (late, but within
 the flow window's grace) still count in `traffic_flow_1m`; they never retract an alert.
 
@@ -44,25 +44,25 @@ from typing import Literal
 from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
 from schemas.fast import CameraEvent, StatusReport
-from streams.alerts import (
+from streams.definition import Records
+from streams.engine.windows import PartitionWindows
+from streams.traffic.anomaly.alerts import (
     PARTITION_WIDE,
     AlertLog,
     Evidence,
     Severity,
     is_open,
 )
-from streams.anomaly_state import (
+from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
+from streams.traffic.anomaly.state import (
     CameraWatch,
     Minute,
     PartitionWatch,
     camera_from_state,
     partition_from_state,
 )
-from streams.baselines import Baselines, SlotBaseline
-from streams.definition import Records
-from streams.engine.windows import PartitionWindows
-from streams.flow_counts import FlowCounts
-from streams.tail_tests import binomial_tail, poisson_tail
+from streams.traffic.anomaly.tail_tests import binomial_tail, poisson_tail
+from streams.traffic.flow_counts import FlowCounts
 
 TICK_MS = 10_000
 SETTLE_MS = 15_000
