@@ -106,6 +106,7 @@ class KafkaRecords(BatchSink):
                     deliveries.append(
                         await producer.send_batch(builder, self.name, partition=partition)
                     )
+                # A new batch takes its first message whatever its size (bounded above).
                 builder = filling[partition] = producer.create_batch()
                 builder.append(timestamp=None, key=key, value=value, headers=headers)
         for partition, builder in filling.items():
