@@ -23,12 +23,12 @@ from streams.settings import StreamSettings
 from tests.factories import random_traffic
 from tests.factories_payments import MINUTE_MS, random_tallies
 from tests.factories_portal import at, random_dossiers
-from tests.pipeline import BOOTSTRAP, PipelineRun
+from tests.pipeline import PipelineRun
 from tests.streams.test_payments_pipeline import CASHLESS_SQL, KPIS_SQL
 from tests.streams.test_traffic_pipeline import CAMERAS, flow_rows
 from vtops.kafka.offsets import wait_until_consumed
 from vtops.replay.archive import SCHEMA
-from vtops.replay.positions import retained_ranges
+from vtops.replay.positions import records_between, retained_ranges
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +48,18 @@ def run_worker(run: PipelineRun) -> None:
 
 
 def messages(run: PipelineRun, topic: str) -> list[tuple[Any, ...]]:
-    """(partition, key, value, timestamp, headers) of every message, in partition order."""
-    consumer = KafkaConsumer(
-        run.topic(topic),
-        bootstrap_servers=BOOTSTRAP,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
-    found = [(m.partition, m.key, m.value, m.timestamp, tuple(m.headers)) for m in consumer]
-    consumer.close()
-    return sorted(found, key=lambda m: m[0])
+    """(partition, key, value, timestamp, headers) of every message, in partition order; read
+    up to the end offsets, so no wait for silence."""
+    ranges = retained_ranges(run.kafka_settings, [run.topic(topic)])
+    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, enable_auto_commit=False)
+    try:
+        return [
+            (m.partition, m.key, m.value, m.timestamp, tuple(m.headers))
+            for tp in sorted(ranges.end)
+            for m in records_between(consumer, tp, ranges.beginning[tp], ranges.end[tp])
+        ]
+    finally:
+        consumer.close()
 
 
 def held(run: PipelineRun, topic: str) -> int:

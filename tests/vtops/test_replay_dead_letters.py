@@ -16,6 +16,7 @@ from schemas.dead_letter import dead_letter
 from tests.factories import T0, passage
 from tests.pipeline import BOOTSTRAP, PipelineRun
 from tests.streams.test_traffic_pipeline import flow_rows
+from vtops.replay.positions import records_between, retained_ranges
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +31,18 @@ def profile_with_new_camera(path: Path) -> Path:
 
 
 def partitions_of(run: PipelineRun, event_id: str) -> list[int]:
-    consumer = KafkaConsumer(
-        run.topic(topics.CAMERA_EVENTS),
-        bootstrap_servers=BOOTSTRAP,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
-    found = [m.partition for m in consumer if m.value and event_id.encode() in m.value]
-    consumer.close()
-    return found
+    """The partition of every copy of the event, read up to the end offsets (no wait)."""
+    ranges = retained_ranges(run.kafka_settings, [run.topic(topics.CAMERA_EVENTS)])
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    try:
+        return [
+            m.partition
+            for tp in sorted(ranges.end)
+            for m in records_between(consumer, tp, ranges.beginning[tp], ranges.end[tp])
+            if m.value and event_id.encode() in m.value
+        ]
+    finally:
+        consumer.close()
 
 
 def letters(run: PipelineRun) -> list[dict[str, Any]]:
