@@ -31,7 +31,13 @@ from simulator.demand import (
     speed_factor,
 )
 from simulator.mix import CameraMix, camera_mix, class_table
-from streams.traffic.anomaly.baselines import SLOT_MINUTES, SLOTS_PER_DAY, SlotBaseline, SlotKey
+from streams.traffic.anomaly.baselines import (
+    PRIOR_SOURCE,
+    SLOT_MINUTES,
+    SLOTS_PER_DAY,
+    SlotBaseline,
+    SlotKey,
+)
 
 REFERENCE_DAYS: Mapping[DayType, date] = {
     "weekday": date(2024, 9, 18),  # a Wednesday
@@ -40,7 +46,6 @@ REFERENCE_DAYS: Mapping[DayType, date] = {
 }
 # MAD of a normal distribution per standard deviation.
 MAD_PER_SD = 0.6745
-PRIOR_SOURCE = "prior"
 
 
 def slot_moments(day: DayType, slot: int, tz: tzinfo) -> list[Moment]:

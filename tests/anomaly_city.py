@@ -25,6 +25,7 @@ USUAL = SlotBaseline(
     violation_rate=0.02,
     class_share={"motorbike": 0.85, "car": 0.1, "bus": 0.01, "truck": 0.02, "bicycle": 0.01,
                  "other": 0.01},
+    learned=True,
 )  # fmt: skip
 
 

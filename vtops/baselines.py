@@ -6,8 +6,10 @@ from `traffic_flow_1m FINAL`. Two things make history honest:
 - a minute without a row is a minute without vehicles, but only while the pipeline was
   recording: a camera's sample minutes are the minutes of the day in which any camera has a
   row, on days the camera has any (an hour-long demo is not a day of empty streets);
-- minutes inside alerts (`traffic_alerts`, from the first anomalous minute to resolved_at, or
-  still open) are left out, so an incident does not become the norm.
+- minutes inside alerts that ended (`traffic_alerts`, from the first anomalous minute to
+  resolved_at) are left out, so an incident does not become the norm; an alert still open is
+  not, because a camera whose level differs from its baseline would otherwise keep its alert
+  open and its baseline unlearned for ever (issue 18), and medians tolerate a few bad minutes.
 Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
 Every refresh writes all rows with one new `version`, which the worker reads as the baselines'
 version (streams/traffic/anomaly/baselines.py); `ensure_baselines` puts the priors into an
@@ -28,9 +30,15 @@ from clickhouse_connect.driver.client import Client
 from city.calendar import DAY_TYPES, DayType, day_type
 from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
-from simulator.baseline_priors import PRIOR_SOURCE, baseline_row, prior_baselines, prior_rows
+from simulator.baseline_priors import baseline_row, prior_baselines, prior_rows
 from sinks.clickhouse.placeholders import fill
-from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS, SlotBaseline, SlotKey
+from streams.traffic.anomaly.baselines import (
+    BASELINES_TABLE,
+    COLUMNS,
+    PRIOR_SOURCE,
+    SlotBaseline,
+    SlotKey,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +63,11 @@ WITH
     alert_minutes AS (
         SELECT DISTINCT camera_id, toDateTime(arrayJoin(range(
             toUInt32(toStartOfMinute(first_anomalous_at)),
-            -- an alert still open lasts to the end of history
-            toUInt32(ifNull(resolved_at,
-                (SELECT max(window_start) + 60 FROM {{db}}.traffic_flow_1m))),
+            toUInt32(assumeNotNull(resolved_at)),
             60
         )), '{{tz}}') AS minute
-        FROM {{db}}.traffic_alerts FINAL
+        -- only alerts that ended: one still open (for days, perhaps) is a shift to learn
+        FROM {{db}}.traffic_alerts FINAL WHERE resolved_at IS NOT NULL
     ),
     samples AS (
         SELECT d.camera_id AS camera_id, c.minute AS minute
@@ -161,6 +168,7 @@ def history_baseline(row: Mapping[str, Any], prior: SlotBaseline) -> SlotBaselin
         class_share={c: row[f"{c}_total"] / vehicles for c in VEHICLE_CLASSES}
         if vehicles
         else prior.class_share,
+        learned=True,
     )
 
 

@@ -30,6 +30,8 @@ SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 MIN_SPEED_MAD_KMH = 1.0
 
 SlotKey = tuple[str, DayType, int]
+# The `source` of a row that is the simulator's prior rather than the camera's history.
+PRIOR_SOURCE = "prior"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class SlotBaseline:
     speed_mad: float
     violation_rate: float  # violations per vehicle
     class_share: Mapping[str, float]  # share of passages per vehicle class
+    # True when learned from the camera's own history; False for the simulator's prior, which
+    # tells the city's shape over a day but not this camera's level (camera_level.py).
+    learned: bool = False
 
     def speed_scale(self) -> float:
         """The robust standard deviation of the minute mean speed."""
@@ -81,6 +86,7 @@ def baseline_of(row: Mapping[str, Any]) -> SlotBaseline:
         speed_mad=row["speed_mad"],
         violation_rate=row["violation_rate"],
         class_share={c: row[f"{c}_share"] for c in VEHICLE_CLASSES},
+        learned=row["source"] != PRIOR_SOURCE,
     )
 
 

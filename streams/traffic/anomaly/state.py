@@ -8,9 +8,15 @@ first use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from schemas.camera import VEHICLE_CLASSES
 from streams.traffic.anomaly.alerts import Incident, incidents_from_state
+
+# What a minute's `expected` rests on: what the camera has shown (its learned slot, or a
+# level it is sure of over the prior's shape), a level it is not yet sure of
+# (camera_level.py), or the prior alone, which no rule judges traffic by.
+Basis = Literal["learned", "own", "prior"]
 
 
 @dataclass
@@ -27,10 +33,26 @@ class Minute:
     # False when the camera was dark (no vehicles and no heartbeat), offline or silent: the
     # minute is then no evidence of its traffic, and the flow rules pass over it.
     healthy: bool = True
+    # A checkpoint from before cold start judged every minute as learned.
+    basis: Basis = "learned"
 
     @property
     def speed(self) -> float | None:
         return self.speed_sum / self.speed_n if self.speed_n else None
+
+
+@dataclass
+class HourTally:
+    """What a camera showed over the healthy minutes of one hour, against its prior."""
+
+    start_ms: int
+    minutes: int = 0
+    vehicles: int = 0
+    expected: float = 0.0  # the prior's vehicles over the same minutes
+    speed_sum: float = 0.0
+    speed_n: int = 0
+    violations: int = 0
+    classes: list[int] = field(default_factory=lambda: [0] * len(VEHICLE_CLASSES))
 
 
 @dataclass
@@ -45,6 +67,7 @@ class CameraWatch:
     streaks: dict[str, int] = field(default_factory=dict)
     congested: list[int] = field(default_factory=list)  # 1/0 per recent minute with speeds
     incidents: dict[str, Incident] = field(default_factory=dict)
+    hours: list[HourTally] = field(default_factory=list)  # the camera's own recent hours
 
 
 @dataclass
@@ -61,6 +84,7 @@ def camera_from_state(state: dict[str, Any]) -> CameraWatch:
             **state,
             "minutes": [Minute(**m) for m in state["minutes"]],
             "incidents": incidents_from_state(state["incidents"]),
+            "hours": [HourTally(**h) for h in state.get("hours", [])],
         }
     )
 

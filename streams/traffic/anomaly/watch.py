@@ -30,6 +30,8 @@ Rules (parameters in `Rules`, their reasons in the README's "Traffic anomalies")
   the factor instead; a factor far from 1 for `citywide_minutes` is one `citywide_shift`.
 - violation_spike: the trailing `violation_minutes` violations in a Poisson tail of the
   baseline rate for the vehicles that actually passed.
+Where a slot's baseline is only the simulator's prior, the baseline is what the camera has
+shown of itself (camera_level.py); the prior alone never judges traffic.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from streams.traffic.anomaly.alerts import (
     is_open,
 )
 from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
+from streams.traffic.anomaly.camera_level import own_baseline, tally
 from streams.traffic.anomaly.state import (
     CameraWatch,
     Minute,
@@ -118,6 +121,11 @@ class Rules:
     flow_persist: int = 2
     flow_clear_low: float = 0.7
     flow_clear_high: float = 1.4
+    # The same judged against a camera's own level over the prior's shape (cold start).
+    flow_drop_own: float = 0.35
+    flow_surge_own: float = 2.5
+    flow_clear_low_own: float = 0.5
+    flow_clear_high_own: float = 2.0
     citywide_low: float = 0.6
     citywide_high: float = 1.6
     citywide_clear_low: float = 0.75
@@ -318,8 +326,8 @@ class AnomalyWatch:
         rules = self.rules
         judged: list[tuple[CameraWatch, SlotBaseline | None]] = []
         for camera in cameras:
-            baseline = self._baselines.at(camera.camera_id, start_ms, self._tz)
-            minute = _minute_of(state, camera.camera_id, start_ms, baseline)
+            slot = self._baselines.at(camera.camera_id, start_ms, self._tz)
+            minute = _minute_of(state, camera.camera_id, start_ms, slot)
             camera.minutes = [*camera.minutes, minute][-self._history :]
             state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
             end = start_ms + MINUTE_MS
@@ -333,7 +341,7 @@ class AnomalyWatch:
                 minute.healthy = False  # dark: no evidence of anything but that
                 camera.zero_minutes, camera.zero_expected = 0, 0.0
                 continue
-            judged.append((camera, baseline))
+            judged.append((camera, _judged_by(camera, minute, slot)))
         factor = self._city_factor(judged)
         self._judge_city(watch, start_ms, factor, records)
         for camera, baseline in judged:
@@ -519,10 +527,14 @@ class AnomalyWatch:
             return
         ratio = observed / expected
         z = (observed - expected) / math.sqrt(expected + (rules.flow_dispersion * expected) ** 2)
+        # A level learned over a borrowed shape is less sure than a learned slot: wider bounds.
+        own = any(m.basis == "own" for m in camera.minutes[-rules.flow_minutes :])
+        drop, surge = (rules.flow_drop_own, rules.flow_surge_own) if own else (
+            rules.flow_drop, rules.flow_surge)  # fmt: skip
         kind: Kind | None = None
-        if ratio <= rules.flow_drop and z <= -rules.flow_z:
+        if ratio <= drop and z <= -rules.flow_z:
             kind = "flow_drop"
-        elif ratio >= rules.flow_surge and z >= rules.flow_z:
+        elif ratio >= surge and z >= rules.flow_z:
             kind = "flow_surge"
         streak = camera.streaks.get(kind or "", 0) + 1 if kind else 0
         camera.streaks = {kind: streak} if kind else {}
@@ -538,7 +550,9 @@ class AnomalyWatch:
                 "warning",
                 records,
             )
-        calm = rules.flow_clear_low <= ratio <= rules.flow_clear_high
+        low, high = (rules.flow_clear_low_own, rules.flow_clear_high_own) if own else (
+            rules.flow_clear_low, rules.flow_clear_high)  # fmt: skip
+        calm = low <= ratio <= high
         for flow_kind in ("flow_drop", "flow_surge"):
             self._alerts.settle(
                 camera.incidents, camera.camera_id, flow_kind, calm, start_ms, records
@@ -588,9 +602,28 @@ def _healthy(minutes: list[Minute], count: int) -> list[Minute]:
 
 
 def _trailing_flow(camera: CameraWatch, minutes: int) -> tuple[float, float]:
-    """(vehicles, baseline vehicles) over the camera's last `minutes` healthy minutes."""
+    """(vehicles, baseline vehicles) over the camera's last `minutes` healthy minutes; nothing
+    expected while any of them had only the prior to go by (camera_level.py)."""
     recent = _healthy(camera.minutes, minutes)
+    if any(m.basis == "prior" for m in recent):
+        return 0.0, 0.0
     return float(sum(m.vehicles for m in recent)), sum(m.expected for m in recent)
+
+
+def _judged_by(
+    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None
+) -> SlotBaseline | None:
+    """The baseline a healthy minute is judged by: its learned slot, or where the slot is only
+    the prior, the camera's own level over the prior's shape (None until it has one)."""
+    if slot is None or slot.learned:
+        return slot
+    camera.hours = tally(camera.hours, minute, slot)
+    own = own_baseline(camera.hours, slot)
+    if own is None:
+        minute.basis = "prior"
+        return None
+    minute.expected, minute.basis = own.vehicles, "learned" if own.learned else "own"
+    return own
 
 
 def _minute_of(

@@ -1,0 +1,106 @@
+"""Issue 18: the detector on a city its priors do not describe. The priors alone never raise
+a warning; a camera's level is learned from what it shows (camera_level.py), and the rules that
+need no baseline (offline, silent) work from the first minutes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import Any
+
+import orjson
+
+from city.profile import load_city_profile
+from simulator.baseline_priors import prior_baselines
+from streams.definition import Records
+from streams.engine.window_stage import fold_event
+from streams.traffic.anomaly.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.baselines import Baselines
+from streams.traffic.flow import TrafficFlow
+from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, camera_event
+
+PROFILE = load_city_profile()
+SATURDAY_8AM = 1_726_880_400_000  # 2024-09-21T08:00:00+07:00
+Rate = Callable[[str, int], float]  # (camera, minute index) -> vehicles a minute; 0: dark
+
+
+@cache
+def priors() -> Baselines:
+    return Baselines(prior_baselines(PROFILE), version=1)
+
+
+def traffic(cameras: list[str], rate: Rate, t0: int, minutes: int) -> Iterator[dict[str, Any]]:
+    """Plain traffic: a heartbeat and Poisson-like passages at steady speeds each minute."""
+    for index in range(minutes):
+        rng = random.Random(index)
+        start = t0 + index * MINUTE
+        batch: list[dict[str, Any]] = []
+        for camera in cameras:
+            mean = rate(camera, index)
+            if mean == 0:
+                continue  # dark: no heartbeat either
+            batch.append(camera_event(camera, start + 7_000, "status", status="online"))
+            vehicles = max(0, round(rng.gauss(mean, mean**0.5)))
+            for n in range(vehicles):
+                ts = start + (n * 60_000) // vehicles + rng.randrange(500)
+                kind = "car" if n % 5 == 0 else "motorbike"
+                speed = round(rng.uniform(32.0, 44.0), 1)
+                batch.append(camera_event(camera, ts, "passage", vehicle_class=kind,
+                                          speed_kmh=speed))  # fmt: skip
+        batch.sort(key=lambda e: e["ts"])
+        yield from batch
+
+
+def alerts(baselines: Baselines, events: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alert writes of the traffic stream's fold path, windows closed as checkpoints do."""
+    flow = TrafficFlow(PROFILE, 120, baselines)
+    state, records = flow.new_state(), Records()
+    for offset, event in enumerate(events):
+        fold_event(flow, state, offset, orjson.dumps(event), records)
+        if offset % 2000 == 0:
+            state.take_changes()
+    return records.by_table.get(ALERTS_TABLE, [])
+
+
+def test_a_new_city_at_levels_unlike_the_priors_raises_only_its_real_incident() -> None:
+    # The issue's new user: 24 cameras at 24-54 passages a minute on a Saturday morning, a
+    # fresh store with the priors only (13 of them had flow alerts within 6 minutes).
+    cameras = [camera.camera_id for camera in PROFILE.cameras[:24]]
+    levels = {camera: random.Random(camera).uniform(24, 54) for camera in cameras}
+
+    def rate(camera: str, index: int) -> float:
+        dark = camera == cameras[5] and 20 <= index < 30
+        return 0 if dark else levels[camera]
+
+    written = alerts(priors(), traffic(cameras, rate, SATURDAY_8AM, 40))
+    opened = [(a["kind"], a["camera_id"]) for a in written if a["state"] == "open"]
+    assert opened == [("camera_offline", cameras[5])]
+
+
+def test_a_camera_at_three_times_its_prior_is_learned_not_alarmed_for_two_days() -> None:
+    prior = Baselines(baselines(USUAL.__class__(**{**_fields(USUAL), "vehicles": 6.0,
+                                                    "learned": False})).slots, 7)  # fmt: skip
+    busy, days = CAMERAS[0], 2 * 24 * 60
+    drop_at = days - 60  # its last hour: a real drop to a fifth of what it has shown
+
+    def rate(camera: str, index: int) -> float:
+        if camera != busy:
+            return 6.0
+        return 3.6 if index >= drop_at else 18.0
+
+    written = alerts(prior, traffic(CAMERAS, rate, T0, days))
+    opened = [a for a in written if a["state"] == "open"]
+    warnings = [a for a in opened if a["kind"] != "flow_drop" or a["first_anomalous_at"]
+                .timestamp() * 1000 < T0 + drop_at * MINUTE]  # fmt: skip
+    assert len(warnings) <= 2
+    last = {a["alert_id"]: a for a in written}
+    assert all(last[a["alert_id"]]["status"] == "resolved" for a in warnings)
+    # The drop is judged against the level learned (about 3x the prior's 30 in five minutes,
+    # times the city factor), not the prior.
+    drops = [a for a in opened if a["kind"] == "flow_drop" and a["camera_id"] == busy]
+    assert drops and drops[0]["expected"] > 2.5 * 5 * 6.0
+
+
+def _fields(baseline: Any) -> dict[str, Any]:
+    return {name: getattr(baseline, name) for name in baseline.__slots__}
