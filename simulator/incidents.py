@@ -16,21 +16,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import pairwise
-from typing import Literal, get_args
 
 from schemas.camera import CameraStatus, VehicleClass
 from simulator.exceptions import SimulatorError
+from streams.traffic.anomaly.kinds import CAMERA_KINDS, CameraKind
 
-IncidentKind = Literal[
-    "camera_offline",
-    "camera_silent",
-    "camera_stuck",
-    "congestion",
-    "flow_drop",
-    "flow_surge",
-    "violation_spike",
-]
-INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
+# What the simulator can inject: every kind one camera can show (the alert kinds' module).
+IncidentKind = CameraKind
+INCIDENT_KINDS = CAMERA_KINDS
 DEFAULT_SIZE: dict[IncidentKind, float] = {
     "camera_offline": 1.0,
     "camera_silent": 1.0,

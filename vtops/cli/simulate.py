@@ -18,6 +18,7 @@ import typer
 from rich.text import Text
 
 from city.exceptions import VtopsError
+from streams.traffic.anomaly.kinds import CAMERA_KINDS
 from vtops.cli.output import Output, OutputOption, console, errors, exit_with_error
 
 if TYPE_CHECKING:
@@ -59,8 +60,8 @@ def simulate(
             "--incident",
             help="inject KIND:CAMERA:START:DURATION[:SIZE], e.g. "
             "congestion:VT-CAM-002:+30m:20m:0.5 "
-            "(START: RFC 3339 or +offset from the run start; repeatable); kinds: camera_offline, "
-            "camera_silent, camera_stuck, congestion, flow_drop, flow_surge, violation_spike",
+            "(START: RFC 3339 or +offset from the run start; repeatable); kinds: "
+            + ", ".join(CAMERA_KINDS),
         ),
     ] = None,
     truth: str | None = typer.Option(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from city.clock import MINUTE_MS, aligned_start, local_time
 from streams.definition import Records
+from streams.traffic.anomaly.kinds import Kind
 
 ALERTS_TABLE = "traffic_alerts"
 RULES_VERSION = 1
@@ -89,6 +90,27 @@ def incidents_from_state(state: dict[str, Any]) -> dict[str, Incident]:
     return {kind: incident_from_state(value) for kind, value in state.items()}
 
 
+@dataclass(frozen=True)
+class About:
+    """What an alert is about, with where its writes go: one camera (or a whole partition,
+    `PARTITION_WIDE`) and its alerts by kind as the detector's state keeps them."""
+
+    camera_id: str
+    incidents: dict[str, Incident]
+    records: Records
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule holds at `now_ms`: what it found, since which minute, how sure and how bad."""
+
+    kind: Kind
+    now_ms: int
+    first_ms: int
+    evidence: Evidence
+    severity: Severity
+
+
 class AlertLog:
     """Writes alerts into a stream's records; `incidents` maps kind to the alert of one camera
     (or partition), as kept in the detector's state."""
@@ -101,26 +123,18 @@ class AlertLog:
         self._baseline_version = baseline_version
         self._clear_minutes = clear_minutes
 
-    def raise_(
-        self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: str,
-        now: int,
-        first_ms: int,
-        evidence: Evidence,
-        severity: Severity,
-        records: Records,
-    ) -> None:
-        """The rule holds at `now`: open the alert, reopen a recent one, or refresh an open one."""
-        incident = incidents.get(kind)
-        first_ms = aligned_start(first_ms, MINUTE_MS)
+    def raise_(self, about: About, finding: Finding) -> None:
+        """The rule holds: open the alert, reopen a recent one, or refresh an open one."""
+        kind, now, evidence, severity = (
+            finding.kind, finding.now_ms, finding.evidence, finding.severity)  # fmt: skip
+        incident = about.incidents.get(kind)
+        first_ms = aligned_start(finding.first_ms, MINUTE_MS)
         if incident is not None and incident.open:
             incident.clear_run = 0
             changed = severity != incident.severity
             incident.evidence, incident.severity = evidence, severity
             if changed or now - incident.written_ms >= REFRESH_MS:
-                self._write(incident, camera_id, "updated", now, records)
+                self._write(about, incident, "updated", now)
             return
         if incident is not None and now - (incident.resolved_ms or now) <= REOPEN_WITHIN_MS:
             incident.status, incident.resolved_ms = "open", None
@@ -128,7 +142,7 @@ class AlertLog:
             incident.transitions = _recent([*incident.transitions, now], now)
         else:
             incident = Incident(
-                alert_id(kind, camera_id, first_ms),
+                alert_id(kind, about.camera_id, first_ms),
                 kind,
                 first_ms,
                 now,
@@ -136,42 +150,31 @@ class AlertLog:
                 evidence,
                 transitions=[now],
             )
-            incidents[kind] = incident
+            about.incidents[kind] = incident
         incident.evidence, incident.severity, incident.clear_run = evidence, severity, 0
-        self._write(incident, camera_id, "open", now, records)
+        self._write(about, incident, "open", now)
 
     def settle(
         self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: str,
+        about: About,
+        kind: Kind,
         calm: bool,
         start_ms: int,
-        records: Records,
         clear_minutes: int | None = None,
     ) -> None:
         """One more minute of evidence for an open alert: resolve it after enough calm ones."""
-        incident = incidents.get(kind)
+        incident = about.incidents.get(kind)
         if incident is None or not incident.open:
-            self._forget(incidents, kind, start_ms)
+            self._forget(about.incidents, kind, start_ms)
             return
         incident.clear_run = incident.clear_run + 1 if calm else 0
         if incident.clear_run >= (clear_minutes or self._clear_minutes):
-            self.clear(incidents, camera_id, kind, start_ms + MINUTE_MS, records)
+            self.clear(about, kind, start_ms + MINUTE_MS)
 
-    def clear(
-        self,
-        incidents: dict[str, Incident],
-        camera_id: str,
-        kind: str,
-        now: int,
-        records: Records,
-        *,
-        at_once: bool = False,
-    ) -> None:
-        incident = incidents.get(kind)
+    def clear(self, about: About, kind: Kind, now: int, *, at_once: bool = False) -> None:
+        incident = about.incidents.get(kind)
         if incident is None or not incident.open:
-            self._forget(incidents, kind, now)
+            self._forget(about.incidents, kind, now)
             return
         if (
             not at_once
@@ -179,26 +182,25 @@ class AlertLog:
             and now - incident.transitions[-1] < KEEP_FIRING_MS
         ):
             return  # a flapping alert stays open until it has been calm for a while
-        self.resolve(camera_id, incident, now, records)
+        self.resolve(about, incident, now)
 
-    def resolve(self, camera_id: str, incident: Incident, now: int, records: Records) -> None:
+    def resolve(self, about: About, incident: Incident, now: int) -> None:
         incident.status, incident.resolved_ms, incident.clear_run = "resolved", now, 0
         incident.transitions = _recent([*incident.transitions, now], now)
-        self._write(incident, camera_id, "resolved", now, records)
+        self._write(about, incident, "resolved", now)
 
     def _forget(self, incidents: dict[str, Incident], kind: str, now: int) -> None:
         incident = incidents.get(kind)
         if incident is not None and now - (incident.resolved_ms or now) > REOPEN_WITHIN_MS:
             del incidents[kind]
 
-    def _write(
-        self, incident: Incident, camera_id: str, state: str, now: int, records: Records
-    ) -> None:
+    def _write(self, about: About, incident: Incident, state: str, now: int) -> None:
+        camera_id = about.camera_id
         incident.writes += 1
         incident.written_ms = now
         evidence = incident.evidence
         resolved = incident.resolved_ms
-        records.add(
+        about.records.add(
             ALERTS_TABLE,
             {
                 "alert_id": incident.alert_id,

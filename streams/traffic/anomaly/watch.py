@@ -41,7 +41,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from statistics import median
-from typing import Literal
 
 from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
@@ -50,13 +49,16 @@ from streams.definition import Records
 from streams.engine.windows import PartitionWindows
 from streams.traffic.anomaly.alerts import (
     PARTITION_WIDE,
+    About,
     AlertLog,
     Evidence,
+    Finding,
     Severity,
     is_open,
 )
 from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
 from streams.traffic.anomaly.camera_level import own_baseline, tally
+from streams.traffic.anomaly.kinds import Kind
 from streams.traffic.anomaly.state import (
     CameraWatch,
     Minute,
@@ -76,17 +78,6 @@ HEARTBEATS_KEPT = 3
 PARTITION_KEY = "watch"
 CAMERA_KEY_PREFIX = "watch:"
 
-Kind = Literal[
-    "camera_offline",
-    "camera_silent",
-    "camera_stuck",
-    "congestion",
-    "flow_drop",
-    "flow_surge",
-    "violation_spike",
-    "site_offline",
-    "citywide_shift",
-]
 ALIVE_STATUSES = frozenset({"online", "degraded"})
 
 
@@ -198,9 +189,8 @@ class AnomalyWatch:
             if offline is not None and offline.open:
                 # An event a little out of order may predate the opening; never resolve before.
                 resolved = max(ts, offline.opened_ms)
-                self._alerts.clear(
-                    camera.incidents, camera.camera_id, "camera_offline", resolved, records
-                )
+                about = About(camera.camera_id, camera.incidents, records)
+                self._alerts.clear(about, "camera_offline", resolved)
         now = state.stream_time_ms
         if now is not None and watch.next_tick_ms + self._settle_ms <= now:
             self._run_ticks(state, watch, now, records)
@@ -269,6 +259,7 @@ class AnomalyWatch:
         records: Records,
     ) -> None:
         rules = self.rules
+        partition = About(PARTITION_WIDE, watch.incidents, records)
         quiet = [c for c in cameras if now - c.alive_ms >= rules.offline_after_ms]
         site = len(quiet) >= rules.site_min_cameras and len(quiet) >= rules.site_share * len(
             cameras
@@ -277,26 +268,16 @@ class AnomalyWatch:
         if site:
             first = min(c.alive_ms for c in quiet) + rules.offline_after_ms
             self._alerts.raise_(
-                watch.incidents,
-                PARTITION_WIDE,
-                "site_offline",
-                now,
-                first,
-                evidence,
-                "critical",
-                records,
+                partition, Finding("site_offline", now, first, evidence, "critical")
             )
         else:
-            self._alerts.clear(
-                watch.incidents, PARTITION_WIDE, "site_offline", now, records, at_once=True
-            )
+            self._alerts.clear(partition, "site_offline", now, at_once=True)
         quiet_ids = {camera.camera_id for camera in quiet}
         for camera in cameras:
+            about = About(camera.camera_id, camera.incidents, records)
             if camera.camera_id not in quiet_ids:
                 if is_open(camera.incidents, "camera_offline"):  # held open while flapping
-                    self._alerts.clear(
-                        camera.incidents, camera.camera_id, "camera_offline", now, records
-                    )
+                    self._alerts.clear(about, "camera_offline", now)
                     state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
                 continue
             if site:
@@ -304,14 +285,14 @@ class AnomalyWatch:
             silent_s = (now - camera.alive_ms) / 1000
             limit_s = rules.offline_after_ms / 1000
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                "camera_offline",
-                now,
-                camera.alive_ms + rules.offline_after_ms,
-                Evidence(silent_s, limit_s, silent_s / limit_s, silent_s / limit_s),
-                "critical" if camera.status == "tampered" else "warning",
-                records,
+                about,
+                Finding(
+                    "camera_offline",
+                    now,
+                    camera.alive_ms + rules.offline_after_ms,
+                    Evidence(silent_s, limit_s, silent_s / limit_s, silent_s / limit_s),
+                    "critical" if camera.status == "tampered" else "warning",
+                ),
             )
             state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
 
@@ -375,28 +356,21 @@ class AnomalyWatch:
         self, watch: PartitionWatch, start_ms: int, factor: float, records: Records
     ) -> None:
         rules = self.rules
+        partition = About(PARTITION_WIDE, watch.incidents, records)
         shifted = factor <= rules.citywide_low or factor >= rules.citywide_high
         watch.city_streak = watch.city_streak + 1 if shifted else 0
         evidence = Evidence(factor, 1.0, factor, factor)
         if watch.city_streak >= rules.citywide_minutes:
             first = start_ms - (watch.city_streak - 1) * MINUTE_MS
             self._alerts.raise_(
-                watch.incidents,
-                PARTITION_WIDE,
-                "citywide_shift",
-                start_ms + MINUTE_MS,
-                first,
-                evidence,
-                "info",
-                records,
+                partition, Finding("citywide_shift", start_ms + MINUTE_MS, first, evidence, "info")
             )
         calm = rules.citywide_clear_low <= factor <= rules.citywide_clear_high
-        self._alerts.settle(
-            watch.incidents, PARTITION_WIDE, "citywide_shift", calm, start_ms, records
-        )
+        self._alerts.settle(partition, "citywide_shift", calm, start_ms)
 
     def _judge_silent(self, camera: CameraWatch, start_ms: int, records: Records) -> None:
         rules, minute = self.rules, camera.minutes[-1]
+        about = About(camera.camera_id, camera.incidents, records)
         if minute.vehicles == 0:
             camera.zero_minutes += 1
             camera.zero_expected += minute.expected
@@ -411,30 +385,16 @@ class AnomalyWatch:
             for silent in camera.minutes[-camera.zero_minutes :]:
                 silent.healthy = False
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                "camera_silent",
-                start_ms + MINUTE_MS,
-                first,
-                evidence,
-                "warning",
-                records,
+                about, Finding("camera_silent", start_ms + MINUTE_MS, first, evidence, "warning")
             )
         calm = minute.vehicles > 0
-        self._alerts.settle(
-            camera.incidents,
-            camera.camera_id,
-            "camera_silent",
-            calm,
-            start_ms,
-            records,
-            clear_minutes=1,
-        )
+        self._alerts.settle(about, "camera_silent", calm, start_ms, clear_minutes=1)
 
     def _judge_stuck(
         self, camera: CameraWatch, baseline: SlotBaseline | None, start_ms: int, records: Records
     ) -> None:
         rules, minutes = self.rules, camera.minutes
+        about = About(camera.camera_id, camera.incidents, records)
         evidence: Evidence | None = None
         span = rules.stuck_minutes  # the minutes of the rule that held, which date the alert
         recent = _healthy(minutes, rules.stuck_minutes)
@@ -466,23 +426,15 @@ class AnomalyWatch:
         if evidence is not None:
             first = start_ms - (span - 1) * MINUTE_MS
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                "camera_stuck",
-                start_ms + MINUTE_MS,
-                first,
-                evidence,
-                "warning",
-                records,
+                about, Finding("camera_stuck", start_ms + MINUTE_MS, first, evidence, "warning")
             )
-        self._alerts.settle(
-            camera.incidents, camera.camera_id, "camera_stuck", evidence is None, start_ms, records
-        )
+        self._alerts.settle(about, "camera_stuck", evidence is None, start_ms)
 
     def _judge_congestion(
         self, camera: CameraWatch, baseline: SlotBaseline, start_ms: int, records: Records
     ) -> None:
         rules, minute = self.rules, camera.minutes[-1]
+        about = About(camera.camera_id, camera.incidents, records)
         usual = baseline.speed_kmh
         speed = minute.speed
         if usual is None or speed is None or minute.speed_n < rules.congestion_min_speeds:
@@ -498,28 +450,22 @@ class AnomalyWatch:
             first = start_ms - (run - 1) * MINUTE_MS
             severity: Severity = "critical" if ratio <= rules.congestion_critical else "warning"
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                "congestion",
-                start_ms + MINUTE_MS,
-                first,
-                Evidence(speed, usual, ratio, z),
-                severity,
-                records,
+                about,
+                Finding(
+                    "congestion",
+                    start_ms + MINUTE_MS,
+                    first,
+                    Evidence(speed, usual, ratio, z),
+                    severity,
+                ),
             )
-        self._alerts.settle(
-            camera.incidents,
-            camera.camera_id,
-            "congestion",
-            ratio >= rules.congestion_clear,
-            start_ms,
-            records,
-        )
+        self._alerts.settle(about, "congestion", ratio >= rules.congestion_clear, start_ms)
 
     def _judge_flow(
         self, camera: CameraWatch, factor: float, start_ms: int, records: Records
     ) -> None:
         rules = self.rules
+        about = About(camera.camera_id, camera.incidents, records)
         observed, baseline_expected = _trailing_flow(camera, rules.flow_minutes)
         expected = baseline_expected * factor
         if expected < rules.flow_min_expected:
@@ -541,32 +487,29 @@ class AnomalyWatch:
         if kind is not None and streak >= rules.flow_persist:
             first = start_ms - (streak - 1) * MINUTE_MS
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                kind,
-                start_ms + MINUTE_MS,
-                first,
-                Evidence(observed, expected, ratio, z),
-                "warning",
-                records,
+                about,
+                Finding(
+                    kind,
+                    start_ms + MINUTE_MS,
+                    first,
+                    Evidence(observed, expected, ratio, z),
+                    "warning",
+                ),
             )
         low, high = (rules.flow_clear_low_own, rules.flow_clear_high_own) if own else (
             rules.flow_clear_low, rules.flow_clear_high)  # fmt: skip
         calm = low <= ratio <= high
         for flow_kind in ("flow_drop", "flow_surge"):
-            self._alerts.settle(
-                camera.incidents, camera.camera_id, flow_kind, calm, start_ms, records
-            )
+            self._alerts.settle(about, flow_kind, calm, start_ms)
 
     def _judge_violations(
         self, camera: CameraWatch, baseline: SlotBaseline, start_ms: int, records: Records
     ) -> None:
         rules = self.rules
+        about = About(camera.camera_id, camera.incidents, records)
         recent = _healthy(camera.minutes, rules.violation_minutes)
         if not recent:
-            self._alerts.settle(
-                camera.incidents, camera.camera_id, "violation_spike", False, start_ms, records
-            )
+            self._alerts.settle(about, "violation_spike", False, start_ms)
             return
         violations = sum(m.violations for m in recent)
         expected = baseline.violation_rate * sum(m.vehicles for m in recent)
@@ -580,19 +523,10 @@ class AnomalyWatch:
             score = -math.log10(max(tail, 1e-300))
             evidence = Evidence(violations, expected, violations / max(expected, 1e-9), score)
             self._alerts.raise_(
-                camera.incidents,
-                camera.camera_id,
-                "violation_spike",
-                start_ms + MINUTE_MS,
-                first,
-                evidence,
-                "warning",
-                records,
+                about, Finding("violation_spike", start_ms + MINUTE_MS, first, evidence, "warning")
             )
         calm = violations <= rules.violation_clear_factor * max(expected, 1.0)
-        self._alerts.settle(
-            camera.incidents, camera.camera_id, "violation_spike", calm, start_ms, records
-        )
+        self._alerts.settle(about, "violation_spike", calm, start_ms)
 
 
 def _healthy(minutes: list[Minute], count: int) -> list[Minute]:
