@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -30,6 +32,7 @@ from benchmarks.rekeyed import steps, tallies
 from city.profile import load_city_profile
 from sinks.base import Row
 from sinks.kafka_topic import KafkaRecords
+from streams.app import PRODUCER_BATCH_BYTES
 from streams.definition import DomainStream
 from streams.engine.checkpoint import Cut
 from streams.engine.route_stage import RouteStage
@@ -134,13 +137,20 @@ def new_window_stage(stream: DomainStream[Any, Any]) -> WindowStage[Any, Any]:
     return windows
 
 
-async def kafka_steps(bootstrap: str, forwards: list[Row]) -> list[tuple[str, float]]:
+async def kafka_steps(
+    bootstrap: str, forwards: list[Row], scratch: Path
+) -> list[tuple[str, float]]:
     """CPU seconds to send the forwards through the worker's sink, and to read them back."""
     topic = f"bench{uuid.uuid4().hex[:8]}.steps.by-group"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vtops-bench")
     admin.create_topics([NewTopic(topic, 6, 1)])
     app = faust.App(
-        "vtops-bench-steps", broker=f"kafka://{bootstrap}", producer_acks=-1, web_enabled=False
+        "vtops-bench-steps",
+        broker=f"kafka://{bootstrap}",
+        datadir=scratch,
+        web_enabled=False,
+        producer_acks=-1,  # as the worker's producer
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
     )
     try:
         await app.producer.start()
@@ -195,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     table: dict[str, dict[str, float]] = {}
     for name, (stream, messages) in streams.items():
         results, forwards = in_process(stream, list(messages), args.repeats)
-        results += asyncio.run(kafka_steps(args.bootstrap, forwards))
+        with tempfile.TemporaryDirectory(prefix="bench-steps-") as scratch:  # Faust's data dir
+            results += asyncio.run(kafka_steps(args.bootstrap, forwards, Path(scratch)))
         for step, seconds in results:
             table.setdefault(step, {})[name] = seconds / args.events * 1e6
     print(f"CPU µs per message, best of {args.repeats}, {args.events:,} messages")

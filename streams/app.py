@@ -41,6 +41,12 @@ from streams.traffic.flow import TrafficFlow
 
 log = logging.getLogger(__name__)
 
+# The Kafka sinks hand the producer whole batches (sinks/kafka_topic.py), and a partition takes
+# its next batch only once the one before is on its way: at Kafka's 16 KiB, a checkpoint's
+# 125,000 forwards were 2,000 batches, ~330 round trips per partition (3.4 s). Below the
+# broker's 1 MiB message limit.
+PRODUCER_BATCH_BYTES = 512 * 1024
+
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
     """The TLS of every aiokafka client of the worker, Faust's producer and the engine's
@@ -127,11 +133,7 @@ def create_app(
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         producer_acks=-1,
-        # The Kafka sinks hand the producer whole batches (sinks/kafka_topic.py), and a
-        # partition takes its next batch only once the one before is on its way: at Kafka's
-        # 16 KiB, a checkpoint's 125,000 forwards were 2,000 batches, ~330 round trips per
-        # partition (3.4 s). Below the broker's 1 MiB message limit.
-        producer_max_batch_size=512 * 1024,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
     )
     # Faust's own consumer would join the app's group beside the engine's, with another
     # assignor; the engine is the only consumer, Faust brings the producer (and web server).
