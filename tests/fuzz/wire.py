@@ -49,16 +49,19 @@ def messages(draw: st.DrawFn, now_ms: int) -> Message:
     how = draw(st.sampled_from(("valid", "valid", "valid", "field", "field", "value")))
     event, blame = None, frozenset({"payload"})
     value: bytes | None
+    # The key decides which partition holds a camera's windows (contract section 3).
+    wrong_key = topic == topics.CAMERA_EVENTS and key != str(built.event["camera_id"]).encode()
     if how == "valid":
         value = dumps(built.wire) if draw(st.booleans()) else _ascii_json(built.wire)
         event, blame = built.event, frozenset()
-        if topic == topics.CAMERA_EVENTS and key != str(built.event["camera_id"]).encode():
-            # The key decides which partition holds the camera's windows (contract section 3).
+        if wrong_key:
             event, blame = None, frozenset({"key"})
     elif how == "value":
         value = draw(value_mutation(built))
     else:
         value, blame = draw(field_mutation(topic, built, now_ms))
+        if wrong_key:  # either may be named: the field the schema refuses, or the key
+            blame |= {"key"}
     return Message(topic, key, value, headers, timestamp_ms, event, blame)
 
 
