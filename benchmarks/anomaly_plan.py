@@ -16,6 +16,7 @@ partitions' stream time stops with the input, so its last minutes are never judg
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from kafka.partitioner.default import murmur2
 from benchmarks.topic import PRODUCER_CONFIG, BenchTopic
 from city.calendar import is_public_holiday
 from city.profile import CityProfile
+from simulator.demand import ARTERIAL_PEAK_PER_S, SIDE_STREET_PEAK_PER_S
 from simulator.incidents import DEFAULT_SIZE, INCIDENT_KINDS, Incident, IncidentKind
 from simulator.mix import camera_mix
 from simulator.sources import source_rng
@@ -94,6 +96,27 @@ def trimmed_profile(cameras: int, partitions: int, scratch: Path) -> Path:
     path = scratch / "city.json"
     path.write_text(json.dumps(document, ensure_ascii=False))
     return path
+
+
+_BASE = {True: ARTERIAL_PEAK_PER_S, False: SIDE_STREET_PEAK_PER_S}
+
+
+def perturbed_profile(profile: CityProfile, seed: int) -> CityProfile:
+    """The city as its traffic really is, unlike the priors the worker starts from (issue 18):
+    each camera's lanes scaled so that its volume moves by a seeded factor in 0.3-3x (the
+    simulator's volume grows as lanes^0.6; 1-16 lanes), and one camera in three on
+    the other kind of road (other speeds, speeding, violation share and volume). Only the
+    traffic is generated from it; the worker keeps the packaged profile and its priors."""
+    rng = random.Random(f"{seed}/perturbed-city")
+    cameras = []
+    for camera in profile.cameras:
+        factor = math.exp(rng.uniform(math.log(0.3), math.log(3.0)))
+        arterial = camera.arterial != (rng.random() < 1 / 3)
+        # The other kind of road has another base volume: the lanes make up for it.
+        factor *= _BASE[camera.arterial] / _BASE[arterial]
+        lanes = min(16, max(1, round(camera.lanes * factor ** (1 / 0.6))))
+        cameras.append(camera.model_copy(update={"lanes": lanes, "arterial": arterial}))
+    return profile.model_copy(update={"cameras": tuple(cameras)})
 
 
 def partition_of(camera_id: str, partitions: int) -> int:
