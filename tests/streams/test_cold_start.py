@@ -10,13 +10,16 @@ from functools import cache
 from typing import Any
 
 import orjson
+import pytest
 
 from city.profile import load_city_profile
 from simulator.baseline_priors import prior_baselines
 from streams.definition import Records
 from streams.engine.window_stage import fold_event
-from streams.traffic.anomaly.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.alerts import ALERTS_TABLE, AlertLog
 from streams.traffic.anomaly.baselines import Baselines
+from streams.traffic.anomaly.rules import Judge, Rules, judge_flow
+from streams.traffic.anomaly.state import Basis, CameraWatch, Minute
 from streams.traffic.flow import TrafficFlow
 from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, camera_event
 
@@ -104,3 +107,18 @@ def test_a_camera_at_three_times_its_prior_is_learned_not_alarmed_for_two_days()
 
 def _fields(baseline: Any) -> dict[str, Any]:
     return {name: getattr(baseline, name) for name in baseline.__slots__}
+
+
+@pytest.mark.parametrize(("basis", "opened"), [("learned", ["flow_drop"]), ("own", [])])
+def test_a_level_not_yet_sure_of_widens_the_flow_bounds(basis: Basis, opened: list[str]) -> None:
+    # The rule alone, without the window stage: 5 minutes at 0.45 of what was expected, twice.
+    rules = Rules()
+    judge = Judge(rules, AlertLog({}, 7, rules.clear_minutes, PROFILE.tz))
+    camera, records = CameraWatch(CAMERAS[0], alive_ms=T0), Records()
+    for index in range(rules.flow_minutes + 1):
+        start = T0 + index * MINUTE
+        minute = Minute(start, 45, 0.0, 0, 0, [45, 0, 0, 0, 0, 0], 100.0, basis=basis)
+        camera.minutes = [*camera.minutes, minute][-rules.flow_minutes :]
+        judge_flow(judge, camera, 1.0, start, records)
+    kinds = [a["kind"] for a in records.by_table.get(ALERTS_TABLE, []) if a["state"] == "open"]
+    assert kinds == opened
