@@ -13,7 +13,8 @@ Each minute of each camera is judged once, against its baseline (baselines.py), 
 the flow window the traffic stream is filling. Events that arrive after that (late, but within
 the flow window's grace) still count in `traffic_flow_1m`; they never retract an alert.
 
-Rules (parameters in `Rules`, their reasons in the README's "Traffic anomalies"):
+Rules (rules.py, one function each; parameters in `Rules`, their reasons in the README's
+"Traffic anomalies"):
 - camera_offline: no sign of life (a passage, a violation, an online or degraded heartbeat) for
   `offline_after_ms`. A camera that reports offline but keeps counting vehicles is not offline.
   When a large share of a partition's cameras go quiet together, one `site_offline` alert
