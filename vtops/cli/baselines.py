@@ -25,7 +25,7 @@ def refresh(
     ),
     output: OutputOption = Output.table,
 ) -> None:
-    """Learn every camera's baselines from traffic_flow_1m (minutes in alerts left out)."""
+    """Learn every camera's baselines from traffic_flow_1m (minutes in ended alerts left out)."""
     from city.profile import load_city_profile
     from vtops.baselines import refresh_baselines
     from vtops.cli.store import opened_store
