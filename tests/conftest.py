@@ -28,6 +28,7 @@ def pipeline(broker: str, tmp_path: Path) -> Iterator[PipelineRun]:
     run = PipelineRun(data_dir=tmp_path)
     run.create_topics()
     yield run
+    run.kill_leftovers()
 
 
 @pytest.fixture(scope="session")

@@ -87,6 +87,7 @@ class PipelineRun:
     # Workers keep the default metrics port, as an operator's several workers on one host do.
     default_metrics_port: bool = False
     _logs: dict[int, Path] = field(default_factory=dict)
+    _workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def app_id(self) -> str:
@@ -149,7 +150,17 @@ class PipelineRun:
             stderr=subprocess.STDOUT,
         )
         self._logs[worker.pid] = path
+        self._workers.append(worker)
         return worker
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL every worker this run started that still runs (a test that failed midway
+        leaves them behind), resumed first in case a test had stopped it."""
+        for worker in self._workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGCONT)
+                worker.kill()
+                worker.wait()
 
     def wait_until_assigned(self, worker: subprocess.Popen[bytes], timeout: float = 60) -> None:
         """Until the worker has its partitions and their state: it is consuming."""
