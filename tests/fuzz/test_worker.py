@@ -36,7 +36,9 @@ from tests.fuzz.settings import EXAMPLES
 from tests.fuzz.verdicts import reason_problem
 from tests.fuzz.wire import batches
 
-BATCH = int(os.environ.get("VTOPS_FUZZ_BATCH", "40"))
+# Small enough that a batch stays within what Hypothesis draws for one example: larger ones
+# overran it and were dropped unsent (33 of 400 examples reached the worker at 40).
+BATCH = int(os.environ.get("VTOPS_FUZZ_BATCH", "12"))
 SEED = int(os.environ.get("VTOPS_FUZZ_SEED") or random.randrange(2**32))
 SHRINK = os.environ.get("VTOPS_FUZZ_SHRINK") == "1"
 # The worker's resident memory may grow this much over the run (state of open windows, caches).
