@@ -90,8 +90,8 @@ class World:
         return sent
 
     async def _send(self, batch: list[Message]) -> list[Sent]:
-        # aiokafka, not kafka-python: it sends a null header value, and a message with neither
-        # key nor value, as Java and librdkafka producers can.
+        # aiokafka, not kafka-python: it sends a null header value, as Java and librdkafka
+        # producers can.
         producer = AIOKafkaProducer(
             bootstrap_servers=self.run.bootstrap, acks="all", max_request_size=4 * 1024 * 1024
         )

@@ -62,6 +62,8 @@ def messages(draw: st.DrawFn, now_ms: int) -> Message:
         value, blame = draw(field_mutation(topic, built, now_ms))
         if wrong_key:  # either may be named: the field the schema refuses, or the key
             blame |= {"key"}
+    if key is None and value is None:  # no client of ours sends neither (Java's can)
+        key = b""
     return Message(topic, key, value, headers, timestamp_ms, event, blame)
 
 
