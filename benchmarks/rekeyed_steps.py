@@ -33,8 +33,8 @@ from city.profile import load_city_profile
 from sinks.base import Row
 from sinks.kafka_topic import KafkaRecords
 from streams.app import PRODUCER_BATCH_BYTES
-from streams.definition import DomainStream
 from streams.engine.checkpoint import Cut
+from streams.engine.definition import DomainStream
 from streams.engine.route_stage import RouteStage
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import WindowStage

@@ -25,8 +25,8 @@ from sinks.clickhouse.migrations import TABLES, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
-from streams.definition import DomainStream
 from streams.engine.checkpoint import Stage, StageSinks
+from streams.engine.definition import DomainStream
 from streams.engine.route_stage import RouteStage
 from streams.engine.service import StreamEngine
 from streams.engine.state_store import StateStore

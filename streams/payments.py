@@ -21,7 +21,7 @@ from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import TerminalCounts, decode_terminal_counts
 from schemas.payments import CASHLESS_METHODS, METHODS
-from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
+from streams.engine.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
 
 log = logging.getLogger(__name__)

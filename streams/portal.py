@@ -28,7 +28,7 @@ from city.clock import LocalDays, local_time
 from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import PortalTransaction, decode_portal_transaction
-from streams.definition import NO_RECORD_TOPICS, Assignment, Records, Row
+from streams.engine.definition import NO_RECORD_TOPICS, Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from sinks.base import Row
-from streams.definition import DomainStream
 from streams.engine.checkpoint import (
     Cut,
     HighWater,
@@ -41,6 +40,7 @@ from streams.engine.checkpoint import (
     progress_row,
 )
 from streams.engine.dead_letters import DeadLetters
+from streams.engine.definition import DomainStream
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry

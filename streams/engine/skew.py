@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.exceptions import InvalidEvent
-from streams.definition import DomainStream
+from streams.engine.definition import DomainStream
 
 
 def reject_far_future(stream: DomainStream[Any, Any], event: Any, latest_ms: int) -> None:

@@ -25,7 +25,6 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
 from sinks.base import Row
-from streams.definition import DomainStream, Records
 from streams.engine.checkpoint import (
     Cut,
     HighWater,
@@ -36,6 +35,7 @@ from streams.engine.checkpoint import (
     progress_row,
 )
 from streams.engine.dead_letters import DeadLetters
+from streams.engine.definition import DomainStream, Records
 from streams.engine.lead import Leaders
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids

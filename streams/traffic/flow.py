@@ -19,7 +19,7 @@ from city.clock import MINUTE_MS, aligned_start, local_time
 from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
-from streams.definition import Assignment, Records, Row
+from streams.engine.definition import Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
 from streams.traffic.anomaly.alerts import ALERTS_TABLE
 from streams.traffic.anomaly.baselines import Baselines

@@ -16,7 +16,7 @@ from city.profile import load_city_profile
 from schemas.dead_letter import dead_letter, original_headers, original_key, original_value
 from schemas.exceptions import InvalidEvent
 from streams.app import domain_streams
-from streams.definition import DomainStream
+from streams.engine.definition import DomainStream
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import decode_keyed
 from streams.settings import StreamSettings

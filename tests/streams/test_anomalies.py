@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from city.profile import load_city_profile
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.traffic.anomaly.alerts import ALERTS_TABLE
 from streams.traffic.anomaly.baselines import Baselines, SlotBaseline

@@ -14,7 +14,7 @@ import pytest
 
 from city.profile import load_city_profile
 from simulator.baseline_priors import prior_baselines
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.traffic.anomaly.alerts import ALERTS_TABLE, AlertLog
 from streams.traffic.anomaly.baselines import Baselines

@@ -28,8 +28,8 @@ from sinks.exceptions import SinkError, TransientSinkError
 from sinks.kafka_topic import KafkaTopic
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
-from streams.definition import Records
 from streams.engine.checkpoint import Checkpointer, StageSinks
+from streams.engine.definition import Records
 from streams.engine.records import origin_header
 from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateStore, entry, tombstone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from city.profile import load_city_profile
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.lead import SILENT_AFTER, Leaders
 from streams.engine.window_stage import fold_event
 from streams.traffic.anomaly.baselines import NO_BASELINES

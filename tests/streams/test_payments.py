@@ -9,7 +9,7 @@ import pytest
 
 from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
 from streams.payments import CashlessPayments, CashlessTally, max_terminals

@@ -11,7 +11,7 @@ import pytest
 from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
 from streams import portal
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
 from streams.portal import DAY_MS, DOSSIER_RETENTION_MS, PortalCounts, PortalKpis

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from city.profile import CityProfile, load_city_profile
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.windows import Window
 from streams.traffic.anomaly.baselines import NO_BASELINES
 from streams.traffic.flow import TrafficFlow

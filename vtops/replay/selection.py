@@ -8,7 +8,7 @@ from typing import Any
 from city import topics
 from city.profile import load_city_profile
 from streams.app import by_group_topic, domain_streams
-from streams.definition import DomainStream
+from streams.engine.definition import DomainStream
 from streams.traffic.anomaly.baselines import NO_BASELINES, Baselines
 from vtops.replay.exceptions import ReplayError
 from vtops.settings import Settings

@@ -13,7 +13,7 @@ from datetime import tzinfo
 from typing import Any, Literal
 
 from city.clock import MINUTE_MS, aligned_start, local_time
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.traffic.anomaly.kinds import Kind
 
 ALERTS_TABLE = "traffic_alerts"

@@ -14,7 +14,7 @@ from statistics import median
 
 from city.clock import MINUTE_MS
 from schemas.camera import VEHICLE_CLASSES
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.traffic.anomaly.alerts import (
     PARTITION_WIDE,
     About,

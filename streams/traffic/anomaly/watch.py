@@ -43,7 +43,7 @@ from datetime import tzinfo
 from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
 from schemas.fast import CameraEvent, StatusReport
-from streams.definition import Records
+from streams.engine.definition import Records
 from streams.engine.windows import PartitionWindows
 from streams.traffic.anomaly.alerts import (
     PARTITION_WIDE,

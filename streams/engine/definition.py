@@ -1,8 +1,8 @@
 """What a domain stream tells the engine: how to read an event, where it goes, how it folds.
 
-The engine (streams/engine/) owns Kafka, checkpoints and sinks; a domain stream (traffic,
-payments, portal) is pure logic behind this protocol, so unit tests drive it directly. Each
-fact is stated once: `assign` says an event's id, window and event time, `fold` what it adds.
+The rest of the engine (streams/engine/) owns Kafka, checkpoints and sinks; a domain stream
+(traffic, payments, portal) is pure logic behind this protocol, so unit tests drive it directly.
+Each fact is stated once: `assign` says an event's id, window and event time, `fold` what it adds.
 """
 
 from __future__ import annotations
