@@ -1,11 +1,20 @@
 """What the local services (the Kafka broker, the ClickHouse server) share about their
-processes: a lock that serializes starts on one data dir, and whether a pid still lives."""
+processes: a lock that serializes starts on one data dir, whether a pid still lives, and how
+one is launched, awaited, ended and its log shown."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import Popen
+
+logger = logging.getLogger(__name__)
 
 
 class FileLock:
@@ -63,3 +72,61 @@ def pid_of(pid_file: Path, marker: str) -> int | None:
     except OSError:
         return pid  # no procfs: trust the pid file
     return pid if marker.encode() in cmdline else None
+
+
+def launch(command: list[str], cwd: Path, console_file: Path, pid_file: Path) -> Popen[bytes]:
+    """Start a service detached from our session (it outlives the command that started it),
+    this start's output in `console_file`, its pid in `pid_file`."""
+    with console_file.open("wb") as console:
+        process = subprocess.Popen(
+            command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=console,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    pid_file.write_text(f"{process.pid}\n")
+    return process
+
+
+def await_ready(
+    process: Popen[bytes], deadline: float, answers: Callable[[], bool], pid_file: Path
+) -> int | None:
+    """Wait until the service `answers`: None once it does; its exit code if it exits first
+    (its pid file removed); raises TimeoutError at `deadline`, the process left running."""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            return process.returncode
+        if answers():
+            return None
+        time.sleep(0.1)
+    raise TimeoutError
+
+
+def end(pid: int, grace_s: float, asked: bool, name: str) -> None:
+    """Wait for `pid` to end, escalating to SIGTERM then SIGKILL, each after `grace_s`; with
+    `asked` false (no polite request was made), SIGTERM goes at once."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if asked:
+            deadline = time.monotonic() + grace_s
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if not alive(pid):
+            return
+        if asked:
+            logger.warning("%s still running, sending %s pid=%d", name, sig.name, pid)
+        os.kill(pid, sig)
+        asked = True
+    while alive(pid):
+        time.sleep(0.1)
+
+
+def log_tail(paths: tuple[Path, ...], lines: int, nothing: str) -> str:
+    """The last `lines` of each log, after its last few ERROR lines: the cause is often an
+    ERROR scrolled away by shutdown chatter."""
+    tails = []
+    for path in paths:
+        if path.is_file():
+            recent = path.read_text(errors="replace").splitlines()[-2000:]
+            errors = [line for line in recent[:-lines] if "] ERROR " in line][-3:]
+            shown = [*errors, "...", *recent[-lines:]] if errors else recent[-lines:]
+            tails.append(f"--- {path}\n" + "\n".join(shown))
+    return "\n".join(tails) or nothing

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
 import typer
 
 from city.exceptions import VtopsError
+from vtops.cli.local_service import show_status, stop_service
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
 
 if TYPE_CHECKING:
@@ -56,12 +56,7 @@ def start(
 @app.command("stop")
 def stop() -> None:
     """Stop the server this data dir started (its data stays)."""
-    server = _server()  # a bad setting is the app's one-line error, exit 2
-    try:
-        stopped = server.stop()
-    except (VtopsError, OSError) as exc:
-        exit_with_error(str(exc))
-    console.print("ClickHouse stopped." if stopped else "ClickHouse was not running.")
+    stop_service("ClickHouse", _server().stop)
 
 
 @app.command("status")
@@ -77,10 +72,4 @@ def status(output: OutputOption = Output.table) -> None:
         "data_dir": str(report.data_dir),
         "log_file": str(report.log_file),
     }
-    if output is Output.json:
-        console.print_json(json.dumps(fields))
-    else:
-        for key, value in fields.items():
-            console.print(f"{key:>10}: {value if value is not None else '-'}", soft_wrap=True)
-    if report.state != "running":
-        raise typer.Exit(3)
+    show_status(fields, output)

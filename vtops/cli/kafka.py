@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
 import typer
 
 from city.exceptions import VtopsError
+from vtops.cli.local_service import show_status, stop_service
 from vtops.cli.output import Output, OutputOption, console, exit_with_error
 
 if TYPE_CHECKING:
@@ -58,12 +58,7 @@ def start(
 @app.command("stop")
 def stop() -> None:
     """Stop the broker this data dir started (SIGTERM, then SIGKILL after 30 s)."""
-    broker = _broker()
-    try:
-        stopped = broker.stop()
-    except (VtopsError, OSError) as exc:
-        exit_with_error(str(exc))
-    console.print("Kafka stopped." if stopped else "Kafka was not running.")
+    stop_service("Kafka", _broker().stop)
 
 
 @app.command("status")
@@ -77,10 +72,4 @@ def status(output: OutputOption = Output.table) -> None:
         "data_dir": str(report.data_dir),
         "log_file": str(report.log_file),
     }
-    if output is Output.json:
-        console.print_json(json.dumps(fields))
-    else:
-        for key, value in fields.items():
-            console.print(f"{key:>10}: {value if value is not None else '-'}")
-    if report.state != "running":
-        raise typer.Exit(3)
+    show_status(fields, output)

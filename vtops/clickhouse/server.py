@@ -14,7 +14,6 @@ import errno
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from vtops.clickhouse.server_config import (
     server_config,
     users_config,
 )
-from vtops.local_process import FileLock, alive, pid_of
+from vtops.local_process import FileLock, await_ready, end, launch, log_tail, pid_of
 
 logger = logging.getLogger(__name__)
 
@@ -110,19 +109,7 @@ class LocalClickHouse:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        asked = self._write_stop_line()
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if asked:
-                deadline = time.monotonic() + timeout_s / 2
-                while alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-            if not alive(pid):
-                break
-            logger.warning("clickhouse server still running, sending %s pid=%d", sig.name, pid)
-            os.kill(pid, sig)
-            asked = True
-        while alive(pid):
-            time.sleep(0.1)
+        end(pid, grace_s=timeout_s / 2, asked=self._write_stop_line(), name="clickhouse server")
         self.pid_file.unlink(missing_ok=True)
         self.ports_file.unlink(missing_ok=True)
         return True
@@ -176,28 +163,23 @@ class LocalClickHouse:
         command = [
             sys.executable, "-m", "vtops.clickhouse.serve", str(self.root), str(self.data_dir),
         ]  # fmt: skip
-        with self.console_file.open("wb") as console:
-            process = subprocess.Popen(
-                command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=console,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        self.pid_file.write_text(f"{process.pid}\n")
-        return process
+        return launch(command, self.root, self.console_file, self.pid_file)
 
     def _await_ready(self, process: subprocess.Popen[bytes], deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise LocalServerError(self._why_it_exited(process.returncode))
-            ports = self._ports()
-            if ports is not None and _pings(ports[0]):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise LocalServerError(
-            f"the ClickHouse server did not answer within the timeout and was stopped. "
-            f"Log tail:\n{self._log_tail()}"
-        )
+        try:
+            code = await_ready(process, deadline, self._answers, self.pid_file)
+        except TimeoutError:
+            self.stop()
+            raise LocalServerError(
+                f"the ClickHouse server did not answer within the timeout and was stopped. "
+                f"Log tail:\n{self._log_tail()}"
+            ) from None
+        if code is not None:
+            raise LocalServerError(self._why_it_exited(code))
+
+    def _answers(self) -> bool:
+        ports = self._ports()
+        return ports is not None and _pings(ports[0])
 
     def _why_it_exited(self, code: int) -> str:
         console = self._log_tail()
@@ -237,13 +219,8 @@ class LocalClickHouse:
             return None
         return (int(found.group(1)), int(found.group(2))) if found else None
 
-    def _log_tail(self, lines: int = 20) -> str:
-        tails = []
-        for path in (self.console_file, self.log_file):
-            if path.is_file():
-                recent = path.read_text(errors="replace").splitlines()[-lines:]
-                tails.append(f"--- {path}\n" + "\n".join(recent))
-        return "\n".join(tails) or "(no server log yet)"
+    def _log_tail(self) -> str:
+        return log_tail((self.console_file, self.log_file), 20, "(no server log yet)")
 
 
 def _pings(http_port: int) -> bool:

@@ -8,9 +8,7 @@ under `$VTOPS_DATA_DIR/kafka`. Every failure is a BrokerError that says what to 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from sinks.settings import StorageSettings
 from vtops.kafka.jars import INSTALL_HINT, BrokerJars, default_kafka_home
 from vtops.kafka.offsets import group_members
 from vtops.kafka.server_config import cluster_id, log4j2_properties, server_properties
-from vtops.local_process import FileLock, alive, pid_of
+from vtops.local_process import FileLock, await_ready, end, launch, log_tail, pid_of
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +100,7 @@ class LocalBroker:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if alive(pid):
-            logger.warning("broker ignored SIGTERM, killing pid=%d", pid)
-            os.kill(pid, signal.SIGKILL)
-            while alive(pid):
-                time.sleep(0.1)
+        end(pid, grace_s=timeout_s, asked=False, name="broker")
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -158,35 +148,26 @@ class LocalBroker:
             f"-Dkafka.logs.dir={self.logs_dir}", "-cp", f"{self.lib_dir}/*",
             "kafka.Kafka", str(self.properties_file),
         ]  # fmt: skip
-        with self.console_file.open("ab") as console:
-            process = subprocess.Popen(
-                command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=console,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        self.pid_file.write_text(f"{process.pid}\n")
-        return process
+        return launch(command, self.root, self.console_file, self.pid_file)
 
     def _await_ready(self, process: subprocess.Popen[bytes], deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise BrokerError(
-                    f"the broker exited with code {process.returncode} while starting. "
-                    f"Log tail:\n{self._log_tail()}"
-                )
-            if self._responds():
-                try:
-                    self._await_group_coordinator(deadline)
-                except BrokerError:
-                    self.stop()
-                    raise
-                return
-            time.sleep(0.25)
-        self.stop()
-        raise BrokerError(
-            f"the broker did not answer at {self.kafka.kafka_bootstrap} within the timeout "
-            f"and was stopped. Log tail:\n{self._log_tail()}"
-        )
+        try:
+            code = await_ready(process, deadline, self._responds, self.pid_file)
+        except TimeoutError:
+            self.stop()
+            raise BrokerError(
+                f"the broker did not answer at {self.kafka.kafka_bootstrap} within the timeout "
+                f"and was stopped. Log tail:\n{self._log_tail()}"
+            ) from None
+        if code is not None:
+            raise BrokerError(
+                f"the broker exited with code {code} while starting. Log tail:\n{self._log_tail()}"
+            )
+        try:
+            self._await_group_coordinator(deadline)
+        except BrokerError:
+            self.stop()
+            raise
 
     def _await_group_coordinator(self, deadline: float) -> None:
         """A new broker answers metadata seconds before groups: it creates its offsets topic on
@@ -219,15 +200,8 @@ class LocalBroker:
         """The pid in our pid file if that process lives and is our broker (not a reused pid)."""
         return pid_of(self.pid_file, str(self.properties_file))
 
-    def _log_tail(self, lines: int = 30) -> str:
-        tails = []
-        for path in (self.console_file, self.log_file):
-            if path.is_file():
-                recent = path.read_text(errors="replace").splitlines()[-2000:]
-                # The cause is often an ERROR line scrolled away by shutdown chatter.
-                errors = [line for line in recent if "] ERROR " in line][-3:]
-                tails.append(f"--- {path}\n" + "\n".join([*errors, "...", *recent[-lines:]]))
-        return "\n".join(tails) or "(no broker log yet)"
+    def _log_tail(self) -> str:
+        return log_tail((self.console_file, self.log_file), 30, "(no broker log yet)")
 
     def _lock(self) -> FileLock:
         return FileLock(self.root / ".start.lock")
