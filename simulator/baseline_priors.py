@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from statistics import fmean
+
+import numpy as np
+from numpy.typing import NDArray
 
 from city.calendar import DAY_TYPES, DayType
 from city.profile import CityProfile
-from schemas.camera import VEHICLE_CLASSES
+from schemas.camera import VEHICLE_CLASSES, VehicleClass
 from simulator.demand import (
     CameraDemand,
     Moment,
@@ -30,7 +33,7 @@ from simulator.demand import (
     flow_level,
     speed_factor,
 )
-from simulator.mix import CameraMix, camera_mix, class_table
+from simulator.mix import CameraMix, Table, camera_mix, class_table
 from streams.traffic.anomaly.baselines import (
     PRIOR_SOURCE,
     SLOT_MINUTES,
@@ -59,59 +62,96 @@ def slot_moments(day: DayType, slot: int, tz: tzinfo) -> list[Moment]:
     ]
 
 
-def slot_prior(demand: CameraDemand, mix: CameraMix, moments: list[Moment]) -> SlotBaseline:
-    """The expected minute of a camera (its demand and mix) over a slot's `moments`."""
-    levels = [demand_level(demand, moment) for moment in moments]
-    per_minute = [flow_level(level) * demand.peak_per_s * 60 for level in levels]
-    vehicles = fmean(per_minute)
+def prior_baselines(profile: CityProfile) -> dict[SlotKey, SlotBaseline]:
+    """Every camera × kind of day × slot of the profile.
+
+    A worker on a fresh store waits for these (56,448 slots for Vũng Tàu), so each camera's
+    slots are computed at once as arrays of (slot, minute of the slot); the levels, which only
+    the kind of road changes, once per kind of road.
+    """
+    slots = [(day, slot) for day in DAY_TYPES for slot in range(SLOTS_PER_DAY)]
+    moments = [slot_moments(day, slot, profile.tz) for day, slot in slots]
+    roads: dict[tuple[bool, bool], _RoadCurves] = {}
+    priors: dict[SlotKey, SlotBaseline] = {}
+    for camera in profile.cameras:
+        demand, mix = camera_demand(camera), camera_mix(camera)
+        road = roads.get((camera.arterial, camera.beach_road))
+        if road is None:
+            road = roads[(camera.arterial, camera.beach_road)] = _road_curves(demand, moments)
+        baselines = _camera_priors(demand, mix, road)
+        for (day, slot), baseline in zip(slots, baselines, strict=True):
+            priors[(camera.camera_id, day, slot)] = baseline
+    return priors
+
+
+@dataclass(frozen=True)
+class _RoadCurves:
+    """What every camera on one kind of road (arterial or not, beach road or not) shares, per
+    slot (rows) and minute of the slot (columns)."""
+
+    flows: NDArray[np.float64]  # vehicles passing per vehicle at the weekday peak
+    slowdowns: NDArray[np.float64]  # free-flow speed multipliers
     # Slots start and end on the hour or quarter, so night (22–6) and leisure hold throughout.
-    shares = class_table(moments[0].night, moments[0].leisure and demand.camera.beach_road).shares()
-    speed_kmh: float | None = None
-    speed_mad = 0.0
-    if mix.reports_speed:
-        # Each class drives uniformly within its free-flow range, times the slot's slowdown.
-        mean = sum(w * (sum(mix.speeds[c]) / 2) for c, w in shares.items())
-        square = sum(w * ((sum(mix.speeds[c]) / 2) ** 2 + _uniform_var(*mix.speeds[c]))
-                     for c, w in shares.items())  # fmt: skip
-        spread = math.sqrt(max(square - mean * mean, 0.0))
-        factors = [speed_factor(level) for level in levels]
-        minute_means = [mean * factor for factor in factors]
-        # A minute's mean over about λ vehicles (at least the one that reported a speed).
-        within = fmean(
-            (spread * f) ** 2 / max(n, 1.0) for f, n in zip(factors, per_minute, strict=True)
-        )
-        speed_kmh = fmean(minute_means)
-        speed_mad = MAD_PER_SD * math.sqrt(within + _variance(minute_means))
-    return SlotBaseline(
-        vehicles=vehicles,
-        vehicles_mad=MAD_PER_SD * math.sqrt(vehicles + _variance(per_minute)),
-        speed_kmh=speed_kmh,
-        speed_mad=speed_mad,
-        violation_rate=mix.violation_share,
-        class_share={c: shares.get(c, 0.0) for c in VEHICLE_CLASSES},
+    tables: list[Table[VehicleClass]]  # the class mix, per slot
+
+
+def _road_curves(demand: CameraDemand, moments: list[list[Moment]]) -> _RoadCurves:
+    # The simulator's scalar functions, so the priors follow the model it draws from.
+    levels = [[demand_level(demand, moment) for moment in slot] for slot in moments]
+    beach = demand.camera.beach_road
+    return _RoadCurves(
+        flows=np.array([[flow_level(level) for level in slot] for slot in levels]),
+        slowdowns=np.array([[speed_factor(level) for level in slot] for slot in levels]),
+        tables=[class_table(slot[0].night, slot[0].leisure and beach) for slot in moments],
     )
 
 
-def _variance(values: list[float]) -> float:
-    # statistics.pvariance is exact (fractions) and a hundred times slower; this is plenty.
-    mean = fmean(values)
-    return fmean((v - mean) ** 2 for v in values)
+def _camera_priors(demand: CameraDemand, mix: CameraMix, road: _RoadCurves) -> list[SlotBaseline]:
+    """The expected minute of a camera over each slot."""
+    per_minute = road.flows * demand.peak_per_s * 60
+    vehicles = per_minute.mean(axis=1)
+    vehicles_mad = MAD_PER_SD * np.sqrt(vehicles + per_minute.var(axis=1))
+    speeds: list[float | None] = [None] * len(road.tables)
+    speed_mads = [0.0] * len(road.tables)
+    if mix.reports_speed:
+        # Each class drives uniformly within its free-flow range, times the slot's slowdown.
+        moments_of = {table: _speed_moments(mix, table.shares()) for table in set(road.tables)}
+        mean = np.array([moments_of[table][0] for table in road.tables])[:, np.newaxis]
+        spread = np.array([moments_of[table][1] for table in road.tables])[:, np.newaxis]
+        minute_means = mean * road.slowdowns
+        # A minute's mean over about λ vehicles (at least the one that reported a speed).
+        within = ((spread * road.slowdowns) ** 2 / np.maximum(per_minute, 1.0)).mean(axis=1)
+        speeds = minute_means.mean(axis=1).tolist()
+        speed_mads = (MAD_PER_SD * np.sqrt(within + minute_means.var(axis=1))).tolist()
+    # One share mapping per class table, shared by the slots that use it (read only).
+    shares: dict[Table[VehicleClass], Mapping[str, float]] = {
+        t: {c: t.shares().get(c, 0.0) for c in VEHICLE_CLASSES} for t in set(road.tables)
+    }
+    return [
+        SlotBaseline(
+            vehicles=expected,
+            vehicles_mad=mad,
+            speed_kmh=speed,
+            speed_mad=speed_mad,
+            violation_rate=mix.violation_share,
+            class_share=shares[table],
+        )
+        for expected, mad, speed, speed_mad, table in zip(
+            vehicles.tolist(), vehicles_mad.tolist(), speeds, speed_mads, road.tables, strict=True
+        )
+    ]
+
+
+def _speed_moments(mix: CameraMix, shares: Mapping[VehicleClass, float]) -> tuple[float, float]:
+    """The mean and standard deviation of a passing vehicle's free-flow speed."""
+    mean = sum(w * (sum(mix.speeds[c]) / 2) for c, w in shares.items())
+    square = sum(w * ((sum(mix.speeds[c]) / 2) ** 2 + _uniform_var(*mix.speeds[c]))
+                 for c, w in shares.items())  # fmt: skip
+    return mean, math.sqrt(max(square - mean * mean, 0.0))
 
 
 def _uniform_var(low: float, high: float) -> float:
     return (high - low) ** 2 / 12
-
-
-def prior_baselines(profile: CityProfile) -> dict[SlotKey, SlotBaseline]:
-    """Every camera × kind of day × slot of the profile."""
-    cameras = [(camera_demand(camera), camera_mix(camera)) for camera in profile.cameras]
-    priors: dict[SlotKey, SlotBaseline] = {}
-    for day in DAY_TYPES:
-        for slot in range(SLOTS_PER_DAY):
-            moments = slot_moments(day, slot, profile.tz)
-            for demand, mix in cameras:
-                priors[(demand.camera.camera_id, day, slot)] = slot_prior(demand, mix, moments)
-    return priors
 
 
 def baseline_row(

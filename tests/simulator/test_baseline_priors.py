@@ -6,7 +6,7 @@ import math
 from collections import Counter, defaultdict
 from datetime import datetime
 from random import Random
-from statistics import fmean, median
+from statistics import fmean, median, pvariance
 
 import pytest
 
@@ -14,7 +14,16 @@ from city.calendar import DAY_TYPES, DayType
 from city.clock import local_time
 from city.profile import CityProfile, load_city_profile
 from schemas.camera import VEHICLE_CLASSES
-from simulator.baseline_priors import prior_baselines, prior_rows
+from simulator.baseline_priors import MAD_PER_SD, prior_baselines, prior_rows, slot_moments
+from simulator.demand import (
+    CameraDemand,
+    Moment,
+    camera_demand,
+    demand_level,
+    flow_level,
+    speed_factor,
+)
+from simulator.mix import CameraMix, camera_mix, class_table
 from simulator.traffic import camera_events
 from streams.traffic.anomaly.baselines import COLUMNS, SLOTS_PER_DAY, SlotBaseline, SlotKey, slot_of
 
@@ -152,4 +161,61 @@ def test_priors_cover_every_camera_kind_of_day_and_slot(
     assert (
         priors[("VT-CAM-001", "sunday_holiday", 48)].vehicles
         > priors[("VT-CAM-001", "weekday", 48)].vehicles
+    )
+
+
+def test_priors_equal_the_model_computed_minute_by_minute(
+    city: CityProfile, priors: dict[SlotKey, SlotBaseline]
+) -> None:
+    """The array computation (for a fast start) gives what the model's scalar functions give,
+    minute by minute, to the last bits of rounding."""
+    for camera in city.cameras:
+        demand, mix = camera_demand(camera), camera_mix(camera)
+        for day in DAY_TYPES:
+            for slot in range(SLOTS_PER_DAY):
+                expected = _slot_prior(demand, mix, slot_moments(day, slot, city.tz))
+                actual = priors[(camera.camera_id, day, slot)]
+                assert dict(actual.class_share) == dict(expected.class_share)
+                assert actual.violation_rate == expected.violation_rate
+                assert (actual.speed_kmh is None) == (expected.speed_kmh is None)
+                pairs = [
+                    (actual.vehicles, expected.vehicles),
+                    (actual.vehicles_mad, expected.vehicles_mad),
+                    (actual.speed_kmh or 0.0, expected.speed_kmh or 0.0),
+                    (actual.speed_mad, expected.speed_mad),
+                ]
+                for got, want in pairs:
+                    assert math.isclose(got, want, rel_tol=1e-12), (camera.camera_id, day, slot)
+
+
+def _slot_prior(demand: CameraDemand, mix: CameraMix, moments: list[Moment]) -> SlotBaseline:
+    """The expected minute of a camera over a slot's `moments`, one minute at a time (the
+    priors' computation before it worked on arrays)."""
+    levels = [demand_level(demand, moment) for moment in moments]
+    per_minute = [flow_level(level) * demand.peak_per_s * 60 for level in levels]
+    vehicles = fmean(per_minute)
+    shares = class_table(moments[0].night, moments[0].leisure and demand.camera.beach_road).shares()
+    speed_kmh: float | None = None
+    speed_mad = 0.0
+    if mix.reports_speed:
+        mean = sum(w * (sum(mix.speeds[c]) / 2) for c, w in shares.items())
+        square = sum(
+            w * ((sum(mix.speeds[c]) / 2) ** 2 + (mix.speeds[c][1] - mix.speeds[c][0]) ** 2 / 12)
+            for c, w in shares.items()
+        )
+        spread = math.sqrt(max(square - mean * mean, 0.0))
+        factors = [speed_factor(level) for level in levels]
+        minute_means = [mean * factor for factor in factors]
+        within = fmean(
+            (spread * f) ** 2 / max(n, 1.0) for f, n in zip(factors, per_minute, strict=True)
+        )
+        speed_kmh = fmean(minute_means)
+        speed_mad = MAD_PER_SD * math.sqrt(within + pvariance(minute_means))
+    return SlotBaseline(
+        vehicles=vehicles,
+        vehicles_mad=MAD_PER_SD * math.sqrt(vehicles + pvariance(per_minute)),
+        speed_kmh=speed_kmh,
+        speed_mad=speed_mad,
+        violation_rate=mix.violation_share,
+        class_share={c: shares.get(c, 0.0) for c in VEHICLE_CLASSES},
     )
