@@ -90,6 +90,31 @@ def test_a_camera_that_reports_offline_but_keeps_counting_is_not_offline() -> No
     assert city.run(during(CAMERAS[:1], 10, 30, Minute(heartbeat="offline")), 40) == []
 
 
+def test_a_quiet_camera_that_reports_itself_tampered_is_not_offline() -> None:
+    # Real cameras say `tampered` now and then (0.1% of heartbeats here) and keep working: at a
+    # camera passing nobody, the report alone once opened a critical camera_offline.
+    night = SlotBaseline(0.4, 0.5, 30.0, 3.0, 0.02, USUAL.class_share)
+    city = City(baselines=baselines(night))
+
+    def plan(camera: str, index: int) -> Minute:
+        said = "tampered" if camera == CAMERAS[0] and index == 10 else "online"
+        return Minute(vehicles=0, heartbeat=said)
+
+    assert city.run(plan, 20) == []
+
+
+def test_a_camera_that_goes_dark_after_reporting_tampered_is_critically_offline() -> None:
+    city = City()
+
+    def plan(camera: str, index: int) -> Minute:
+        if camera != CAMERAS[0] or index < 10:
+            return Minute()
+        return Minute(vehicles=0, heartbeat="tampered" if index == 10 else None)
+
+    city.run(plan, 15)
+    assert [(a["kind"], a["severity"]) for a in city.opened()] == [("camera_offline", "critical")]
+
+
 def test_a_quiet_night_does_not_look_silent() -> None:
     night = SlotBaseline(0.4, 0.5, 30.0, 3.0, 0.02, USUAL.class_share)
     city = City(baselines=baselines(night))

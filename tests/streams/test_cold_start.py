@@ -33,8 +33,11 @@ def priors() -> Baselines:
     return Baselines(prior_baselines(PROFILE), version=1)
 
 
-def traffic(cameras: list[str], rate: Rate, t0: int, minutes: int) -> Iterator[dict[str, Any]]:
-    """Plain traffic: a heartbeat and Poisson-like passages at steady speeds each minute."""
+def traffic(
+    cameras: list[str], rate: Rate, t0: int, minutes: int, slowdown: Rate = lambda _c, _i: 1.0
+) -> Iterator[dict[str, Any]]:
+    """Plain traffic: a heartbeat and Poisson-like passages at steady speeds each minute (times
+    `slowdown`)."""
     for index in range(minutes):
         rng = random.Random(index)
         start = t0 + index * MINUTE
@@ -45,10 +48,11 @@ def traffic(cameras: list[str], rate: Rate, t0: int, minutes: int) -> Iterator[d
                 continue  # dark: no heartbeat either
             batch.append(camera_event(camera, start + 7_000, "status", status="online"))
             vehicles = max(0, round(rng.gauss(mean, mean**0.5)))
+            factor = slowdown(camera, index)
             for n in range(vehicles):
                 ts = start + (n * 60_000) // vehicles + rng.randrange(500)
                 kind = "car" if n % 5 == 0 else "motorbike"
-                speed = round(rng.uniform(32.0, 44.0), 1)
+                speed = round(rng.uniform(32.0, 44.0) * factor, 1)
                 batch.append(camera_event(camera, ts, "passage", vehicle_class=kind,
                                           speed_kmh=speed))  # fmt: skip
         batch.sort(key=lambda e: e["ts"])
@@ -79,6 +83,20 @@ def test_a_new_city_at_levels_unlike_the_priors_raises_only_its_real_incident() 
     written = alerts(priors(), traffic(cameras, rate, SATURDAY_8AM, 40))
     opened = [(a["kind"], a["camera_id"]) for a in written if a["state"] == "open"]
     assert opened == [("camera_offline", cameras[5])]
+
+
+def test_a_jam_on_a_fresh_store_is_judged_against_the_cameras_first_minutes() -> None:
+    # The demo's: VT-CAM-099 on the priors alone, its speeds halved from its 15th minute.
+    jammed, others = "VT-CAM-099", [camera.camera_id for camera in PROFILE.cameras[:5]]
+
+    def slowdown(camera: str, index: int) -> float:
+        return 0.5 if camera == jammed and 15 <= index < 35 else 1.0
+
+    written = alerts(priors(), traffic([jammed, *others], lambda _c, _i: 30.0, T0, 40, slowdown))
+    opened = [a for a in written if a["state"] == "open"]
+    assert [(a["kind"], a["camera_id"]) for a in opened] == [("congestion", jammed)]
+    assert opened[0]["opened_at"].timestamp() * 1000 <= T0 + 20 * MINUTE
+    assert opened[0]["ratio"] == pytest.approx(0.5, abs=0.08)
 
 
 def test_a_camera_at_three_times_its_prior_is_learned_not_alarmed_for_two_days() -> None:

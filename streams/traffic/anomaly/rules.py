@@ -24,6 +24,7 @@ from streams.traffic.anomaly.alerts import (
     Severity,
 )
 from streams.traffic.anomaly.baselines import SlotBaseline
+from streams.traffic.anomaly.camera_level import UsualSpeed
 from streams.traffic.anomaly.kinds import Kind
 from streams.traffic.anomaly.state import CameraWatch, Minute, PartitionWatch
 from streams.traffic.anomaly.tail_tests import binomial_tail, poisson_tail
@@ -190,16 +191,16 @@ def judge_stuck(
 
 
 def judge_congestion(
-    judge: Judge, camera: CameraWatch, baseline: SlotBaseline, start_ms: int, records: Records
+    judge: Judge, camera: CameraWatch, usual_speed: UsualSpeed, start_ms: int, records: Records
 ) -> None:
     rules, minute = judge.rules, camera.minutes[-1]
     about = About(camera.camera_id, camera.incidents, records)
-    usual = baseline.speed_kmh
+    usual = usual_speed.kmh
     speed = minute.speed
-    if usual is None or speed is None or minute.speed_n < rules.congestion_min_speeds:
+    if speed is None or minute.speed_n < rules.congestion_min_speeds:
         return
     ratio = speed / usual
-    z = (speed - usual) / baseline.speed_scale()
+    z = (speed - usual) / usual_speed.scale
     slow = ratio <= rules.congestion_ratio and z <= -rules.speed_z
     camera.congested = [*camera.congested, int(slow)][-rules.congestion_n :]
     # Only a slow minute is evidence: the minutes after a jam would otherwise refresh the

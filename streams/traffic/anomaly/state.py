@@ -60,7 +60,7 @@ class CameraWatch:
     camera_id: str
     alive_ms: int
     status: str = "online"
-    heartbeats: list[int] = field(default_factory=list)  # the last few online/degraded ones
+    heartbeats: list[int] = field(default_factory=list)  # the last few alive ones
     minutes: list[Minute] = field(default_factory=list)
     zero_minutes: int = 0
     zero_expected: float = 0.0
@@ -68,6 +68,8 @@ class CameraWatch:
     congested: list[int] = field(default_factory=list)  # 1/0 per recent minute with speeds
     incidents: dict[str, Incident] = field(default_factory=dict)
     hours: list[HourTally] = field(default_factory=list)  # the camera's own recent hours
+    # Its first minutes' mean speed over the prior's (camera_level.py), for congestion.
+    speed_ratios: list[float] = field(default_factory=list)
 
 
 @dataclass

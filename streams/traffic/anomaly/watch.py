@@ -15,7 +15,7 @@ the flow window's grace) still count in `traffic_flow_1m`; they never retract an
 
 Rules (rules.py, one function each; parameters in `Rules`, their reasons in the README's
 "Traffic anomalies"):
-- camera_offline: no sign of life (a passage, a violation, an online or degraded heartbeat) for
+- camera_offline: no sign of life (a passage, a violation, a heartbeat not `offline`) for
   `offline_after_ms`. A camera that reports offline but keeps counting vehicles is not offline.
   When a large share of a partition's cameras go quiet together, one `site_offline` alert
   stands for them (inhibiting the per-camera ones).
@@ -54,7 +54,14 @@ from streams.traffic.anomaly.alerts import (
     is_open,
 )
 from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
-from streams.traffic.anomaly.camera_level import own_baseline, tally
+from streams.traffic.anomaly.camera_level import (
+    UsualSpeed,
+    own_baseline,
+    own_speed,
+    sample_speed,
+    tally,
+    usual_speed,
+)
 from streams.traffic.anomaly.rules import (
     Judge,
     Rules,
@@ -84,7 +91,10 @@ HEARTBEATS_KEPT = 3
 PARTITION_KEY = "watch"
 CAMERA_KEY_PREFIX = "watch:"
 
-ALIVE_STATUSES = frozenset({"online", "degraded"})
+# A camera that reports itself tampered with is talking, so alive; whether its picture can be
+# trusted is the health panel's to show (dashboards/traffic_sql.py), and it makes the camera's
+# offline alert critical should it then go dark.
+ALIVE_STATUSES = frozenset({"online", "degraded", "tampered"})
 
 
 class AnomalyWatch:
@@ -261,6 +271,7 @@ class AnomalyWatch:
     ) -> None:
         rules = self.rules
         judged: list[tuple[CameraWatch, SlotBaseline | None]] = []
+        speeds: dict[str, UsualSpeed | None] = {}
         for camera in cameras:
             slot = self._baselines.at(camera.camera_id, start_ms, self._tz)
             minute = _minute_of(state, camera.camera_id, start_ms, slot)
@@ -277,7 +288,9 @@ class AnomalyWatch:
                 minute.healthy = False  # dark: no evidence of anything but that
                 camera.zero_minutes, camera.zero_expected = 0, 0.0
                 continue
-            judged.append((camera, _judged_by(camera, minute, slot)))
+            baseline = _judged_by(camera, minute, slot)
+            judged.append((camera, baseline))
+            speeds[camera.camera_id] = _speed_judged_by(camera, minute, slot, baseline)
         factor = city_factor(self._judge, judged)
         judge_city(self._judge, watch, start_ms, factor, records)
         for camera, baseline in judged:
@@ -285,9 +298,11 @@ class AnomalyWatch:
             if is_open(camera.incidents, "camera_silent"):
                 continue
             judge_stuck(self._judge, camera, baseline, start_ms, records)
+            speed = speeds[camera.camera_id]
+            if speed is not None:
+                judge_congestion(self._judge, camera, speed, start_ms, records)
             if baseline is None:
                 continue
-            judge_congestion(self._judge, camera, baseline, start_ms, records)
             judge_flow(self._judge, camera, factor, start_ms, records)
             judge_violations(self._judge, camera, baseline, start_ms, records)
 
@@ -306,6 +321,19 @@ def _judged_by(
         return None
     minute.expected, minute.basis = own.vehicles, "learned" if own.learned else "own"
     return own
+
+
+def _speed_judged_by(
+    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None, baseline: SlotBaseline | None
+) -> UsualSpeed | None:
+    """The usual speed a healthy minute is judged by: its baseline's, or on a prior slot whose
+    camera has no level yet (cold start), its first minutes' speed over the prior's shape."""
+    if baseline is not None and baseline.speed_kmh is not None:
+        return usual_speed(baseline)
+    if slot is None or slot.learned:
+        return None
+    camera.speed_ratios = sample_speed(camera.speed_ratios, minute, slot)
+    return own_speed(camera.speed_ratios, slot)
 
 
 def _minute_of(
