@@ -13,13 +13,10 @@ from pathlib import Path
 
 from city import topics
 from city.profile import CityProfile
-from simulator.baseline_priors import prior_rows
 from streams.app import consumed_topics
 from streams.settings import StreamSettings
-from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS
 from tests.factories_portal import step
 from tests.pipeline import PipelineRun
-from vtops.baselines import HISTORY_SOURCE, PRIOR_VERSION
 from vtops.kafka.offsets import wait_until_consumed
 
 CITY_MINUTES = 40
@@ -38,31 +35,10 @@ def city_pipeline(data_dir: Path, profile: CityProfile, database: str) -> Pipeli
     )
 
 
-def learn_the_jammed_camera(run: PipelineRun, profile: CityProfile) -> None:
-    """The store's baselines as a deployment with history has them for the jammed camera
-    (learned, here equal to its prior), so its jam is judged from the run's first minute: a
-    camera with only priors waits for 2 hours of its own before congestion is judged (cold
-    start), longer than this run. The other cameras keep their priors."""
-    assert run.vtops("migrate").returncode == 0
-    rows = [
-        {**row, "source": HISTORY_SOURCE, "samples": 30}
-        if row["camera_id"] == JAMMED_CAMERA
-        else row
-        for row in prior_rows(profile, PRIOR_VERSION)
-    ]
-    with run.store() as client:
-        client.insert(
-            f"{run.database}.{BASELINES_TABLE}",
-            [[row[column] for column in COLUMNS] for row in rows],
-            column_names=list(COLUMNS),
-        )
-
-
 def run_the_city(run: PipelineRun, profile: CityProfile) -> datetime:
     """Runs it (topics created, worker stopped at the end); returns the run's end, 09:40 today
     in the city: the dashboards' "now"."""
     run.create_topics()
-    learn_the_jammed_camera(run, profile)
     now = datetime.now(profile.tz).replace(hour=9, minute=40, second=0, microsecond=0)
     simulated = run.vtops(
         "simulate",
