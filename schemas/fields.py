@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, StringConstraints
@@ -25,6 +26,44 @@ def to_epoch_ms(value: Any) -> int:
 
     JSON booleans are not times even though Python treats them as integers.
     """
+    if isinstance(value, str):
+        millis = _common_time_ms(value)
+        if millis is not None:
+            return millis
+    return _parsed_epoch_ms(value)
+
+
+def _common_time_ms(value: str) -> int | None:
+    """`value` in epoch ms when it has the shape every producer of the city sends,
+    `YYYY-MM-DDTHH:MM:SS.mmm` and an offset; None for any other, which the full parser judges.
+
+    The full parser costs ~1.5 µs a time, a third of a camera event's fold (issue 20); its
+    answer for the minute is remembered, and the seconds and milliseconds are added to it.
+    The result is the full parser's: `timestamp() * 1000` is exact to the millisecond here.
+    """
+    if len(value) < 24 or value[19] != "." or not value.isascii():
+        return None
+    seconds, fraction = value[17:19], value[20:23]
+    if not (seconds.isdigit() and fraction.isdigit()) or seconds >= "60":  # 60: a leap second
+        return None
+    # A fourth fraction digit, or no offset, makes the minute's time one it refuses.
+    minute_ms = _minute_ms(value[:17], value[23:])
+    if minute_ms is None:
+        return None
+    return minute_ms + int(seconds) * 1000 + int(fraction)
+
+
+@lru_cache(maxsize=4096)
+def _minute_ms(minute: str, offset: str) -> int | None:
+    """The full parser's epoch ms of `minute` (up to `HH:MM:`) at second 0 with `offset`;
+    None where it refuses them (the full parser then says why, for the whole value)."""
+    try:
+        return _parsed_epoch_ms(f"{minute}00{offset}")
+    except ValueError:
+        return None
+
+
+def _parsed_epoch_ms(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
     if isinstance(value, int):
