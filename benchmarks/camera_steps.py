@@ -27,8 +27,8 @@ from aiokafka import ConsumerRecord
 from benchmarks.topic import camera_events
 from city.profile import load_city_profile
 from simulator.baseline_priors import prior_baselines
-from streams.definition import Records
 from streams.engine.checkpoint import Cut
+from streams.engine.definition import Records
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
