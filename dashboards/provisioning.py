@@ -31,7 +31,7 @@ def open_traffic_alerts_sql(severity: str) -> str:
     columns become the instance's labels, `ratio` (observed / expected) its value."""
     return f"""
     SELECT alert_id, kind, camera_id AS camera, ward, severity, ratio
-    FROM {{db}}.traffic_alerts FINAL
+    FROM {{db}}.traffic_alerts_merged
     WHERE status = 'open' AND severity = '{severity}'
     """
 

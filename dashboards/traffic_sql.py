@@ -58,7 +58,7 @@ SPEED_NOW: Final = f"""
 
 OPEN_ALERTS_COUNT: Final = f"""
     SELECT countIf(severity = 'critical') AS critical, countIf(severity = 'warning') AS warning
-    FROM {{db}}.traffic_alerts FINAL
+    FROM {{db}}.traffic_alerts_merged
     WHERE status = 'open' AND {SELECTION}
 """
 
@@ -148,7 +148,7 @@ OPEN_ALERTS: Final = f"""
            round(a.ratio, 2) AS ratio, round(a.score, 2) AS score,
            a.first_anomalous_at AS since, a.updated_at AS updated, a.reopens AS reopens,
            a.flapping AS flapping
-    FROM (SELECT * FROM {{db}}.traffic_alerts FINAL WHERE status = 'open' AND {SELECTION}) AS a
+    FROM (SELECT * FROM {{db}}.traffic_alerts_merged WHERE status = 'open' AND {SELECTION}) AS a
     LEFT JOIN {{db}}.cameras AS c ON c.camera_id = a.camera_id
     ORDER BY indexOf(['critical', 'warning', 'info'], a.severity), a.opened_at DESC
     LIMIT 100

@@ -46,6 +46,7 @@ class Minute:
 
 
 Plan = Callable[[str, int], Minute]  # (camera, minute index) -> what it sends
+Rate = Callable[[str, int], float]  # (camera, minute index) -> vehicles a minute; 0: dark
 
 
 def usual(_camera: str, _minute: int) -> Minute:
@@ -92,3 +93,29 @@ def during(cameras: list[str], first: int, last: int, minute: Minute) -> Plan:
         return minute if camera in cameras and first <= index < last else Minute()
 
     return plan
+
+
+def traffic(
+    cameras: list[str], rate: Rate, t0: int, minutes: int, slowdown: Rate = lambda _c, _i: 1.0
+) -> Iterator[dict[str, Any]]:
+    """Plain traffic: a heartbeat and Poisson-like passages at steady speeds each minute (times
+    `slowdown`)."""
+    for index in range(minutes):
+        rng = random.Random(index)
+        start = t0 + index * MINUTE
+        batch: list[dict[str, Any]] = []
+        for camera in cameras:
+            mean = rate(camera, index)
+            if mean == 0:
+                continue  # dark: no heartbeat either
+            batch.append(camera_event(camera, start + 7_000, "status", status="online"))
+            vehicles = max(0, round(rng.gauss(mean, mean**0.5)))
+            factor = slowdown(camera, index)
+            for n in range(vehicles):
+                ts = start + (n * 60_000) // vehicles + rng.randrange(500)
+                kind = "car" if n % 5 == 0 else "motorbike"
+                speed = round(rng.uniform(32.0, 44.0) * factor, 1)
+                batch.append(camera_event(camera, ts, "passage", vehicle_class=kind,
+                                          speed_kmh=speed))  # fmt: skip
+        batch.sort(key=lambda e: e["ts"])
+        yield from batch

@@ -97,7 +97,7 @@ def traffic_alerts(
             "SELECT kind, camera_id, severity, formatDateTime(opened_at, '%H:%i:%S'), "
             "formatDateTime(resolved_at, '%H:%i:%S'), "
             "observed, expected "
-            f"FROM {database}.traffic_alerts FINAL "
+            f"FROM {database}.traffic_alerts_merged "
             "WHERE first_anomalous_at >= {start:DateTime} AND first_anomalous_at < {end:DateTime} "
             "ORDER BY opened_at",
             parameters={"start": start, "end": end},

@@ -41,6 +41,7 @@ READABLE_TABLES: Final[tuple[str, ...]] = (
     "traffic_flow_1m",
     "camera_status",
     "traffic_alerts",
+    "traffic_alerts_merged",
     "payments_cashless_1h",
     "portal_kpis_1d",
     "pipeline_progress",

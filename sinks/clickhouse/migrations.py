@@ -49,6 +49,60 @@ TZ = f"'{TIMEZONE}'"
 VERSION_TABLE: Final = "schema_migrations"
 
 
+# What an operator reads (dashboards, alert rules, the report, the demo): every camera's alert
+# as written, and one alert per city-wide event. Each input partition judges its own cameras,
+# so a city-wide outage or shift is found by several (streams/traffic/anomaly/watch.py), each
+# finding a row of its own with the partition in its id; here the findings of a kind that
+# overlap in time, or follow within 15 minutes (an alert's reopening window), are one alert:
+# named by its first finding, open while any is, with the partitions' evidence summed. A
+# function of the rows alone, so as exact under replays, several workers and crashes as they
+# are (the ids settle once every partition has written its finding).
+MERGED_ALERTS: Final = "traffic_alerts_merged"
+_ALERT_COLUMNS: Final = (
+    "alert_id, camera_id, ward, kind, severity, opened_at, resolved_at, observed, expected, "
+    "score, status, version, alert_key, state, first_anomalous_at, updated_at, ratio, reopens, "
+    "flapping, rule_version, baseline_version"
+)
+MERGED_ALERTS_SQL: Final = f"""
+    SELECT {_ALERT_COLUMNS} FROM {{db}}.traffic_alerts FINAL WHERE camera_id != '*'
+    UNION ALL
+    SELECT m_id AS alert_id, '*' AS camera_id, '*' AS ward, kind, m_severity AS severity,
+           m_opened AS opened_at, if(m_open, NULL, m_resolved) AS resolved_at,
+           m_observed AS observed, m_expected AS expected, m_score AS score,
+           if(m_open, 'open', 'resolved') AS status, m_version AS version, m_key AS alert_key,
+           m_state AS state, m_first AS first_anomalous_at, m_updated AS updated_at,
+           m_observed / greatest(m_expected, 1e-9) AS ratio, m_reopens AS reopens,
+           m_flapping AS flapping, m_rule AS rule_version, m_baseline AS baseline_version
+    FROM (
+        SELECT kind, argMin(alert_id, (first_anomalous_at, alert_id)) AS m_id,
+               argMax(severity, indexOf(['info', 'warning', 'critical'], severity))
+                 AS m_severity,
+               min(opened_at) AS m_opened, countIf(status = 'open') > 0 AS m_open,
+               max(resolved_at) AS m_resolved, sum(observed) AS m_observed,
+               sum(expected) AS m_expected, avg(score) AS m_score, sum(version) AS m_version,
+               any(alert_key) AS m_key, argMax(state, (updated_at, alert_id)) AS m_state,
+               min(first_anomalous_at) AS m_first, max(updated_at) AS m_updated,
+               sum(reopens) AS m_reopens, max(flapping) AS m_flapping,
+               max(rule_version) AS m_rule, max(baseline_version) AS m_baseline
+        FROM (
+            SELECT *, sum(begins) OVER (PARTITION BY kind ORDER BY first_anomalous_at, alert_id
+                                        ROWS UNBOUNDED PRECEDING) AS event
+            FROM (
+                SELECT *, toUInt64(toUnixTimestamp(first_anomalous_at) > coalesce(max(until)
+                           OVER (PARTITION BY kind ORDER BY first_anomalous_at, alert_id
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))
+                           AS begins
+                FROM (
+                    SELECT *, toUnixTimestamp(coalesce(resolved_at, toDateTime(4294967295)))
+                              + 15 * 60 AS until
+                    FROM {{db}}.traffic_alerts FINAL WHERE camera_id = '*'
+                )
+            )
+        )
+        GROUP BY kind, event
+    )"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -217,6 +271,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             MODIFY COLUMN resolved_no_due UInt64, MODIFY COLUMN rejected UInt64""",
         ),
     ),
+    Migration(
+        7,
+        "one traffic alert per city-wide event: traffic_alerts_merged (issue 18)",
+        (f"CREATE VIEW IF NOT EXISTS {{db}}.{MERGED_ALERTS} AS {MERGED_ALERTS_SQL}",),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 
@@ -235,6 +294,8 @@ TABLES: Final[tuple[str, ...]] = (
 
 # Tables the worker only reads; `vtops baselines refresh` writes them.
 READ_TABLES: Final[tuple[str, ...]] = ("traffic_baselines",)
+# Views over the tables, for the readers.
+VIEWS: Final[tuple[str, ...]] = (MERGED_ALERTS,)
 
 
 def _version_table(database: str) -> str:

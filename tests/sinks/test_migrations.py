@@ -18,6 +18,7 @@ from sinks.clickhouse.migrations import (
     READ_TABLES,
     TABLES,
     VERSION_TABLE,
+    VIEWS,
     SchemaVersionError,
     StoreZoneError,
     migrate,
@@ -99,9 +100,9 @@ def test_an_empty_store_gets_every_migration_and_every_table(
     assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
     assert schema_version(client, database) == LATEST
     assert recorded(client, database) == list(range(1, LATEST + 1))
-    # Every table the pipeline writes exists, and every table made is written by a sink or
-    # read by the worker.
-    assert set(schema(client, database)) == set(TABLES) | set(READ_TABLES)
+    # Every table the pipeline writes exists, and every table made is written by a sink, read
+    # by the worker or a view for the readers.
+    assert set(schema(client, database)) == set(TABLES) | set(READ_TABLES) | set(VIEWS)
     assert schema(client, database) == latest_schema
 
 

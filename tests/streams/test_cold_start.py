@@ -5,7 +5,7 @@ need no baseline (offline, silent) work from the first minutes."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -21,42 +21,15 @@ from streams.traffic.anomaly.baselines import Baselines
 from streams.traffic.anomaly.rules import Judge, Rules, judge_flow
 from streams.traffic.anomaly.state import Basis, CameraWatch, Minute
 from streams.traffic.flow import TrafficFlow
-from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, camera_event
+from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, traffic
 
 PROFILE = load_city_profile()
 SATURDAY_8AM = 1_726_880_400_000  # 2024-09-21T08:00:00+07:00
-Rate = Callable[[str, int], float]  # (camera, minute index) -> vehicles a minute; 0: dark
 
 
 @cache
 def priors() -> Baselines:
     return Baselines(prior_baselines(PROFILE), version=1)
-
-
-def traffic(
-    cameras: list[str], rate: Rate, t0: int, minutes: int, slowdown: Rate = lambda _c, _i: 1.0
-) -> Iterator[dict[str, Any]]:
-    """Plain traffic: a heartbeat and Poisson-like passages at steady speeds each minute (times
-    `slowdown`)."""
-    for index in range(minutes):
-        rng = random.Random(index)
-        start = t0 + index * MINUTE
-        batch: list[dict[str, Any]] = []
-        for camera in cameras:
-            mean = rate(camera, index)
-            if mean == 0:
-                continue  # dark: no heartbeat either
-            batch.append(camera_event(camera, start + 7_000, "status", status="online"))
-            vehicles = max(0, round(rng.gauss(mean, mean**0.5)))
-            factor = slowdown(camera, index)
-            for n in range(vehicles):
-                ts = start + (n * 60_000) // vehicles + rng.randrange(500)
-                kind = "car" if n % 5 == 0 else "motorbike"
-                speed = round(rng.uniform(32.0, 44.0) * factor, 1)
-                batch.append(camera_event(camera, ts, "passage", vehicle_class=kind,
-                                          speed_kmh=speed))  # fmt: skip
-        batch.sort(key=lambda e: e["ts"])
-        yield from batch
 
 
 def alerts(baselines: Baselines, events: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:

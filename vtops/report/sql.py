@@ -85,7 +85,7 @@ _ALERTS: Final = f"""
       SELECT kind, camera_id, ward, severity, opened_at, resolved_at, status,
              dateDiff('second', greatest(opened_at, $__fromTime),
                       least(coalesce(resolved_at, {PERIOD_END}), {PERIOD_END})) AS seconds
-      FROM {{db}}.traffic_alerts FINAL
+      FROM {{db}}.traffic_alerts_merged
       WHERE opened_at < {PERIOD_END} AND coalesce(resolved_at, {PERIOD_END}) > $__fromTime"""
 
 # Where: the three cameras with most alerts of the kind, ties by name (topK's order is not

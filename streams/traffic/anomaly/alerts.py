@@ -72,9 +72,11 @@ def _recent(transitions: list[int], now_ms: int) -> list[int]:
     return [t for t in transitions if now_ms - t < FLAP_WINDOW_MS]
 
 
-def alert_id(kind: str, camera_id: str, first_ms: int) -> str:
-    """A function of the alert's kind, camera and first anomalous minute (contract section 7)."""
-    return hashlib.sha1(f"{kind}|{camera_id}|{first_ms}".encode()).hexdigest()[:20]
+def alert_id(kind: str, camera_id: str, first_ms: int, partition: str | None = None) -> str:
+    """A function of the alert's kind, camera and first anomalous minute (contract section 7),
+    and for a partition's finding of a city-wide alert, of the partition too."""
+    named = camera_id if partition is None else f"{camera_id}|{partition}"
+    return hashlib.sha1(f"{kind}|{named}|{first_ms}".encode()).hexdigest()[:20]
 
 
 def is_open(incidents: dict[str, Incident], kind: str) -> bool:
@@ -98,6 +100,10 @@ class About:
     camera_id: str
     incidents: dict[str, Incident]
     records: Records
+    # Of a partition-wide alert, the partition's name (PartitionWatch.name): each partition
+    # that finds a city-wide event writes a row of its own, and the store's
+    # `traffic_alerts_merged` makes one alert of them (sinks/clickhouse/migrations.py).
+    partition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ class AlertLog:
             incident.transitions = _recent([*incident.transitions, now], now)
         else:
             incident = Incident(
-                alert_id(kind, about.camera_id, first_ms),
+                alert_id(kind, about.camera_id, first_ms, about.partition),
                 kind,
                 first_ms,
                 now,

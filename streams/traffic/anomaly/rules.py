@@ -109,7 +109,7 @@ def judge_city(
     judge: Judge, watch: PartitionWatch, start_ms: int, factor: float, records: Records
 ) -> None:
     rules = judge.rules
-    partition = About(PARTITION_WIDE, watch.incidents, records)
+    partition = About(PARTITION_WIDE, watch.incidents, records, watch.name)
     shifted = factor <= rules.citywide_low or factor >= rules.citywide_high
     watch.city_streak = watch.city_streak + 1 if shifted else 0
     evidence = Evidence(factor, 1.0, factor, factor)

@@ -79,6 +79,12 @@ class PartitionWatch:
     city_streak: int = 0
     incidents: dict[str, Incident] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        """Its smallest camera id: the partitions' camera sets are apart, and it names a
+        partition the same in a replay, whichever worker holds it."""
+        return min(self.cameras, default="")
+
 
 def camera_from_state(state: dict[str, Any]) -> CameraWatch:
     return CameraWatch(

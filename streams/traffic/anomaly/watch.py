@@ -18,7 +18,9 @@ Rules (rules.py, one function each; parameters in `Rules`, their reasons in the 
 - camera_offline: no sign of life (a passage, a violation, a heartbeat not `offline`) for
   `offline_after_ms`. A camera that reports offline but keeps counting vehicles is not offline.
   When a large share of a partition's cameras go quiet together, one `site_offline` alert
-  stands for them (inhibiting the per-camera ones).
+  stands for them (inhibiting the per-camera ones). A partition-wide alert is that partition's
+  finding; the store merges the partitions' findings of one city-wide event into one alert
+  (`traffic_alerts_merged`, sinks/clickhouse/migrations.py).
 - camera_silent: heartbeats but no vehicles for minutes in which the baseline expected at
   least `silent_expected` vehicles in all, so quiet nights never alarm.
 - camera_stuck: the same minute mean speed for `stuck_minutes`, the same non-zero count for
@@ -224,7 +226,7 @@ class AnomalyWatch:
         records: Records,
     ) -> None:
         rules = self.rules
-        partition = About(PARTITION_WIDE, watch.incidents, records)
+        partition = About(PARTITION_WIDE, watch.incidents, records, watch.name)
         quiet = [c for c in cameras if now - c.alive_ms >= rules.offline_after_ms]
         site = len(quiet) >= rules.site_min_cameras and len(quiet) >= rules.site_share * len(
             cameras
