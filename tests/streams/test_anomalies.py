@@ -249,6 +249,28 @@ def test_an_alert_that_keeps_coming_back_is_flapping_and_stays_open() -> None:
     assert transitions.count("resolved") < 5
 
 
+def test_late_events_of_a_judged_minute_update_the_open_alerts_evidence() -> None:
+    city = City()
+    plan = during(CAMERAS[:1], 20, 45, Minute(vehicles=6))
+    city.run(plan, 30)
+    (drop,) = city.opened("flow_drop")
+    # Ten passages of minute 28, judged already, arrive late (within the 2-minute grace).
+    late = [camera_event(CAMERAS[0], T0 + 28 * MINUTE + 30_000 + n, "passage",
+                         vehicle_class="motorbike", speed_kmh=40.0) for n in range(10)]  # fmt: skip
+    for event in late:
+        fold_event(city.flow, city.state, city.offset, orjson.dumps(event), city.records)
+        city.offset += 1
+    city.run(plan, 2, first_minute=30)
+    writes = [a for a in city.alerts() if a["alert_id"] == drop["alert_id"]]
+    revised = [a for a in writes if minutes_after(a, 29, "updated_at") == pytest.approx(50 / 60)]
+    # Its evidence is minutes 24-28 (the last judged): what they counted, and the ten.
+    counted = sum(1 for e in events(plan, 24, 5) if e["camera_id"] == CAMERAS[0]
+                  and e["kind"] == "passage")  # fmt: skip
+    assert [(a["state"], a["observed"]) for a in revised] == [("updated", counted + 10)]
+    assert revised[0]["ratio"] == pytest.approx((counted + 10) / revised[0]["expected"])
+    assert [a["version"] for a in writes] == list(range(1, len(writes) + 1))
+
+
 def test_alerts_do_not_depend_on_where_checkpoints_fall() -> None:
     plan = during(CAMERAS[:2], 20, 40, Minute(speed=18.0, vehicles=5))
     first, second = City(cut_every=97), City(cut_every=3_001)

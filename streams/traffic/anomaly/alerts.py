@@ -59,6 +59,11 @@ class Incident:
     reopens: int = 0
     transitions: list[int] = field(default_factory=list)
     clear_run: int = 0
+    # The end of the minute its evidence was last judged on; the evidence covers the rule's
+    # span of minutes before it (revisions.py).
+    evidence_until_ms: int = 0
+    # Its evidence changed since it was written, by late events (revisions.py).
+    revised: bool = False
 
     @property
     def open(self) -> bool:
@@ -139,6 +144,7 @@ class AlertLog:
             incident.clear_run = 0
             changed = severity != incident.severity
             incident.evidence, incident.severity = evidence, severity
+            incident.evidence_until_ms = now
             if changed or now - incident.written_ms >= REFRESH_MS:
                 self._write(about, incident, "updated", now)
             return
@@ -158,7 +164,15 @@ class AlertLog:
             )
             about.incidents[kind] = incident
         incident.evidence, incident.severity, incident.clear_run = evidence, severity, 0
+        incident.evidence_until_ms = now
         self._write(about, incident, "open", now)
+
+    def write_revised(self, about: About, now: int) -> None:
+        """Every open alert of `about` whose evidence late events changed since it was written:
+        rewritten with it (once per tick, however many late events came)."""
+        for incident in about.incidents.values():
+            if incident.revised and incident.open:
+                self._write(about, incident, "updated", now)
 
     def settle(
         self,
@@ -202,6 +216,7 @@ class AlertLog:
 
     def _write(self, about: About, incident: Incident, state: str, now: int) -> None:
         camera_id = about.camera_id
+        incident.revised = False
         incident.writes += 1
         incident.written_ms = now
         evidence = incident.evidence

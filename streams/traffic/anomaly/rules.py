@@ -233,7 +233,7 @@ def judge_flow(
         camera.streaks.clear()
         return
     ratio = observed / expected
-    z = (observed - expected) / math.sqrt(expected + (rules.flow_dispersion * expected) ** 2)
+    z = flow_z(rules, observed, expected)
     # A level learned over a borrowed shape is less sure than a learned slot: wider bounds.
     own = any(m.basis == "own" for m in camera.minutes[-rules.flow_minutes :])
     drop, surge = (rules.flow_drop_own, rules.flow_surge_own) if own else (
@@ -282,13 +282,22 @@ def judge_violations(
         and tail < rules.violation_tail
     ):
         first = start_ms - (len(recent) - 1) * MINUTE_MS
-        score = -math.log10(max(tail, 1e-300))
-        evidence = Evidence(violations, expected, violations / max(expected, 1e-9), score)
+        evidence = violation_evidence(violations, expected)
         judge.alerts.raise_(
             about, Finding("violation_spike", start_ms + MINUTE_MS, first, evidence, "warning")
         )
     calm = violations <= rules.violation_clear_factor * max(expected, 1.0)
     judge.alerts.settle(about, "violation_spike", calm, start_ms)
+
+
+def flow_z(rules: Rules, observed: float, expected: float) -> float:
+    """Poisson noise plus the baseline's own uncertainty (`flow_dispersion`)."""
+    return (observed - expected) / math.sqrt(expected + (rules.flow_dispersion * expected) ** 2)
+
+
+def violation_evidence(violations: int, expected: float) -> Evidence:
+    score = -math.log10(max(poisson_tail(violations, expected), 1e-300))
+    return Evidence(violations, expected, violations / max(expected, 1e-9), score)
 
 
 def _healthy(minutes: list[Minute], count: int) -> list[Minute]:

@@ -11,7 +11,8 @@ stream time, and so raises nothing; a dead pipeline is the pipeline-health rule'
 
 Each minute of each camera is judged once, against its baseline (baselines.py), from
 the flow window the traffic stream is filling. Events that arrive after that (late, but within
-the flow window's grace) still count in `traffic_flow_1m`; they never retract an alert.
+the flow window's grace) still count in `traffic_flow_1m` and in the evidence of the open alerts
+that rest on their minute (revisions.py); they never open, resolve or retract an alert.
 
 Rules (rules.py, one function each; parameters in `Rules`, their reasons in the README's
 "Traffic anomalies"):
@@ -44,7 +45,7 @@ from datetime import tzinfo
 
 from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
-from schemas.fast import CameraEvent, StatusReport
+from schemas.fast import CameraEvent, Passage, StatusReport, Violation
 from streams.engine.definition import Records
 from streams.engine.windows import PartitionWindows
 from streams.traffic.anomaly.alerts import (
@@ -64,6 +65,7 @@ from streams.traffic.anomaly.camera_level import (
     tally,
     usual_speed,
 )
+from streams.traffic.anomaly.revisions import revise
 from streams.traffic.anomaly.rules import (
     Judge,
     Rules,
@@ -158,9 +160,23 @@ class AnomalyWatch:
                 resolved = max(ts, offline.opened_ms)
                 about = About(camera.camera_id, camera.incidents, records)
                 self._alerts.clear(about, "camera_offline", resolved)
+        judged = camera.minutes and ts < camera.minutes[-1].start_ms + MINUTE_MS
+        if judged and not isinstance(event, StatusReport):
+            self._revise(state, camera, event)
         now = state.stream_time_ms
         if now is not None and watch.next_tick_ms + self._settle_ms <= now:
             self._run_ticks(state, watch, now, records)
+
+    def _revise(
+        self, state: PartitionWindows[FlowCounts], camera: CameraWatch, event: Passage | Violation
+    ) -> None:
+        """A late event (within grace) of a minute already judged: the minute and the evidence
+        of the alerts resting on it brought up to date (revisions.py), written at the next tick."""
+        start = aligned_start(event.ts, MINUTE_MS)
+        minute = next((m for m in reversed(camera.minutes) if m.start_ms == start), None)
+        if minute is not None and minute.healthy:
+            revise(self.rules, camera, event, minute)
+            state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
 
     def _partition(self, state: PartitionWindows[FlowCounts], ts_ms: int) -> PartitionWatch:
         found = state.keyed.get(PARTITION_KEY)
@@ -216,6 +232,10 @@ class AnomalyWatch:
         self._judge_offline(state, watch, cameras, now, records)
         if now % MINUTE_MS == 0:
             self._judge_minute(state, watch, cameras, now - MINUTE_MS, records)
+        for camera in cameras:
+            if any(incident.revised for incident in camera.incidents.values()):
+                self._alerts.write_revised(About(camera.camera_id, camera.incidents, records), now)
+                state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
 
     def _judge_offline(
         self,
