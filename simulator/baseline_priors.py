@@ -35,6 +35,7 @@ from simulator.demand import (
 )
 from simulator.mix import CameraMix, Table, camera_mix, class_table
 from streams.traffic.anomaly.baselines import (
+    ALWAYS,
     PRIOR_SOURCE,
     SLOT_MINUTES,
     SLOTS_PER_DAY,
@@ -155,9 +156,15 @@ def _uniform_var(low: float, high: float) -> float:
 
 
 def baseline_row(
-    key: SlotKey, baseline: SlotBaseline, *, samples: int, source: str, version: int
+    key: SlotKey,
+    baseline: SlotBaseline,
+    *,
+    samples: int,
+    source: str,
+    version: int,
+    effective_from: datetime,
 ) -> dict[str, object]:
-    """A `traffic_baselines` row, its columns in the order of the baselines' `COLUMNS`."""
+    """A row of `traffic_baseline_versions`, its columns in the order of `COLUMNS`."""
     camera_id, day, slot = key
     return {
         "camera_id": camera_id,
@@ -172,12 +179,22 @@ def baseline_row(
         "samples": samples,
         "source": source,
         "version": version,
+        "effective_from": effective_from,
     }
 
 
-def prior_rows(profile: CityProfile, version: int) -> list[dict[str, object]]:
-    """The priors as `traffic_baselines` rows (source 'prior', no samples)."""
+def prior_rows(
+    profile: CityProfile, version: int, effective_from: datetime = ALWAYS
+) -> list[dict[str, object]]:
+    """The priors as baseline rows (source 'prior', no samples)."""
     return [
-        baseline_row(key, baseline, samples=0, source=PRIOR_SOURCE, version=version)
+        baseline_row(
+            key,
+            baseline,
+            samples=0,
+            source=PRIOR_SOURCE,
+            version=version,
+            effective_from=effective_from,
+        )
         for key, baseline in prior_baselines(profile).items()
     ]

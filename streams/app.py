@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,7 +37,8 @@ from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
-from streams.traffic.anomaly.baselines import NO_BASELINES, Baselines, load_baselines
+from streams.traffic.anomaly.baselines import NO_BASELINES, BaselineSource, load_baselines
+from streams.traffic.anomaly.reader import BaselineReader, prefetch_current
 from streams.traffic.flow import TrafficFlow
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def broker_credentials(kafka: KafkaSettings, tls: ssl.SSLContext | None) -> Any:
 
 
 def domain_streams(
-    stream: StreamSettings, profile: CityProfile, baselines: Baselines = NO_BASELINES
+    stream: StreamSettings, profile: CityProfile, baselines: BaselineSource = NO_BASELINES
 ) -> list[DomainStream[Any, Any]]:
     """The city's streams; the baselines matter only to a worker's anomaly rules."""
     return [
@@ -161,8 +163,10 @@ def create_app(
         exclusive=storage.embedded,
     )
     producer = app.producer
-    baselines = load_baselines(client, storage.clickhouse_database)
-    log.info("traffic baselines version=%d slots=%d", baselines.version, len(baselines.slots))
+    # The versions' slots are read in the store's thread: the start does not wait for them.
+    baselines = load_baselines(client, storage.clickhouse_database, executor)
+    prefetch_current(baselines, int(time.time() * 1000))
+    log.info("traffic baselines versions=%s", [v.version for v in baselines.versions])
     for stream in domain_streams(stream_settings, profile, baselines):
         source = kafka.topic(stream.source_topic)
         dead_letters = DeadLetterTopic(
@@ -208,6 +212,15 @@ def create_app(
     engine.register(stages)
     # Faust starts and stops the engine with the app; it takes an instance as well as a class.
     app.service(engine)  # type: ignore[arg-type]
+    app.service(
+        BaselineReader(  # type: ignore[arg-type]
+            baselines,
+            client,
+            storage.clickhouse_database,
+            executor,
+            stream_settings.baselines_refresh_minutes * 60,
+        )
+    )
     if metrics is not None:
         app.service(HealthPages(metrics, engine, sinks))  # type: ignore[arg-type]
 

@@ -53,6 +53,13 @@ class StreamSettings(BaseSettings):
         gt=0,
         description="no records this long with messages left: re-seek, then exit 1, seconds",
     )
+    baselines_refresh_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often a running worker reads new versions of the traffic baselines "
+        "(`vtops baselines refresh`), minutes; a refresh takes effect from an event time at "
+        "least twice this far ahead, so every worker has it before the first minute it judges",
+    )
     city_profile: Path | None = Field(
         default=None, description="another city's profile file; unset: the packaged Vũng Tàu"
     )

@@ -11,9 +11,10 @@ from `traffic_flow_1m FINAL`. Two things make history honest:
   not, because a camera whose level differs from its baseline would otherwise keep its alert
   open and its baseline unlearned for ever (issue 18), and medians tolerate a few bad minutes.
 Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
-Every refresh writes all rows with one new `version`, which the worker reads as the baselines'
-version (streams/traffic/anomaly/baselines.py); `ensure_baselines` puts the priors into an
-empty table.
+Every refresh writes all rows with one new `version` and the event time it is effective from;
+earlier versions stay, so a replay judges each minute by the version effective then
+(streams/traffic/anomaly/baselines.py). `ensure_baselines` puts the priors into an empty table,
+effective since always.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -129,6 +131,7 @@ class History:
 @dataclass(frozen=True)
 class RefreshSummary:
     version: int
+    effective_from: datetime
     from_history: int
     from_priors: int
     history_days: Mapping[DayType, int]
@@ -178,9 +181,11 @@ def refresh_baselines(
     profile: CityProfile,
     *,
     min_samples: int,
+    effective_from: datetime,
     version: int | None = None,
 ) -> RefreshSummary:
-    """Learn every camera's baselines and write them all with one new version."""
+    """Learn every camera's baselines and write them all as one new version, effective from the
+    event time `effective_from` (timezone-aware)."""
     history = learn_from_history(client, database, profile.timezone)
     if version is None:
         version = max(int(time.time()), _current_version(client, database) + 1)
@@ -191,20 +196,25 @@ def refresh_baselines(
         if learned is not None and learned["samples"] >= min_samples:
             baseline = history_baseline(learned, prior)
             rows.append(baseline_row(key, baseline, samples=int(learned["samples"]),
-                                     source=HISTORY_SOURCE, version=version))  # fmt: skip
+                                     source=HISTORY_SOURCE, version=version,
+                                     effective_from=effective_from))  # fmt: skip
             from_history += 1
         else:
-            rows.append(baseline_row(key, prior, samples=0, source=PRIOR_SOURCE, version=version))
+            rows.append(baseline_row(key, prior, samples=0, source=PRIOR_SOURCE, version=version,
+                                     effective_from=effective_from))  # fmt: skip
     _insert(client, database, rows)
-    summary = RefreshSummary(version, from_history, len(rows) - from_history, history.days)
-    log.info("baselines refreshed version=%d history=%d prior=%d",
-             version, summary.from_history, summary.from_priors)  # fmt: skip
+    summary = RefreshSummary(
+        version, effective_from, from_history, len(rows) - from_history, history.days
+    )
+    log.info("baselines refreshed version=%d effective_from=%s history=%d prior=%d",
+             version, effective_from.isoformat(), summary.from_history,
+             summary.from_priors)  # fmt: skip
     return summary
 
 
 def ensure_baselines(client: Client, database: str, profile: CityProfile) -> int:
-    """Put the priors into an empty `traffic_baselines` (the worker calls this before it
-    starts); return the rows inserted, 0 when the table already had baselines."""
+    """Put the priors into an empty baselines table, effective since always (the worker calls
+    this before it starts); return the rows inserted, 0 when the table already had some."""
     count = client.query(f"SELECT count() FROM {database}.{BASELINES_TABLE}")
     if count.result_rows[0][0]:
         return 0
@@ -215,10 +225,12 @@ def ensure_baselines(client: Client, database: str, profile: CityProfile) -> int
 
 
 def camera_baselines(client: Client, database: str, camera_id: str) -> list[dict[str, Any]]:
-    """A camera's rows, by kind of day and slot (empty for a camera without baselines)."""
+    """A camera's rows of the latest version, by kind of day and slot (empty for a camera
+    without baselines)."""
     result = client.query(
         f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL "
-        "WHERE camera_id = {camera:String} ORDER BY slot",
+        "WHERE camera_id = {camera:String} AND version = "
+        f"(SELECT max(version) FROM {database}.{BASELINES_TABLE}) ORDER BY slot",
         parameters={"camera": camera_id},
     )
     rows = list(result.named_results())

@@ -276,6 +276,32 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "one traffic alert per city-wide event: traffic_alerts_merged (issue 18)",
         (f"CREATE VIEW IF NOT EXISTS {{db}}.{MERGED_ALERTS} AS {MERGED_ALERTS_SQL}",),
     ),
+    Migration(
+        8,
+        "traffic baselines kept per version, each effective from an event time (issue 18)",
+        (
+            # Every version stays, so a replay judges each minute by the version effective
+            # then (streams/traffic/anomaly/baselines.py); the latest rows of the old table
+            # become a version effective since always.
+            f"""CREATE TABLE IF NOT EXISTS {{db}}.traffic_baseline_versions (
+                camera_id LowCardinality(String), day_type LowCardinality(String), slot UInt8,
+                vehicles_median Float64, vehicles_mad Float64,
+                speed_median Nullable(Float64), speed_mad Float64, violation_rate Float64,
+                motorbike_share Float64, car_share Float64, bus_share Float64,
+                truck_share Float64, bicycle_share Float64, other_share Float64,
+                samples UInt32, source LowCardinality(String), version UInt64,
+                effective_from DateTime64(3, {TZ})
+            ) ENGINE = ReplacingMergeTree ORDER BY (version, camera_id, day_type, slot)""",
+            # Run twice, the copies collapse under FINAL (same version and slot).
+            """INSERT INTO {db}.traffic_baseline_versions
+            SELECT *, toDateTime64(0, 3) FROM {db}.traffic_baselines FINAL""",
+        ),
+    ),
+    Migration(
+        9,
+        "the single-version traffic baselines table, copied by version 8, dropped",
+        ("DROP TABLE IF EXISTS {db}.traffic_baselines",),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 
@@ -293,7 +319,7 @@ TABLES: Final[tuple[str, ...]] = (
 )
 
 # Tables the worker only reads; `vtops baselines refresh` writes them.
-READ_TABLES: Final[tuple[str, ...]] = ("traffic_baselines",)
+READ_TABLES: Final[tuple[str, ...]] = ("traffic_baseline_versions",)
 # Views over the tables, for the readers.
 VIEWS: Final[tuple[str, ...]] = (MERGED_ALERTS,)
 

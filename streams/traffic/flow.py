@@ -22,7 +22,7 @@ from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_eve
 from streams.engine.definition import Assignment, Records, Row
 from streams.engine.windows import Group, PartitionWindows, Window
 from streams.traffic.anomaly.alerts import ALERTS_TABLE
-from streams.traffic.anomaly.baselines import Baselines
+from streams.traffic.anomaly.baselines import BaselineSource
 from streams.traffic.anomaly.watch import AnomalyWatch
 from streams.traffic.flow_counts import FlowCounts
 
@@ -46,7 +46,7 @@ class TrafficFlow:
         {ALERTS_TABLE: (topics.TRAFFIC_ALERTS, "alert_id")}
     )
 
-    def __init__(self, profile: CityProfile, grace_s: int, baselines: Baselines) -> None:
+    def __init__(self, profile: CityProfile, grace_s: int, baselines: BaselineSource) -> None:
         self._ward_of = {camera.camera_id: camera.ward for camera in profile.cameras}
         self._pcu: dict[str, float] = {c: factor for c, factor in profile.pcu.items()}
         self._grace_ms = grace_s * 1000

@@ -14,7 +14,7 @@ from kafka import KafkaConsumer
 
 from city import topics
 from city.calendar import DAY_TYPES
-from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS, SLOTS_PER_DAY
+from streams.traffic.anomaly.baselines import ALWAYS, BASELINES_TABLE, COLUMNS, SLOTS_PER_DAY
 from tests.anomaly_city import CAMERAS, USUAL, Minute, Plan, events, usual
 from tests.pipeline import PipelineRun
 
@@ -38,7 +38,7 @@ def baseline_rows() -> list[list[Any]]:
     ]
     return [
         [camera, day, slot, USUAL.vehicles, USUAL.vehicles_mad, USUAL.speed_kmh, USUAL.speed_mad,
-         USUAL.violation_rate, *shares, 100, "history", BASELINE_VERSION]
+         USUAL.violation_rate, *shares, 100, "history", BASELINE_VERSION, ALWAYS]
         for camera in CAMERAS for day in DAY_TYPES for slot in range(SLOTS_PER_DAY)
     ]  # fmt: skip
 

@@ -104,7 +104,7 @@ def _fields(baseline: Any) -> dict[str, Any]:
 def test_a_level_not_yet_sure_of_widens_the_flow_bounds(basis: Basis, opened: list[str]) -> None:
     # The rule alone, without the window stage: 5 minutes at 0.45 of what was expected, twice.
     rules = Rules()
-    judge = Judge(rules, AlertLog({}, 7, rules.clear_minutes, PROFILE.tz))
+    judge = Judge(rules, AlertLog({}, lambda _: 7, rules.clear_minutes, PROFILE.tz))
     camera, records = CameraWatch(CAMERAS[0], alive_ms=T0), Records()
     for index in range(rules.flow_minutes + 1):
         start = T0 + index * MINUTE

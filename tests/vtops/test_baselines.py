@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -34,6 +35,8 @@ WEDNESDAY = datetime(2024, 9, 18, 8, 0, tzinfo=CITY_TZ)  # slot 32 of a weekday
 SATURDAY = datetime(2024, 9, 21, 8, 0, tzinfo=CITY_TZ)
 NATIONAL_DAY = datetime(2024, 9, 2, 8, 0, tzinfo=CITY_TZ)  # a Monday, and a holiday
 SLOT = 32
+# When the versions the tests refresh take effect (a week after the history they learn from).
+LATER = datetime(2024, 9, 25, tzinfo=CITY_TZ)
 _databases = count()
 
 
@@ -50,7 +53,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 @pytest.fixture
 def database(store: Client) -> str:
     name = f"baselines_{next(_databases)}"
-    migrate(store, name, timezone=CITY_TZ.key)  # traffic_baselines among the rest
+    migrate(store, name, timezone=CITY_TZ.key)  # traffic_baseline_versions among the rest
     return name
 
 
@@ -92,7 +95,11 @@ def insert_minutes(
 
 
 def baselines(client: Client, database: str) -> dict[tuple[str, str, int], dict[str, Any]]:
-    result = client.query(f"SELECT * FROM {database}.traffic_baselines FINAL")
+    """The latest version's rows."""
+    result = client.query(
+        f"SELECT * FROM {database}.traffic_baseline_versions FINAL "
+        f"WHERE version = (SELECT max(version) FROM {database}.traffic_baseline_versions)"
+    )
     return {(r["camera_id"], r["day_type"], r["slot"]): r for r in result.named_results()}
 
 
@@ -103,7 +110,9 @@ def test_medians_count_empty_minutes_only_while_the_pipeline_recorded(
     # minutes only, and none after; C has nothing that day.
     insert_minutes(store, database, B, WEDNESDAY, list(range(1, 31)), violations=1)
     insert_minutes(store, database, A, WEDNESDAY, [10] * 7 + [None] * 8)
-    summary = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=5)
+    summary = refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER, version=5
+    )
     rows = baselines(store, database)
     assert len(rows) == len(CAMERAS) * 3 * SLOTS_PER_DAY
     assert {r["version"] for r in rows.values()} == {5}
@@ -151,7 +160,7 @@ def test_minutes_inside_alerts_are_left_out(
                       "opened_at", "resolved_at", "observed", "expected", "score", "status",
                       "version"],
     )  # fmt: skip
-    refresh_baselines(store, database, city, min_samples=3, version=1)
+    refresh_baselines(store, database, city, min_samples=3, effective_from=LATER, version=1)
     rows = baselines(store, database)
     b = rows[(B, "weekday", SLOT)]
     assert (b["samples"], b["vehicles_median"], b["vehicles_mad"]) == (10, 10.0, 0.0)
@@ -159,7 +168,9 @@ def test_minutes_inside_alerts_are_left_out(
     a = rows[(A, "weekday", SLOT)]
     assert (a["samples"], a["vehicles_median"]) == (15, 0.0)
     # Fifteen samples are the default: ten are too few.
-    refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=2)
+    refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER, version=2
+    )
     assert baselines(store, database)[(B, "weekday", SLOT)]["source"] == "prior"
 
 
@@ -180,7 +191,9 @@ def test_slots_and_days_are_the_city_profiles(store: Client, city: CityProfile) 
                       "opened_at", "resolved_at", "observed", "expected", "score", "status",
                       "version"],
     )  # fmt: skip
-    summary = refresh_baselines(store, database, lisbon, min_samples=3, version=1)
+    summary = refresh_baselines(
+        store, database, lisbon, min_samples=3, effective_from=LATER, version=1
+    )
     b = baselines(store, database)[(B, "weekday", 80)]
     assert (b["source"], b["samples"], b["vehicles_median"]) == ("history", 10, 10.0)
     assert summary.history_days == {"weekday": 1}
@@ -192,7 +205,9 @@ def test_kinds_of_day_follow_the_city_calendar(
     insert_minutes(store, database, B, WEDNESDAY, [10] * 15)
     insert_minutes(store, database, B, SATURDAY, [20] * 15)
     insert_minutes(store, database, B, NATIONAL_DAY, [40] * 15)  # a Monday, a holiday
-    summary = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=3)
+    summary = refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER, version=3
+    )
     rows = baselines(store, database)
     medians = {day: rows[(B, day, SLOT)]["vehicles_median"] for day in ("weekday", "saturday")}
     assert medians == {"weekday": 10.0, "saturday": 20.0}
@@ -205,7 +220,9 @@ def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
 ) -> None:
     insert_minutes(store, database, B, WEDNESDAY, [5] * 15)
     insert_minutes(store, database, A, WEDNESDAY, [0] * 15)
-    refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES, version=4)
+    refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER, version=4
+    )
     a = baselines(store, database)[(A, "weekday", SLOT)]
     prior = prior_baselines(city)[(A, "weekday", SLOT)]
     assert (a["source"], a["vehicles_median"]) == ("history", 0.0)
@@ -214,21 +231,61 @@ def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
     assert a["motorbike_share"] == pytest.approx(prior.class_share["motorbike"])
 
 
-def test_each_refresh_is_a_new_version_the_worker_loads(
+def test_each_refresh_is_a_version_judging_from_its_effective_time(
     store: Client, database: str, city: CityProfile
 ) -> None:
     assert ensure_baselines(store, database, city) == len(CAMERAS) * 3 * SLOTS_PER_DAY
-    assert load_baselines(store, database).version == PRIOR_VERSION
     insert_minutes(store, database, B, WEDNESDAY, [7] * 15)
-    first = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES).version
-    second = refresh_baselines(store, database, city, min_samples=DEFAULT_MIN_SAMPLES).version
+    first = refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER
+    ).version
+    insert_minutes(store, database, B, WEDNESDAY + timedelta(days=7), [9] * 15)
+    second = refresh_baselines(
+        store,
+        database,
+        city,
+        min_samples=DEFAULT_MIN_SAMPLES,
+        effective_from=LATER + timedelta(days=7),
+    ).version
     assert PRIOR_VERSION < first < second
-    loaded = load_baselines(store, database)
-    assert loaded.version == second
-    assert loaded.slots[(B, "weekday", SLOT)].vehicles == 7.0
+    with ThreadPoolExecutor(max_workers=1) as reads:
+        timeline = load_baselines(store, database, reads)
+        # Each minute by the version in force at its time: the priors before the first
+        # refresh took effect, the first until the second took effect.
+        for at, version, vehicles in [
+            (WEDNESDAY, PRIOR_VERSION, prior_baselines(city)[(B, "weekday", SLOT)].vehicles),
+            (WEDNESDAY + timedelta(days=7), first, 7.0),
+            (WEDNESDAY + timedelta(days=14), second, 8.0),  # median of 7 × 15 and 9 × 15
+        ]:
+            ms = int(at.timestamp() * 1000)
+            assert timeline.version_at(ms) == version
+            slot = timeline.at(B, ms, CITY_TZ)
+            assert slot is not None and slot.vehicles == pytest.approx(vehicles)
+        assert timeline.version_at(int(LATER.timestamp() * 1000) - 1) == PRIOR_VERSION
+        assert timeline.version_at(int(LATER.timestamp() * 1000)) == first
     # Baselines exist now: ensure leaves them alone.
     assert ensure_baselines(store, database, city) == 0
-    assert load_baselines(store, database).version == second
+
+
+def test_a_store_made_before_versions_keeps_its_baselines_as_one_since_always(
+    store: Client,
+) -> None:
+    database = f"baselines_{next(_databases)}"
+    migrate(store, database, timezone=CITY_TZ.key, target=7)
+    shares = [0.9, 0.1, 0.0, 0.0, 0.0, 0.0]
+    row = [B, "weekday", SLOT, 7.0, 1.0, 30.0, 2.0, 0.01, *shares, 15, "history", 42]
+    store.insert(f"{database}.traffic_baselines", [row, [*row[:-1], 41]])
+    migrate(store, database, timezone=CITY_TZ.key)
+    with ThreadPoolExecutor(max_workers=1) as reads:
+        timeline = load_baselines(store, database, reads)
+        assert [(v.effective_from_ms, v.version) for v in timeline.versions] == [(0, 42)]
+        slot = timeline.at(B, int(WEDNESDAY.timestamp() * 1000), CITY_TZ)
+        assert slot is not None and (slot.vehicles, slot.learned) == (7.0, True)
+    tables = store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'traffic_base%'",
+        parameters={"db": database},
+    ).result_rows
+    assert tables == [("traffic_baseline_versions",)]
 
 
 def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
@@ -246,6 +303,9 @@ def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
     refreshed = vtops("baselines", "refresh", "--output", "json")
     assert refreshed.returncode == 0, refreshed.stderr
     report = json.loads(refreshed.stdout)
+    # Effective from ahead of now, by twice the workers' reading interval (15 minutes).
+    ahead = datetime.fromisoformat(report["effective_from"]) - datetime.now(CITY_TZ)
+    assert timedelta(minutes=29) < ahead <= timedelta(minutes=30)
     assert report["slots_from_history"] == 0
     assert report["slots_from_priors"] == len(load_city_profile().cameras) * 3 * SLOTS_PER_DAY
     shown = vtops("baselines", "show", "--camera", "VT-CAM-002", "--output", "json")
@@ -256,6 +316,13 @@ def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
     assert {r["version"] for r in day} == {report["version"]}
     table = vtops("baselines", "show", "--camera", "VT-CAM-002")
     assert "07:45" in table.stdout and "prior" in table.stdout
+    stated = vtops(
+        "baselines", "refresh", "--effective-from", "2024-09-25T06:00", "--output", "json"
+    )
+    assert json.loads(stated.stdout)["effective_from"] == "2024-09-25T06:00:00+07:00"
+    wrong = vtops("baselines", "refresh", "--effective-from", "tomorrow")
+    assert wrong.returncode != 0
+    assert wrong.stderr.strip() == "error: --effective-from: not an ISO 8601 time: 'tomorrow'"
     unknown = vtops("baselines", "show", "--camera", "VT-CAM-999")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
@@ -23,9 +24,16 @@ def refresh(
     min_samples: int = typer.Option(
         DEFAULT_MIN_SAMPLES, min=1, help="minutes of history a slot needs, else the prior"
     ),
+    effective_from: str | None = typer.Option(
+        None,
+        help="event time from which the new version judges, ISO 8601 (no zone: the city's); "
+        "default: now plus twice VTOPS_BASELINES_REFRESH_MINUTES, so that every running "
+        "worker has read it before then",
+    ),
     output: OutputOption = Output.table,
 ) -> None:
-    """Learn every camera's baselines from traffic_flow_1m (minutes in ended alerts left out)."""
+    """Learn every camera's baselines from traffic_flow_1m (minutes in ended alerts left out)
+    as a new version; earlier versions stay for the minutes before it takes effect."""
     from city.profile import load_city_profile
     from vtops.baselines import refresh_baselines
     from vtops.cli.store import opened_store
@@ -36,10 +44,23 @@ def refresh(
         profile = load_city_profile(settings.stream.city_profile)
     except VtopsError as error:
         exit_with_error(str(error))
+    if effective_from is None:
+        lead = timedelta(minutes=2 * settings.stream.baselines_refresh_minutes)
+        effective = (datetime.now(profile.tz) + lead).replace(microsecond=0)
+    else:
+        try:
+            effective = datetime.fromisoformat(effective_from)
+        except ValueError:
+            exit_with_error(f"--effective-from: not an ISO 8601 time: {effective_from!r}")
+        if effective.tzinfo is None:
+            effective = effective.replace(tzinfo=profile.tz)
     with opened_store() as (client, database):
-        summary = refresh_baselines(client, database, profile, min_samples=min_samples)
+        summary = refresh_baselines(
+            client, database, profile, min_samples=min_samples, effective_from=effective
+        )
     report = {
         "version": summary.version,
+        "effective_from": summary.effective_from.isoformat(),
         "slots_from_history": summary.from_history,
         "slots_from_priors": summary.from_priors,
         "history_days": dict(summary.history_days),
@@ -49,7 +70,8 @@ def refresh(
         return
     days = ", ".join(f"{n} {kind}" for kind, n in summary.history_days.items()) or "none"
     console.print(
-        f"baselines version {summary.version}: {summary.from_history:,} slots from history, "
+        f"baselines version {summary.version}, effective from "
+        f"{summary.effective_from.isoformat()}: {summary.from_history:,} slots from history, "
         f"{summary.from_priors:,} from priors (days of history: {days})",
         markup=False,
     )
@@ -72,12 +94,14 @@ def show(
     if not rows:
         exit_with_error(f"--camera: no baselines for {camera!r} (run `vtops baselines refresh`)")
     if output is Output.json:
-        console.print_json(json.dumps(rows))
+        # The effective time as ISO 8601, the one value JSON has no type for.
+        console.print_json(json.dumps(rows, default=datetime.isoformat))
         return
-    version = max(row["version"] for row in rows)
+    version, effective = rows[0]["version"], rows[0]["effective_from"].isoformat()
     table = Table(
         "day", "time", "veh/min", "MAD", "km/h", "MAD", "viol %", "moto %", "samples", "source",
-        title=f"{camera} baselines, version {version}", box=box.SIMPLE_HEAD, pad_edge=False,
+        title=f"{camera} baselines, version {version} (effective from {effective})",
+        box=box.SIMPLE_HEAD, pad_edge=False,
     )  # fmt: skip
     for row in rows:
         table.add_row(*_cells(row))

@@ -204,6 +204,8 @@ def reset(
     """Move where the worker resumes, for the chosen streams: the saved state is rebuilt as it
     was just before the target, and the group's offsets follow. The worker must be stopped.
     Times are event times unless --clock kafka."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from city.profile import load_city_profile
@@ -233,11 +235,13 @@ def reset(
         client = connect(storage)
     except VtopsError as error:
         exit_with_error(str(error))
+    # The baselines' versions are read when the rebuild first needs them, one at a time.
+    reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baselines")
     try:
         migrate(client, storage.clickhouse_database, timezone=profile.timezone)
         # The traffic stream's anomaly state is rebuilt with the baselines the worker uses.
         chosen = chosen_streams(
-            settings, streams, load_baselines(client, storage.clickhouse_database)
+            settings, streams, load_baselines(client, storage.clickhouse_database, reads)
         )
         plan = plan_reset(
             settings.kafka,
@@ -267,6 +271,7 @@ def reset(
     except ClickHouseError as error:
         exit_with_error(f"the saved state: {str(error).splitlines()[0]}")
     finally:
+        reads.shutdown()
         client.close()
     _print_done(
         output,

@@ -9,7 +9,7 @@ from city import topics
 from city.profile import load_city_profile
 from streams.app import by_group_topic, domain_streams
 from streams.engine.definition import DomainStream
-from streams.traffic.anomaly.baselines import NO_BASELINES, Baselines
+from streams.traffic.anomaly.baselines import NO_BASELINES, BaselineSource
 from vtops.replay.exceptions import ReplayError
 from vtops.settings import Settings
 
@@ -33,7 +33,7 @@ def _names(stream: DomainStream[Any, Any]) -> set[str]:
 
 
 def chosen_streams(
-    settings: Settings, streams: str | None, baselines: Baselines = NO_BASELINES
+    settings: Settings, streams: str | None, baselines: BaselineSource = NO_BASELINES
 ) -> list[StreamTopics]:
     """The streams named in `streams` (comma-separated), every stream when None. A command
     that folds traffic as the worker does (an offset reset's rebuild) passes the store's

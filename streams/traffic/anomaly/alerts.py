@@ -8,6 +8,7 @@ Everything here is a function of the calls made, in order, so replays write the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal
@@ -127,11 +128,15 @@ class AlertLog:
     (or partition), as kept in the detector's state."""
 
     def __init__(
-        self, ward_of: dict[str, str], baseline_version: int, clear_minutes: int, tz: tzinfo
+        self,
+        ward_of: dict[str, str],
+        baseline_version_at: Callable[[int], int],
+        clear_minutes: int,
+        tz: tzinfo,
     ) -> None:
         self._ward_of = ward_of
         self._tz = tz
-        self._baseline_version = baseline_version
+        self._baseline_version_at = baseline_version_at
         self._clear_minutes = clear_minutes
 
     def raise_(self, about: About, finding: Finding) -> None:
@@ -243,7 +248,8 @@ class AlertLog:
                 "reopens": incident.reopens,
                 "flapping": int(incident.flapping(now)),
                 "rule_version": RULES_VERSION,
-                "baseline_version": self._baseline_version,
+                # Writes come at the end of the minute judged: that minute's version.
+                "baseline_version": self._baseline_version_at(now - 1),
                 "version": incident.writes,
             },
         )

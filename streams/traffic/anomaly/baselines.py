@@ -3,18 +3,24 @@
 The anomaly rules (watch.py) compare each minute with the baseline of its camera,
 kind of day (city/calendar.py) and 15-minute slot of the local day: robust medians and MADs of
 vehicles per minute and of the minute's mean speed, violations per vehicle, and the share of
-each vehicle class. Rows live in `traffic_baselines`; `vtops baselines refresh` learns them
-from `traffic_flow_1m` (minutes inside alerts left out) and falls back to the simulator's
-priors where history is thin. The worker loads them once at start, so a replay with the same
-baseline `version` reproduces the same alerts.
+each vehicle class. Rows live in `traffic_baseline_versions`; `vtops baselines refresh` learns
+them from `traffic_flow_1m` (minutes inside ended alerts left out), falls back to the
+simulator's priors where history is thin, and writes them as a new `version` effective from a
+stated event time. A minute is judged by the version effective at its own time
+(`BaselineTimeline`), so a replay of the same history uses the same versions as the live run
+did, whenever the worker read them; the worker re-reads the versions on a schedule
+(VTOPS_BASELINES_REFRESH_MINUTES) without a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
@@ -22,7 +28,7 @@ from city.calendar import DayType, day_type
 from city.clock import local_time
 from schemas.camera import VEHICLE_CLASSES
 
-BASELINES_TABLE = "traffic_baselines"
+BASELINES_TABLE = "traffic_baseline_versions"
 SLOT_MINUTES = 15
 SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 # A MAD of 0 (a camera that always counts the same) would make every change infinitely
@@ -32,6 +38,8 @@ MIN_SPEED_MAD_KMH = 1.0
 SlotKey = tuple[str, DayType, int]
 # The `source` of a row that is the simulator's prior rather than the camera's history.
 PRIOR_SOURCE = "prior"
+# The effective time of a version that judges every minute (until a later version's).
+ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +63,18 @@ def slot_of(moment: datetime) -> tuple[DayType, int]:
     return day_type(moment.date()), (moment.hour * 60 + moment.minute) // SLOT_MINUTES
 
 
+class BaselineSource(Protocol):
+    """What the anomaly rules ask of baselines: a camera's slot, and which version said it."""
+
+    def at(self, camera_id: str, ts_ms: int, tz: tzinfo) -> SlotBaseline | None: ...
+
+    def version_at(self, ts_ms: int) -> int: ...
+
+
 @dataclass(frozen=True)
 class Baselines:
-    """Every camera's baseline; `version` names the refresh they came from (0: none)."""
+    """Every camera's baseline of one version, at every time; `version` names the refresh they
+    came from (0: none)."""
 
     slots: Mapping[SlotKey, SlotBaseline]
     version: int
@@ -67,11 +84,97 @@ class Baselines:
         kind, slot = slot_of(local_time(ts_ms, tz))
         return self.slots.get((camera_id, kind, slot))
 
+    def version_at(self, ts_ms: int) -> int:
+        return self.version
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BaselineVersion:
+    """A refresh: its rows judge the minutes from `effective_from_ms` (event time) until the
+    next version's. Ordered by effective time, then version (the later refresh of two stated
+    for the same time wins)."""
+
+    effective_from_ms: int
+    version: int
+
+
+# Versions whose slots a worker holds at once (a version's slots are ~50 MB for Vũng Tàu);
+# partitions at different times (a backlog drained in any order) read an evicted one again.
+KEPT_VERSIONS = 3
+
+
+class BaselineTimeline:
+    """The versions of the baselines over event time: a minute at `ts_ms` is judged by the
+    version with the latest `effective_from_ms` at or before it (none before the first).
+
+    A version's slots are read through `read` on `executor` (the store's own thread): ahead of
+    need by `prefetch`, or when a minute first needs them, which then waits for the read.
+    """
+
+    def __init__(
+        self,
+        versions: Iterable[BaselineVersion],
+        read: Callable[[int], Baselines],
+        executor: Executor,
+    ) -> None:
+        self._read = read
+        self._executor = executor
+        self._versions: list[BaselineVersion] = []
+        self._starts: list[int] = []
+        self._slots: OrderedDict[int, Future[Baselines]] = OrderedDict()
+        # The last version looked up and the event times it covers: most calls fall inside.
+        self._cached = (0, 0, NO_BASELINES)
+        self.update(versions)
+
+    @property
+    def versions(self) -> Sequence[BaselineVersion]:
+        return self._versions
+
+    def update(self, versions: Iterable[BaselineVersion]) -> list[BaselineVersion]:
+        """Add the versions not known yet (a refresh since the last read); return them."""
+        known = set(self._versions)
+        added = sorted(v for v in set(versions) if v not in known)
+        if added:
+            self._versions = sorted([*self._versions, *added])
+            self._starts = [v.effective_from_ms for v in self._versions]
+            self._cached = (0, 0, NO_BASELINES)
+        return added
+
+    def version_at(self, ts_ms: int) -> int:
+        index = bisect_right(self._starts, ts_ms) - 1
+        return self._versions[index].version if index >= 0 else 0
+
+    def at(self, camera_id: str, ts_ms: int, tz: tzinfo) -> SlotBaseline | None:
+        return self.baselines_at(ts_ms).at(camera_id, ts_ms, tz)
+
+    def baselines_at(self, ts_ms: int) -> Baselines:
+        """The slots of the version effective at `ts_ms` (NO_BASELINES before the first)."""
+        start, end, baselines = self._cached
+        if start <= ts_ms < end:
+            return baselines
+        index = bisect_right(self._starts, ts_ms) - 1
+        if index < 0:
+            return NO_BASELINES
+        baselines = self.prefetch(self._versions[index].version).result()
+        end = self._starts[index + 1] if index + 1 < len(self._starts) else 2**63
+        self._cached = (self._starts[index], end, baselines)
+        return baselines
+
+    def prefetch(self, version: int) -> Future[Baselines]:
+        """The read of `version`'s slots, started unless it is under way or done."""
+        future = self._slots.get(version)
+        if future is None:
+            future = self._slots[version] = self._executor.submit(self._read, version)
+            while len(self._slots) > KEPT_VERSIONS:
+                self._slots.popitem(last=False)
+        self._slots.move_to_end(version)
+        return future
+
 
 COLUMNS = (
     "camera_id", "day_type", "slot", "vehicles_median", "vehicles_mad", "speed_median",
     "speed_mad", "violation_rate", *(f"{c}_share" for c in VEHICLE_CLASSES), "samples",
-    "source", "version",
+    "source", "version", "effective_from",
 )  # fmt: skip
 
 
@@ -99,6 +202,29 @@ def baselines_from_rows(rows: Iterable[Mapping[str, Any]]) -> Baselines:
     return Baselines(slots, version)
 
 
-def load_baselines(client: Client, database: str) -> Baselines:
-    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL")
+def read_versions(client: Client, database: str) -> list[BaselineVersion]:
+    """Every version in the store, with the event time it is effective from."""
+    result = client.query(
+        f"SELECT toUnixTimestamp64Milli(min(effective_from)), version "
+        f"FROM {database}.{BASELINES_TABLE} GROUP BY version"
+    )
+    return [BaselineVersion(int(start), int(version)) for start, version in result.result_rows]
+
+
+def read_version(client: Client, database: str, version: int) -> Baselines:
+    """One version's slots."""
+    result = client.query(
+        f"SELECT {', '.join(COLUMNS)} FROM {database}.{BASELINES_TABLE} FINAL "
+        "WHERE version = {version:UInt64}",
+        parameters={"version": version},
+    )
     return baselines_from_rows(result.named_results())
+
+
+def load_baselines(client: Client, database: str, executor: Executor) -> BaselineTimeline:
+    """The store's versions, each read on `executor` when first needed."""
+    return BaselineTimeline(
+        read_versions(client, database),
+        lambda version: read_version(client, database, version),
+        executor,
+    )

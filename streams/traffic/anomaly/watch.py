@@ -56,7 +56,7 @@ from streams.traffic.anomaly.alerts import (
     Finding,
     is_open,
 )
-from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
+from streams.traffic.anomaly.baselines import BaselineSource, SlotBaseline
 from streams.traffic.anomaly.camera_level import (
     UsualSpeed,
     own_baseline,
@@ -108,7 +108,7 @@ class AnomalyWatch:
     def __init__(
         self,
         ward_of: dict[str, str],
-        baselines: Baselines,
+        baselines: BaselineSource,
         grace_ms: int,
         tz: tzinfo,
         rules: Rules | None = None,
@@ -118,7 +118,7 @@ class AnomalyWatch:
         # A minute is judged from its flow window, so before the window can close.
         self._settle_ms = min(SETTLE_MS, grace_ms)
         self.rules = rules or Rules()
-        self._alerts = AlertLog(ward_of, baselines.version, self.rules.clear_minutes, tz)
+        self._alerts = AlertLog(ward_of, baselines.version_at, self.rules.clear_minutes, tz)
         self._judge = Judge(self.rules, self._alerts)
         # The minutes a camera keeps: the longest trailing span any rule looks at.
         self._history = max(
