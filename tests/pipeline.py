@@ -179,9 +179,17 @@ class PipelineRun:
     def log_of(self, worker: subprocess.Popen[bytes]) -> str:
         return self._logs[worker.pid].read_text(errors="replace")
 
-    def produce(self, topic: str, messages: Iterable[tuple[str, bytes | None]]) -> None:
-        """Send (key, raw value) pairs in order, keyed as the contract says."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+    def produce(
+        self,
+        topic: str,
+        messages: Iterable[tuple[str, bytes | None]],
+        compression: str | None = None,
+    ) -> None:
+        """Send (key, raw value) pairs in order, keyed as the contract says, in batches
+        compressed with `compression` (gzip, snappy, lz4, zstd) if given."""
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, compression_type=compression
+        )
         for key, value in messages:
             producer.send(self.topic(topic), key=key.encode(), value=value)
         producer.flush()

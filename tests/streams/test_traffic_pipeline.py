@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from city import topics
@@ -268,6 +269,33 @@ def test_a_dead_letter_of_any_size_fits_in_a_kafka_message(pipeline: PipelineRun
     assert letter["payload_bytes"] == 200_000
     assert letter["payload_sha256"] == hashlib.sha256(poison).hexdigest()
     assert letter["payload"] == "\x01" * 16 * 1024
+
+
+def test_batches_in_every_codec_kafka_knows_are_read_by_the_worker_and_the_archive(
+    pipeline: PipelineRun, tmp_path: Path
+) -> None:
+    """A Java or librdkafka producer may compress with any of them (lz4 and zstd are common
+    defaults); a codec the worker lacks stopped it with UnsupportedCodecError on every start."""
+    codecs = ("gzip", "snappy", "lz4", "zstd")
+    events = random_traffic(random.Random(5), CAMERAS, minutes=8, count=2_000, duplicate_share=0)
+    step = len(events) // len(codecs)
+    for n, codec in enumerate(codecs):
+        chunk = events[n * step : (n + 1) * step]
+        pipeline.produce(
+            topics.CAMERA_EVENTS, ((e["camera_id"], orjson.dumps(e)) for e in chunk), codec
+        )
+    worker = pipeline.start_worker()
+    pipeline.wait_until_checkpointed(topics.CAMERA_EVENTS)
+    assert pipeline.stop_worker(worker) == 0
+    assert flow_rows(pipeline) == expected_from(events, pipeline.partitions).rows()
+
+    archive = tmp_path / "codecs.parquet"
+    exported = pipeline.vtops(
+        "archive", "export", "--streams", "traffic", "--from", "2000-01-01T00:00:00Z",
+        "--to", "2100-01-01T00:00:00Z", "--clock", "kafka", "--out", str(archive),
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert pq.ParquetFile(archive).metadata.num_rows == len(events)
 
 
 def test_sigkill_and_restarts_mid_stream_keep_results_exact(pipeline: PipelineRun) -> None:
