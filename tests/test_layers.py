@@ -38,7 +38,15 @@ ROOM_LAYERS: dict[str, tuple[tuple[str, ...], ...]] = {
     "vtops": (
         ("settings", "local_process", "log_format"),
         ("clickhouse", "kafka", "settings_docs"),
-        ("replay", "report", "baselines", "indicators", "demo_processes", "demo_summary"),
+        (
+            "replay",
+            "report",
+            "baselines",
+            "incidents",
+            "indicators",
+            "demo_processes",
+            "demo_summary",
+        ),
         ("cli",),
         ("__main__",),
     ),

@@ -7,9 +7,11 @@ from `traffic_flow_1m FINAL`. Two things make history honest:
   recording: a camera's sample minutes are the minutes of the day in which any camera has a
   row, on days the camera has any (an hour-long demo is not a day of empty streets);
 - minutes inside alerts that ended (`traffic_alerts`, from the first anomalous minute to
-  resolved_at) are left out, so an incident does not become the norm; an alert still open is
-  not, because a camera whose level differs from its baseline would otherwise keep its alert
-  open and its baseline unlearned for ever (issue 18), and medians tolerate a few bad minutes.
+  resolved_at) are left out, so an incident does not become the norm, and so are those of an
+  incident an operator confirmed (`traffic_incidents`, `vtops alerts confirm`), while it is
+  still open up to the end of history; an unconfirmed alert still open is not, because a camera
+  whose level differs from its baseline would otherwise keep its alert open and its baseline
+  unlearned for ever (issue 18), and medians tolerate a few bad minutes.
 Slots with fewer than `min_samples` minutes take the prior (simulator/baseline_priors.py).
 Every refresh writes all rows with one new `version` and the event time it is effective from;
 earlier versions stay, so a replay judges each minute by the version effective then
@@ -65,11 +67,16 @@ WITH
     alert_minutes AS (
         SELECT DISTINCT camera_id, toDateTime(arrayJoin(range(
             toUInt32(toStartOfMinute(first_anomalous_at)),
-            toUInt32(assumeNotNull(resolved_at)),
+            -- a confirmed incident still open: up to the end of history
+            toUInt32(ifNull(resolved_at,
+                            (SELECT max(window_start) + 60 FROM {{db}}.traffic_flow_1m))),
             60
         )), '{{tz}}') AS minute
-        -- only alerts that ended: one still open (for days, perhaps) is a shift to learn
-        FROM {{db}}.traffic_alerts FINAL WHERE resolved_at IS NOT NULL
+        -- alerts that ended, and incidents an operator confirmed (traffic_incidents) even
+        -- while they last; an unconfirmed alert still open (for days, perhaps) is a shift
+        FROM {{db}}.traffic_alerts FINAL
+        WHERE resolved_at IS NOT NULL
+            OR alert_id IN (SELECT alert_id FROM {{db}}.traffic_incidents)
     ),
     samples AS (
         SELECT d.camera_id AS camera_id, c.minute AS minute

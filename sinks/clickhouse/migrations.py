@@ -302,6 +302,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "the single-version traffic baselines table, copied by version 8, dropped",
         ("DROP TABLE IF EXISTS {db}.traffic_baselines",),
     ),
+    Migration(
+        10,
+        "alerts an operator confirmed as incidents, left out of the baselines (issue 18)",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {{db}}.traffic_incidents (
+                alert_id String, confirmed_at DateTime64(3, {TZ}), note String
+            ) ENGINE = ReplacingMergeTree ORDER BY alert_id""",
+        ),
+    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 
@@ -320,6 +329,8 @@ TABLES: Final[tuple[str, ...]] = (
 
 # Tables the worker only reads; `vtops baselines refresh` writes them.
 READ_TABLES: Final[tuple[str, ...]] = ("traffic_baseline_versions",)
+# Tables operators write: `vtops alerts confirm`.
+OPERATOR_TABLES: Final[tuple[str, ...]] = ("traffic_incidents",)
 # Views over the tables, for the readers.
 VIEWS: Final[tuple[str, ...]] = (MERGED_ALERTS,)
 

@@ -15,6 +15,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import (
     LATEST,
     MIGRATIONS,
+    OPERATOR_TABLES,
     READ_TABLES,
     TABLES,
     VERSION_TABLE,
@@ -102,7 +103,9 @@ def test_an_empty_store_gets_every_migration_and_every_table(
     assert recorded(client, database) == list(range(1, LATEST + 1))
     # Every table the pipeline writes exists, and every table made is written by a sink, read
     # by the worker or a view for the readers.
-    assert set(schema(client, database)) == set(TABLES) | set(READ_TABLES) | set(VIEWS)
+    assert set(schema(client, database)) == (
+        set(TABLES) | set(READ_TABLES) | set(OPERATOR_TABLES) | set(VIEWS)
+    )
     assert schema(client, database) == latest_schema
 
 

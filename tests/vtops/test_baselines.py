@@ -27,6 +27,7 @@ from streams.traffic.anomaly.baselines import SLOTS_PER_DAY, SlotKey, load_basel
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
 from vtops.cli.baselines import DEFAULT_MIN_SAMPLES
+from vtops.incidents import UnknownAlertError, confirm_incident
 
 CAMERAS = ("VT-CAM-002", "VT-CAM-003", "VT-CAM-004")
 A, B, C = CAMERAS
@@ -172,6 +173,35 @@ def test_minutes_inside_alerts_are_left_out(
         store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER, version=2
     )
     assert baselines(store, database)[(B, "weekday", SLOT)]["source"] == "prior"
+
+
+def test_a_confirmed_incident_is_left_out_even_while_open(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    insert_minutes(store, database, A, WEDNESDAY, [40] * 3 + [0] * 12)
+    insert_minutes(store, database, B, WEDNESDAY, [40] * 3 + [0] * 12)
+    # Both cameras went dark at 08:03 and their alerts are still open; A's is confirmed.
+    store.insert(
+        f"{database}.traffic_alerts",
+        [[f"dark-{camera}", camera, "phuong-1", "camera_silent", "warning",
+          WEDNESDAY + timedelta(minutes=3), WEDNESDAY + timedelta(minutes=5), None, 0.0, 40.0,
+          9.0, "open", 1] for camera in (A, B)],
+        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "first_anomalous_at",
+                      "opened_at", "resolved_at", "observed", "expected", "score", "status",
+                      "version"],
+    )  # fmt: skip
+    confirmed = confirm_incident(store, database, f"dark-{A}", "road closed", LATER)
+    assert (confirmed.kind, confirmed.camera_id, confirmed.status) == ("camera_silent", A, "open")
+    with pytest.raises(UnknownAlertError, match="ALERT_ID: no alert 'dark-X'"):
+        confirm_incident(store, database, "dark-X", "", LATER)
+    refresh_baselines(store, database, city, min_samples=3, effective_from=LATER, version=1)
+    rows = baselines(store, database)
+    # A: only the three minutes before the incident, up to the end of history, are learned.
+    a = rows[(A, "weekday", SLOT)]
+    assert (a["samples"], a["vehicles_median"]) == (3, 40.0)
+    # B's open alert is not confirmed: a shift, learned.
+    b = rows[(B, "weekday", SLOT)]
+    assert (b["samples"], b["vehicles_median"]) == (15, 0.0)
 
 
 def test_slots_and_days_are_the_city_profiles(store: Client, city: CityProfile) -> None:
@@ -323,6 +353,9 @@ def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
     wrong = vtops("baselines", "refresh", "--effective-from", "tomorrow")
     assert wrong.returncode != 0
     assert wrong.stderr.strip() == "error: --effective-from: not an ISO 8601 time: 'tomorrow'"
+    not_an_alert = vtops("alerts", "confirm", "flow_drop|VT-CAM-002|0")
+    assert not_an_alert.returncode == 1
+    assert "ALERT_ID: no alert 'flow_drop|VT-CAM-002|0'" in not_an_alert.stderr
     unknown = vtops("baselines", "show", "--camera", "VT-CAM-999")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == (

@@ -9,6 +9,7 @@ import typer
 
 from city.exceptions import VtopsError
 from vtops.cli import (
+    alerts,
     archive,
     baselines,
     clickhouse,
@@ -79,6 +80,7 @@ app.add_typer(clickhouse.app, name="clickhouse")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(baselines.app, name="baselines")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(offsets.app, name="offsets")
 app.add_typer(archive.app, name="archive")
 app.add_typer(dlq.app, name="dlq")
