@@ -112,7 +112,7 @@ def steps(events: int, repeats: int, seed: int) -> list[tuple[str, float]]:
                     assignment.end_ms, n,
                 )  # fmt: skip
             if watch:
-                stream.anomalies.observe(state, event, found)
+                stream.tell_watch(state, event, found)
 
     fold_s, cut_s = fold_and_cut(stream, records, repeats)
     watched = best(repeats, lambda: windows(watch=True))
@@ -123,7 +123,7 @@ def steps(events: int, repeats: int, seed: int) -> list[tuple[str, float]]:
         ("far-future check", best(repeats, check)),
         ("assign (Assignment)", best(repeats, lambda: [stream.assign(e) for e in decoded])),
         ("windows: assign, lateness, dedup, admit", bare),
-        ("anomaly watch: observe", max(0.0, watched - bare)),
+        ("anomaly watch: its hook", max(0.0, watched - bare)),
         ("windows: fold (whole, as the worker)", fold_s),
         ("windows: cut (rows, state encoding)", cut_s),
     ]  # fmt: skip

@@ -2,8 +2,9 @@
 
 Contract: section 4 (camera.events), section 5 (windows), section 7 (`traffic_flow_1m`,
 `traffic_violations`, `traffic_alerts`). Status reports are not windowed: they land in
-`camera_status`. Every new, timely event is also shown to the anomaly watch
-(streams/traffic/anomaly/watch.py), which judges each camera-minute from these windows.
+`camera_status`. Every new, timely event is also told to the anomaly watch
+(streams/traffic/anomaly/watch.py), which judges each settled camera-minute as these windows
+counted it; its state is one entry of the partition's keyed state, `WATCH_KEY`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -20,9 +22,10 @@ from city.profile import CityProfile
 from schemas.exceptions import InvalidEvent
 from schemas.fast import CameraEvent, StatusReport, Violation, decode_camera_event
 from streams.engine.definition import Assignment, Records, Row
-from streams.engine.windows import Group, PartitionWindows, Window
+from streams.engine.windows import Group, PartitionWindows, Window, WindowKey
 from streams.traffic.anomaly.alerts import ALERTS_TABLE
 from streams.traffic.anomaly.baselines import BaselineSource
+from streams.traffic.anomaly.state import LEGACY_CAMERA_PREFIX, WatchState
 from streams.traffic.anomaly.watch import AnomalyWatch
 from streams.traffic.flow_counts import FlowCounts
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 FLOW_TABLE = "traffic_flow_1m"
 VIOLATIONS_TABLE = "traffic_violations"
 STATUS_TABLE = "camera_status"
+WATCH_KEY = "watch"
 
 
 class TrafficFlow:
@@ -91,7 +95,7 @@ class TrafficFlow:
                     "event_id": event.event_id,
                 },
             )
-            self.anomalies.observe(state, event, records)
+            self.tell_watch(state, event, records)
             return
         if isinstance(event, Violation):
             # A violation is recorded even when late; only the flow window drops it.
@@ -110,7 +114,7 @@ class TrafficFlow:
             )
         if window is None:
             return
-        self.anomalies.observe(state, event, records)
+        self.tell_watch(state, event, records)
         counts = window.acc
         if isinstance(event, Violation):
             counts.violations += 1
@@ -119,6 +123,22 @@ class TrafficFlow:
         if event.speed_kmh is not None:
             counts.speed_sum += event.speed_kmh
             counts.speed_count += 1
+
+    def tell_watch(
+        self, state: PartitionWindows[FlowCounts], event: CameraEvent, records: Records
+    ) -> None:
+        """The anomaly watch's hook: this camera said something, then the ticks that stream
+        time makes due, each settled camera-minute read from its flow window."""
+        watch = state.keyed.get(WATCH_KEY)
+        if type(watch) is not WatchState:
+            watch = self.anomalies.state_of(watch, state.keyed, event.ts)
+            for key in [k for k in state.keyed if k.startswith(LEGACY_CAMERA_PREFIX)]:
+                state.drop_keyed(key)
+        self.anomalies.heard(watch, event, records)
+        now = state.stream_time_ms
+        if now is not None and self.anomalies.due(watch, now):
+            self.anomalies.advance(watch, now, partial(_counted, state.windows), records)
+        state.put_keyed(WATCH_KEY, watch)
 
     def window_row(self, window: Window[FlowCounts], final: bool) -> Row:
         counts = window.acc
@@ -148,3 +168,10 @@ class TrafficFlow:
                 log.warning("window of a camera no longer in the profile camera_id=%s", group[0])
             state = {**state, "ward": ward or ""}
         return FlowCounts(**state)
+
+
+def _counted(
+    windows: Mapping[WindowKey, Window[FlowCounts]], camera_id: str, start_ms: int
+) -> FlowCounts | None:
+    window = windows.get(((camera_id,), start_ms))
+    return None if window is None else window.acc

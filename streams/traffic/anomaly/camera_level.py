@@ -27,7 +27,7 @@ from typing import NamedTuple
 from city.clock import HOUR_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
 from streams.traffic.anomaly.baselines import SlotBaseline
-from streams.traffic.anomaly.state import HourTally, Minute
+from streams.traffic.anomaly.state import CameraWatch, HourTally, Minute
 
 HOURS_KEPT = 24
 MIN_HOURS = 2
@@ -125,3 +125,32 @@ def own_speed(ratios: list[float], prior: SlotBaseline) -> UsualSpeed | None:
     level = median(ratios)
     return usual_speed(replace(prior, speed_kmh=prior.speed_kmh * level,
                                speed_mad=prior.speed_mad * level))  # fmt: skip
+
+
+def judged_by(
+    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None
+) -> SlotBaseline | None:
+    """The baseline a healthy minute is judged by: its learned slot, or where the slot is only
+    the prior, the camera's own level over the prior's shape (None until it has one)."""
+    if slot is None or slot.learned:
+        return slot
+    camera.hours = tally(camera.hours, minute, slot)
+    own = own_baseline(camera.hours, slot)
+    if own is None:
+        minute.basis = "prior"
+        return None
+    minute.expected, minute.basis = own.vehicles, "learned" if own.learned else "own"
+    return own
+
+
+def speed_judged_by(
+    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None, baseline: SlotBaseline | None
+) -> UsualSpeed | None:
+    """The usual speed a healthy minute is judged by: its baseline's, or on a prior slot whose
+    camera has no level yet, its first minutes' speed over the prior's shape."""
+    if baseline is not None and baseline.speed_kmh is not None:
+        return usual_speed(baseline)
+    if slot is None or slot.learned:
+        return None
+    camera.speed_ratios = sample_speed(camera.speed_ratios, minute, slot)
+    return own_speed(camera.speed_ratios, slot)

@@ -26,7 +26,7 @@ from streams.traffic.anomaly.alerts import (
 from streams.traffic.anomaly.baselines import SlotBaseline
 from streams.traffic.anomaly.camera_level import UsualSpeed
 from streams.traffic.anomaly.kinds import Kind
-from streams.traffic.anomaly.state import CameraWatch, Minute, PartitionWatch
+from streams.traffic.anomaly.state import CameraWatch, Minute, WatchState
 from streams.traffic.anomaly.tail_tests import binomial_tail, poisson_tail
 
 
@@ -106,15 +106,15 @@ def city_factor(judge: Judge, judged: list[tuple[CameraWatch, SlotBaseline | Non
 
 
 def judge_city(
-    judge: Judge, watch: PartitionWatch, start_ms: int, factor: float, records: Records
+    judge: Judge, watch: WatchState, start_ms: int, factor: float, records: Records
 ) -> None:
-    rules = judge.rules
-    partition = About(PARTITION_WIDE, watch.incidents, records, watch.name)
+    rules, city = judge.rules, watch.partition
+    partition = About(PARTITION_WIDE, city.incidents, records, watch.name)
     shifted = factor <= rules.citywide_low or factor >= rules.citywide_high
-    watch.city_streak = watch.city_streak + 1 if shifted else 0
+    city.city_streak = city.city_streak + 1 if shifted else 0
     evidence = Evidence(factor, 1.0, factor, factor)
-    if watch.city_streak >= rules.citywide_minutes:
-        first = start_ms - (watch.city_streak - 1) * MINUTE_MS
+    if city.city_streak >= rules.citywide_minutes:
+        first = start_ms - (city.city_streak - 1) * MINUTE_MS
         judge.alerts.raise_(
             partition, Finding("citywide_shift", start_ms + MINUTE_MS, first, evidence, "info")
         )

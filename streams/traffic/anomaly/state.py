@@ -1,12 +1,13 @@
 """What the anomaly watch remembers per camera and per partition, and how it is read back.
 
-It lives in the traffic stream's keyed partition state (streams/engine/windows.py) and is
-checkpointed with the windows; a restore hands back plain JSON, turned into these again on
-first use.
+`WatchState` is all of it for one input partition, owned by the watch: the traffic stream
+keeps it as one opaque entry of the partition's checkpointed state (streams/traffic/flow.py),
+and a restore hands back its plain JSON, read here (`watch_from_state`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,9 +76,17 @@ class CameraWatch:
 @dataclass
 class PartitionWatch:
     next_tick_ms: int
-    cameras: list[str] = field(default_factory=list)
     city_streak: int = 0
     incidents: dict[str, Incident] = field(default_factory=dict)
+
+
+@dataclass
+class WatchState:
+    """Everything the watch of one input partition remembers: its ticks and partition-wide
+    alerts, and its cameras in the order it first heard them (the order they are judged in)."""
+
+    partition: PartitionWatch
+    cameras: dict[str, CameraWatch] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -99,3 +108,25 @@ def camera_from_state(state: dict[str, Any]) -> CameraWatch:
 
 def partition_from_state(state: dict[str, Any]) -> PartitionWatch:
     return PartitionWatch(**{**state, "incidents": incidents_from_state(state["incidents"])})
+
+
+def watch_from_state(state: dict[str, Any]) -> WatchState:
+    cameras = state["cameras"]
+    return WatchState(
+        partition_from_state(state["partition"]),
+        {camera_id: camera_from_state(camera) for camera_id, camera in cameras.items()},
+    )
+
+
+# Where a checkpoint from before `WatchState` kept the watch: the partition's entry under
+# `WATCH_KEY` with the list of its cameras, each camera's under this prefix.
+LEGACY_CAMERA_PREFIX = "watch:"
+
+
+def legacy_watch(partition: dict[str, Any], saved: Mapping[str, Any]) -> WatchState:
+    """The watch as such a checkpoint saved it, `saved` being the partition's other entries."""
+    kept = {key: value for key, value in partition.items() if key != "cameras"}
+    return WatchState(
+        partition_from_state(kept),
+        {c: camera_from_state(saved[LEGACY_CAMERA_PREFIX + c]) for c in partition["cameras"]},
+    )

@@ -1,8 +1,12 @@
 """Traffic anomalies: incidents opened, updated and resolved per camera, in event time.
 
 The detector rides on the traffic stream's partitions (camera events are keyed by camera, so
-one partition sees all of a camera): `TrafficFlow.fold` shows it every new event, and it keeps
-its own state in the partition's keyed state, checkpointed with the windows. Decisions are
+one partition sees all of a camera), through one narrow hook: `heard` (this camera said
+something: a new, timely passage or violation, or a status report) and `advance` (stream time
+has moved: judge the ticks it makes due, reading each settled camera-minute through a
+`MinuteCounts` the stream gives). Its state is its own `WatchState` (state.py), which the
+traffic stream checkpoints as one entry of the partition's state (streams/traffic/flow.py);
+nothing here knows the engine's windows. Decisions are
 taken on ticks of the partition's stream time, every `TICK_MS`, once `SETTLE_MS` more of
 stream time has passed (so events a little out of order are in): only the order of events in a
 partition matters, never the wall clock or where a checkpoint fell, so replaying a topic range
@@ -40,31 +44,18 @@ shown of itself (camera_level.py); the prior alone never judges traffic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from datetime import tzinfo
+from typing import Any
 
 from city.clock import MINUTE_MS, aligned_start
 from schemas.camera import VEHICLE_CLASSES
 from schemas.fast import CameraEvent, Passage, StatusReport, Violation
 from streams.engine.definition import Records
-from streams.engine.windows import PartitionWindows
-from streams.traffic.anomaly.alerts import (
-    PARTITION_WIDE,
-    About,
-    AlertLog,
-    Evidence,
-    Finding,
-    is_open,
-)
+from streams.traffic.anomaly.alerts import About, AlertLog, is_open
 from streams.traffic.anomaly.baselines import BaselineSource, SlotBaseline
-from streams.traffic.anomaly.camera_level import (
-    UsualSpeed,
-    own_baseline,
-    own_speed,
-    sample_speed,
-    tally,
-    usual_speed,
-)
+from streams.traffic.anomaly.camera_level import UsualSpeed, judged_by, speed_judged_by
+from streams.traffic.anomaly.offline import judge_offline
 from streams.traffic.anomaly.revisions import revise
 from streams.traffic.anomaly.rules import (
     Judge,
@@ -81,8 +72,9 @@ from streams.traffic.anomaly.state import (
     CameraWatch,
     Minute,
     PartitionWatch,
-    camera_from_state,
-    partition_from_state,
+    WatchState,
+    legacy_watch,
+    watch_from_state,
 )
 from streams.traffic.flow_counts import FlowCounts
 
@@ -92,18 +84,20 @@ SETTLE_MS = 15_000
 # first event, a clock set far ahead): not every tick since the last event.
 MAX_CATCH_UP_MS = 3_600_000
 HEARTBEATS_KEPT = 3
-PARTITION_KEY = "watch"
-CAMERA_KEY_PREFIX = "watch:"
 
 # A camera that reports itself tampered with is talking, so alive; whether its picture can be
 # trusted is the health panel's to show (dashboards/traffic_sql.py), and it makes the camera's
 # offline alert critical should it then go dark.
 ALIVE_STATUSES = frozenset({"online", "degraded", "tampered"})
 
+# A settled camera-minute as the stream counted it: (camera id, minute start) to its counts,
+# None when nothing was counted.
+MinuteCounts = Callable[[str, int], FlowCounts | None]
+
 
 class AnomalyWatch:
-    """The detector of one traffic stream: stateless itself, its state is in each partition's
-    keyed state (`PARTITION_KEY`, and `CAMERA_KEY_PREFIX` + camera id)."""
+    """The detector of one traffic stream: stateless itself, each input partition's state is
+    a `WatchState` handed to every call."""
 
     def __init__(
         self,
@@ -129,31 +123,38 @@ class AnomalyWatch:
             self.rules.congestion_n,
         )
 
-    # -- events ---------------------------------------------------------------------------
+    # -- its state ------------------------------------------------------------------------
 
-    def observe(
-        self, state: PartitionWindows[FlowCounts], event: CameraEvent, records: Records
-    ) -> None:
-        """A new, timely event (or a status report): a sign of life, then any ticks it makes due.
+    def state_of(self, saved: Any, others: Mapping[str, Any], ts_ms: int) -> WatchState:
+        """A partition's watch state from its checkpointed entry `saved` (None: a partition
+        first heard at `ts_ms`); `others`, the partition's other entries, are read for a
+        checkpoint from before `WatchState` (state.legacy_watch)."""
+        if saved is None:
+            return WatchState(PartitionWatch(aligned_start(ts_ms, TICK_MS) + TICK_MS))
+        if "partition" in saved:
+            return watch_from_state(saved)
+        return legacy_watch(saved, others)
 
-        On the hot path: a passage costs two lookups and a comparison unless a tick is due.
+    # -- the hook ---------------------------------------------------------------------------
+
+    def heard(self, watch: WatchState, event: CameraEvent, records: Records) -> None:
+        """This camera said something: a new, timely passage or violation (late within grace,
+        perhaps, for a minute already judged), or a status report. A sign of life.
+
+        On the hot path: a passage costs a lookup and two comparisons.
         """
         ts = event.ts
-        watch = self._partition(state, ts)
-        key = CAMERA_KEY_PREFIX + event.camera_id
-        camera = state.keyed.get(key)
-        if type(camera) is not CameraWatch:
-            camera = self._camera(state, watch, event.camera_id, ts)
+        camera = watch.cameras.get(event.camera_id)
+        if camera is None:
+            camera = watch.cameras[event.camera_id] = CameraWatch(event.camera_id, alive_ms=ts)
         alive = True
         if isinstance(event, StatusReport):
             camera.status = event.status
             alive = event.status in ALIVE_STATUSES
             if alive:
                 camera.heartbeats = sorted([*camera.heartbeats, ts])[-HEARTBEATS_KEPT:]
-            state.put_keyed(key, camera)
         if alive and ts > camera.alive_ms:
             camera.alive_ms = ts
-            state.put_keyed(key, camera)
             offline = camera.incidents.get("camera_offline")
             if offline is not None and offline.open:
                 # An event a little out of order may predate the opening; never resolve before.
@@ -162,133 +163,49 @@ class AnomalyWatch:
                 self._alerts.clear(about, "camera_offline", resolved)
         judged = camera.minutes and ts < camera.minutes[-1].start_ms + MINUTE_MS
         if judged and not isinstance(event, StatusReport):
-            self._revise(state, camera, event)
-        now = state.stream_time_ms
-        if now is not None and watch.next_tick_ms + self._settle_ms <= now:
-            self._run_ticks(state, watch, now, records)
+            self._revise(camera, event)
 
-    def _revise(
-        self, state: PartitionWindows[FlowCounts], camera: CameraWatch, event: Passage | Violation
+    def due(self, watch: WatchState, now_ms: int) -> bool:
+        """Whether stream time `now_ms` makes a tick due."""
+        return watch.partition.next_tick_ms + self._settle_ms <= now_ms
+
+    def advance(
+        self, watch: WatchState, now_ms: int, counted: MinuteCounts, records: Records
     ) -> None:
+        """Stream time is `now_ms`: judge every tick it makes due, each settled camera-minute
+        as `counted` gives it."""
+        partition = watch.partition
+        if now_ms - partition.next_tick_ms > MAX_CATCH_UP_MS:
+            partition.next_tick_ms = aligned_start(now_ms - MAX_CATCH_UP_MS, MINUTE_MS)
+        while self.due(watch, now_ms):
+            self._tick(watch, partition.next_tick_ms, counted, records)
+            partition.next_tick_ms += TICK_MS
+
+    def _revise(self, camera: CameraWatch, event: Passage | Violation) -> None:
         """A late event (within grace) of a minute already judged: the minute and the evidence
         of the alerts resting on it brought up to date (revisions.py), written at the next tick."""
         start = aligned_start(event.ts, MINUTE_MS)
         minute = next((m for m in reversed(camera.minutes) if m.start_ms == start), None)
         if minute is not None and minute.healthy:
             revise(self.rules, camera, event, minute)
-            state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
-
-    def _partition(self, state: PartitionWindows[FlowCounts], ts_ms: int) -> PartitionWatch:
-        found = state.keyed.get(PARTITION_KEY)
-        if type(found) is PartitionWatch:
-            return found
-        watch = (
-            partition_from_state(found)
-            if found is not None
-            else PartitionWatch(aligned_start(ts_ms, TICK_MS) + TICK_MS)
-        )
-        state.keyed[PARTITION_KEY] = watch
-        return watch
-
-    def _camera(
-        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch, camera_id: str, ts_ms: int
-    ) -> CameraWatch:
-        key = CAMERA_KEY_PREFIX + camera_id
-        found = state.keyed.get(key)
-        if isinstance(found, CameraWatch):
-            return found
-        if found is not None:
-            camera = camera_from_state(found)
-        else:
-            camera = CameraWatch(camera_id, alive_ms=ts_ms)
-            watch.cameras.append(camera_id)
-            state.put_keyed(PARTITION_KEY, watch)
-        state.keyed[key] = camera
-        return camera
-
-    def _cameras(
-        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch
-    ) -> Iterator[CameraWatch]:
-        for camera_id in watch.cameras:
-            camera = self._camera(state, watch, camera_id, watch.next_tick_ms)
-            yield camera
-
-    def _run_ticks(
-        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch, now: int, records: Records
-    ) -> None:
-        if now - watch.next_tick_ms > MAX_CATCH_UP_MS:
-            watch.next_tick_ms = aligned_start(now - MAX_CATCH_UP_MS, MINUTE_MS)
-        while watch.next_tick_ms + self._settle_ms <= now:
-            self._tick(state, watch, watch.next_tick_ms, records)
-            watch.next_tick_ms += TICK_MS
-        state.put_keyed(PARTITION_KEY, watch)
 
     # -- ticks ----------------------------------------------------------------------------
 
-    def _tick(
-        self, state: PartitionWindows[FlowCounts], watch: PartitionWatch, now: int, records: Records
-    ) -> None:
-        cameras = list(self._cameras(state, watch))
-        self._judge_offline(state, watch, cameras, now, records)
+    def _tick(self, watch: WatchState, now: int, counted: MinuteCounts, records: Records) -> None:
+        cameras = list(watch.cameras.values())
+        judge_offline(self._judge, watch, cameras, now, records)
         if now % MINUTE_MS == 0:
-            self._judge_minute(state, watch, cameras, now - MINUTE_MS, records)
+            self._judge_minute(watch, cameras, now - MINUTE_MS, counted, records)
         for camera in cameras:
             if any(incident.revised for incident in camera.incidents.values()):
                 self._alerts.write_revised(About(camera.camera_id, camera.incidents, records), now)
-                state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
-
-    def _judge_offline(
-        self,
-        state: PartitionWindows[FlowCounts],
-        watch: PartitionWatch,
-        cameras: list[CameraWatch],
-        now: int,
-        records: Records,
-    ) -> None:
-        rules = self.rules
-        partition = About(PARTITION_WIDE, watch.incidents, records, watch.name)
-        quiet = [c for c in cameras if now - c.alive_ms >= rules.offline_after_ms]
-        site = len(quiet) >= rules.site_min_cameras and len(quiet) >= rules.site_share * len(
-            cameras
-        )
-        evidence = Evidence(len(quiet), len(cameras), len(quiet) / max(len(cameras), 1), 0.0)
-        if site:
-            first = min(c.alive_ms for c in quiet) + rules.offline_after_ms
-            self._alerts.raise_(
-                partition, Finding("site_offline", now, first, evidence, "critical")
-            )
-        else:
-            self._alerts.clear(partition, "site_offline", now, at_once=True)
-        quiet_ids = {camera.camera_id for camera in quiet}
-        for camera in cameras:
-            about = About(camera.camera_id, camera.incidents, records)
-            if camera.camera_id not in quiet_ids:
-                if is_open(camera.incidents, "camera_offline"):  # held open while flapping
-                    self._alerts.clear(about, "camera_offline", now)
-                    state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
-                continue
-            if site:
-                continue  # one site alert stands for them all
-            silent_s = (now - camera.alive_ms) / 1000
-            limit_s = rules.offline_after_ms / 1000
-            self._alerts.raise_(
-                about,
-                Finding(
-                    "camera_offline",
-                    now,
-                    camera.alive_ms + rules.offline_after_ms,
-                    Evidence(silent_s, limit_s, silent_s / limit_s, silent_s / limit_s),
-                    "critical" if camera.status == "tampered" else "warning",
-                ),
-            )
-            state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
 
     def _judge_minute(
         self,
-        state: PartitionWindows[FlowCounts],
-        watch: PartitionWatch,
+        watch: WatchState,
         cameras: list[CameraWatch],
         start_ms: int,
+        counted: MinuteCounts,
         records: Records,
     ) -> None:
         rules = self.rules
@@ -296,9 +213,8 @@ class AnomalyWatch:
         speeds: dict[str, UsualSpeed | None] = {}
         for camera in cameras:
             slot = self._baselines.at(camera.camera_id, start_ms, self._tz)
-            minute = _minute_of(state, camera.camera_id, start_ms, slot)
+            minute = _minute_of(counted(camera.camera_id, start_ms), start_ms, slot)
             camera.minutes = [*camera.minutes, minute][-self._history :]
-            state.put_keyed(CAMERA_KEY_PREFIX + camera.camera_id, camera)
             end = start_ms + MINUTE_MS
             beating = any(end - rules.offline_after_ms <= h < end for h in camera.heartbeats)
             offline = end - camera.alive_ms >= rules.offline_after_ms
@@ -310,9 +226,9 @@ class AnomalyWatch:
                 minute.healthy = False  # dark: no evidence of anything but that
                 camera.zero_minutes, camera.zero_expected = 0, 0.0
                 continue
-            baseline = _judged_by(camera, minute, slot)
+            baseline = judged_by(camera, minute, slot)
             judged.append((camera, baseline))
-            speeds[camera.camera_id] = _speed_judged_by(camera, minute, slot, baseline)
+            speeds[camera.camera_id] = speed_judged_by(camera, minute, slot, baseline)
         factor = city_factor(self._judge, judged)
         judge_city(self._judge, watch, start_ms, factor, records)
         for camera, baseline in judged:
@@ -329,46 +245,10 @@ class AnomalyWatch:
             judge_violations(self._judge, camera, baseline, start_ms, records)
 
 
-def _judged_by(
-    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None
-) -> SlotBaseline | None:
-    """The baseline a healthy minute is judged by: its learned slot, or where the slot is only
-    the prior, the camera's own level over the prior's shape (None until it has one)."""
-    if slot is None or slot.learned:
-        return slot
-    camera.hours = tally(camera.hours, minute, slot)
-    own = own_baseline(camera.hours, slot)
-    if own is None:
-        minute.basis = "prior"
-        return None
-    minute.expected, minute.basis = own.vehicles, "learned" if own.learned else "own"
-    return own
-
-
-def _speed_judged_by(
-    camera: CameraWatch, minute: Minute, slot: SlotBaseline | None, baseline: SlotBaseline | None
-) -> UsualSpeed | None:
-    """The usual speed a healthy minute is judged by: its baseline's, or on a prior slot whose
-    camera has no level yet (cold start), its first minutes' speed over the prior's shape."""
-    if baseline is not None and baseline.speed_kmh is not None:
-        return usual_speed(baseline)
-    if slot is None or slot.learned:
-        return None
-    camera.speed_ratios = sample_speed(camera.speed_ratios, minute, slot)
-    return own_speed(camera.speed_ratios, slot)
-
-
-def _minute_of(
-    state: PartitionWindows[FlowCounts],
-    camera_id: str,
-    start_ms: int,
-    baseline: SlotBaseline | None,
-) -> Minute:
+def _minute_of(counts: FlowCounts | None, start_ms: int, baseline: SlotBaseline | None) -> Minute:
     expected = 0.0 if baseline is None else baseline.vehicles
-    window = state.windows.get(((camera_id,), start_ms))
-    if window is None:
+    if counts is None:
         return Minute(start_ms, 0, 0.0, 0, 0, [0] * len(VEHICLE_CLASSES), expected)
-    counts = window.acc
     classes = [counts.by_class[c] for c in VEHICLE_CLASSES]
     return Minute(
         start_ms,
