@@ -11,18 +11,15 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from streams.engine.pause import pause_point
+from streams.engine.reader import BoundedReader, RangeNotRetained, ReaderError
 from streams.engine.windows import PartitionWindows, WindowKey
 
 log = logging.getLogger(__name__)
 
 A = TypeVar("A")
-
-# The stretch to re-read was already in the topic when the state was saved; a long silence
-# means it is gone (retention), and dedup falls back to what was found.
-_GIVE_UP_AFTER_IDLE_POLLS = 10
 
 
 async def relearn_ids(
@@ -32,44 +29,30 @@ async def relearn_ids(
     partition: int,
     client_config: dict[str, Any],
 ) -> int:
-    """Re-read the topic from the oldest open window's first offset up to the state's offset."""
+    """Re-read the topic from the oldest open window's first offset up to the state's offset.
+
+    A stretch retention has cut, or a broker that stops answering, leaves dedup with the ids
+    that could be read: the windows' aggregates stand either way."""
     if not state.windows:
         return 0
     start = min(window.first_offset for window in state.windows.values())
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **client_config)
-    await consumer.start()
+    asked = {TopicPartition(topic, partition): (start, state.offset + 1)}
     relearned = 0
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        done, idle_polls = False, 0
-        while not done:
-            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-            messages = batches.get(tp, [])
-            idle_polls = 0 if messages else idle_polls + 1
-            if idle_polls >= _GIVE_UP_AFTER_IDLE_POLLS:
-                log.warning(
-                    "restore topic=%s partition=%d stopped early at position=%d",
-                    topic,
-                    partition,
-                    await consumer.position(tp),
-                )
-                break
-            for message in messages:
-                if message.offset > state.offset:
-                    done = True
-                    break
-                found = window_of(message)
-                if found is not None:
-                    state.remember(*found, message.offset)
-                    relearned += 1
-            if messages:
+    # A restore waits less on a silent broker than an operator's tool: the partition waits.
+    async with BoundedReader(client_config, stall_s=10.0) as reader:
+        ranges = await reader.retained(asked)
+        if ranges != asked:
+            log.warning("restore %s", RangeNotRetained(asked, ranges))
+        try:
+            async for _, messages in reader.read(ranges):
+                for message in messages:
+                    found = window_of(message)
+                    if found is not None:
+                        state.remember(*found, message.offset)
+                        relearned += 1
                 await pause_point("restore")  # some ids re-read, the partition not resumed
-            if messages and messages[-1].offset >= state.offset:
-                done = True
-    finally:
-        await consumer.stop()
+        except ReaderError as failed:
+            log.warning("restore topic=%s partition=%d stopped early: %s", topic, partition, failed)
     log.info(
         "restore topic=%s partition=%d from_offset=%d to_offset=%d ids=%d",
         topic,

@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from kafka import KafkaConsumer
 
 from city import topics
 from city.kafka_client import admin_client
@@ -51,15 +50,11 @@ def messages(run: PipelineRun, topic: str) -> list[tuple[Any, ...]]:
     """(partition, key, value, timestamp, headers) of every message, in partition order; read
     up to the end offsets, so no wait for silence."""
     ranges = retained_ranges(run.kafka_settings, [run.topic(topic)])
-    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, enable_auto_commit=False)
-    try:
-        return [
-            (m.partition, m.key, m.value, m.timestamp, tuple(m.headers))
-            for tp in sorted(ranges.end)
-            for m in records_between(consumer, tp, ranges.beginning[tp], ranges.end[tp])
-        ]
-    finally:
-        consumer.close()
+    return [
+        (m.partition, m.key, m.value, m.timestamp, tuple(m.headers))
+        for tp in sorted(ranges.end)
+        for m in records_between(run.kafka_settings, tp, ranges.beginning[tp], ranges.end[tp])
+    ]
 
 
 def held(run: PipelineRun, topic: str) -> int:

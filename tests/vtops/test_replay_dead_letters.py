@@ -9,12 +9,11 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 
 from city import topics
 from schemas.dead_letter import dead_letter
 from tests.factories import T0, passage
-from tests.pipeline import BOOTSTRAP, PipelineRun
+from tests.pipeline import PipelineRun
 from tests.streams.test_traffic_pipeline import flow_rows
 from vtops.replay.positions import records_between, retained_ranges
 
@@ -33,16 +32,12 @@ def profile_with_new_camera(path: Path) -> Path:
 def partitions_of(run: PipelineRun, event_id: str) -> list[int]:
     """The partition of every copy of the event, read up to the end offsets (no wait)."""
     ranges = retained_ranges(run.kafka_settings, [run.topic(topics.CAMERA_EVENTS)])
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    try:
-        return [
-            m.partition
-            for tp in sorted(ranges.end)
-            for m in records_between(consumer, tp, ranges.beginning[tp], ranges.end[tp])
-            if m.value and event_id.encode() in m.value
-        ]
-    finally:
-        consumer.close()
+    return [
+        m.partition
+        for tp in sorted(ranges.end)
+        for m in records_between(run.kafka_settings, tp, ranges.beginning[tp], ranges.end[tp])
+        if m.value and event_id.encode() in m.value
+    ]
 
 
 def letters(run: PipelineRun) -> list[dict[str, Any]]:

@@ -19,9 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
 from vtops.replay.event_times import locate
 from vtops.replay.exceptions import ReplayError
@@ -122,33 +121,29 @@ def write_archive(
 ) -> ArchiveCounts:
     """Write the plan's messages to `out`; `asked`: the range as given, and its clock."""
     counts = ArchiveCounts()
-    consumer = KafkaConsumer(**kafka_python_config(kafka), enable_auto_commit=False)
-    try:
-        with pq.ParquetWriter(out, SCHEMA, compression="zstd") as writer:
-            for tp in sorted(plan.starts):
-                start, stop = plan.starts[tp], plan.stops[tp]
-                if start >= stop:
-                    continue
-                topic = plan.contract[tp.topic]
-                for rows in _row_groups(consumer, tp, start, stop, topic):
-                    writer.write_table(pa.Table.from_pydict(rows, schema=SCHEMA))
-                    counts.add(topic, len(rows["offset"]))
-                    if progress is not None:
-                        progress(len(rows["offset"]))
-            info = ArchiveInfo(
-                kafka.topic_prefix,
-                kafka.app_id,
-                kafka.kafka_bootstrap,
-                asked[0],
-                asked[1],
-                asked[2].value,
-                counts.by_topic,
-                package_version("vungtau-ops"),
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            )
-            writer.add_key_value_metadata({INFO_KEY: info.to_json()})
-    finally:
-        consumer.close()
+    with pq.ParquetWriter(out, SCHEMA, compression="zstd") as writer:
+        for tp in sorted(plan.starts):
+            start, stop = plan.starts[tp], plan.stops[tp]
+            if start >= stop:
+                continue
+            topic = plan.contract[tp.topic]
+            for rows in _row_groups(kafka, tp, start, stop, topic):
+                writer.write_table(pa.Table.from_pydict(rows, schema=SCHEMA))
+                counts.add(topic, len(rows["offset"]))
+                if progress is not None:
+                    progress(len(rows["offset"]))
+        info = ArchiveInfo(
+            kafka.topic_prefix,
+            kafka.app_id,
+            kafka.kafka_bootstrap,
+            asked[0],
+            asked[1],
+            asked[2].value,
+            counts.by_topic,
+            package_version("vungtau-ops"),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        writer.add_key_value_metadata({INFO_KEY: info.to_json()})
     return counts
 
 
@@ -160,10 +155,10 @@ def read_info(path: Path) -> ArchiveInfo | None:
 
 
 def _row_groups(
-    consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int, topic: str
+    kafka: KafkaSettings, tp: TopicPartition, start: int, stop: int, topic: str
 ) -> Iterator[dict[str, list[Any]]]:
     rows: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
-    for record in records_between(consumer, tp, start, stop):
+    for record in records_between(kafka, tp, start, stop):
         rows["topic"].append(topic)
         rows["partition"].append(tp.partition)
         rows["offset"].append(record.offset)

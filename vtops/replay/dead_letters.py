@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
@@ -104,22 +104,18 @@ def read_dead_letters(
             for tp, o in offsets_at(kafka, tps, since_ms).items()
         }
     wanted = None if reason is None else reason.lower()
-    consumer = KafkaConsumer(**kafka_python_config(kafka), enable_auto_commit=False)
-    try:
-        return [
-            letter
-            for tp in tps
-            for letter in _letters(consumer, tp, starts[tp], ranges.end[tp])
-            if wanted is None or wanted in letter.reason.lower()
-        ]
-    finally:
-        consumer.close()
+    return [
+        letter
+        for tp in tps
+        for letter in _letters(kafka, tp, starts[tp], ranges.end[tp])
+        if wanted is None or wanted in letter.reason.lower()
+    ]
 
 
 def _letters(
-    consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int
+    kafka: KafkaSettings, tp: TopicPartition, start: int, stop: int
 ) -> Iterator[DeadLetter]:
-    for record in records_between(consumer, tp, start, stop):
+    for record in records_between(kafka, tp, start, stop):
         try:
             fields = orjson.loads(record.value)
         except orjson.JSONDecodeError:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
 from vtops.replay.positions import Ranges, offsets_at, records_between
 from vtops.replay.selection import StreamTopics
@@ -60,19 +59,15 @@ def locate(
         first = found[tp]
         offsets[tp] = ranges.end[tp] if first is None else first
     if clock is Clock.event:
-        consumer = KafkaConsumer(**kafka_python_config(kafka), enable_auto_commit=False)
-        try:
-            for tp in tps:
-                offsets[tp] = _first_at_or_after(
-                    consumer, by_topic[tp.topic], tp, offsets[tp], ranges.end[tp], at_ms
-                )
-        finally:
-            consumer.close()
+        for tp in tps:
+            offsets[tp] = _first_at_or_after(
+                kafka, by_topic[tp.topic], tp, offsets[tp], ranges.end[tp], at_ms
+            )
     return Located(offsets, ranges)
 
 
 def _first_at_or_after(
-    consumer: KafkaConsumer,
+    kafka: KafkaSettings,
     topics: StreamTopics,
     tp: TopicPartition,
     start: int,
@@ -80,7 +75,7 @@ def _first_at_or_after(
     at_ms: int,
 ) -> int:
     stream = topics.stream
-    for record in records_between(consumer, tp, start, end):
+    for record in records_between(kafka, tp, start, end):
         try:
             event_ms = getattr(stream.decode(record.value), stream.event_time_field)
         except Exception:  # a message the worker will dead-letter has no time

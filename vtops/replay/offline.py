@@ -1,22 +1,15 @@
 """What the worker's stages need to run outside the worker (vtops/replay/rebuild.py and
-reprocess.py): a store with nothing saved, sinks that keep nothing, and a partition's records
-between two offsets."""
+reprocess.py): a store with nothing saved and sinks that keep nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from sinks.base import BatchSink, Row
 from sinks.clickhouse.migrations import TABLES
 from streams.engine.checkpoint import StageSinks
 from streams.engine.state_store import StateStore
-from vtops.replay.exceptions import ReplayError
-
-# Polls in a row with nothing to read before a range is declared unreadable.
-_IDLE_POLLS = 30
 
 
 class Discard(BatchSink):
@@ -42,25 +35,3 @@ def discarding_sinks(**tables: BatchSink) -> StageSinks:
     """Sinks that keep nothing, except the given tables."""
     discard = Discard()
     return StageSinks({**dict.fromkeys(TABLES, discard), **tables}, discard, discard)
-
-
-async def read_range(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, stop: int
-) -> AsyncIterator[list[ConsumerRecord]]:
-    """`tp`'s records with offsets in [start, stop), in batches."""
-    if start >= stop:
-        return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    idle = 0
-    while await consumer.position(tp) < stop:
-        records = (await consumer.getmany(tp, timeout_ms=500, max_records=5_000)).get(tp, [])
-        idle = 0 if records else idle + 1
-        if idle >= _IDLE_POLLS:
-            raise ReplayError(
-                f"{tp.topic} partition {tp.partition}: offsets {start}..{stop - 1} cannot be "
-                f"read (stopped at {await consumer.position(tp)}); was the topic truncated?"
-            )
-        kept = [record for record in records if record.offset < stop]
-        if kept:
-            yield kept

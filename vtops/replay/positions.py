@@ -3,14 +3,18 @@ offset, and where the worker resumes (its saved state, which wins over the group
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, replace
 
+import aiokafka
+from aiokafka import ConsumerRecord
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 
 from city.kafka_client import kafka_python_config
 from city.settings import KafkaSettings
+from streams.app import aiokafka_config
+from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.records import is_watermark
 from vtops.kafka.offsets import committed_offsets
 from vtops.replay.exceptions import ReplayError
@@ -91,24 +95,35 @@ def oldest_retained_ms(settings: KafkaSettings, ranges: Ranges) -> int | None:
 
 
 def records_between(
-    consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int
+    kafka: KafkaSettings, tp: TopicPartition, start: int, stop: int
 ) -> Iterator[ConsumerRecord]:
-    """The partition's records at offsets [start, stop), in order; ReplayError when the broker
-    stops answering (30 empty polls) before `stop`."""
+    """The partition's records at offsets [start, stop), in order, for the operator's tools
+    that read synchronously; ReplayError when the range is not all retained or the broker
+    stops answering (streams/engine/reader.py reads them)."""
     if start >= stop:
         return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-    idle = 0
-    while consumer.position(tp) < stop:
-        records = consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
-        idle = 0 if records else idle + 1
-        if idle >= 30:
-            raise ReplayError(f"{tp.topic} partition {tp.partition}: stopped at {start}..{stop}")
-        for record in records:
-            if record.offset >= stop:
-                return
-            yield record
+    with asyncio.Runner() as runner:
+        reader = BoundedReader(aiokafka_config(kafka), batch=10_000)
+        runner.run(reader.__aenter__())
+        batches = reader.read({tp: (start, stop)})
+        try:
+            while True:
+                try:
+                    _, records = runner.run(_next(batches))
+                except StopAsyncIteration:
+                    return
+                yield from records
+        except ReaderError as failed:
+            raise ReplayError(str(failed)) from failed
+        finally:
+            runner.run(batches.aclose())
+            runner.run(reader.__aexit__(None, None, None))
+
+
+async def _next(
+    batches: AsyncGenerator[tuple[aiokafka.TopicPartition, list[ConsumerRecord]], None],
+) -> tuple[aiokafka.TopicPartition, list[ConsumerRecord]]:
+    return await anext(batches)
 
 
 def offsets_at(
@@ -147,17 +162,13 @@ def positions(
     tails = [p for p in found if p.topic in rekey_topics and 0 < p.lag <= _TAIL_READ]
     if not tails:
         return found
-    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
-    try:
-        marks = {
-            (p.topic, p.partition): sum(
-                is_watermark(r.headers or ())
-                for r in records_between(
-                    consumer, TopicPartition(p.topic, p.partition), p.next_read, p.end
-                )
+    marks = {
+        (p.topic, p.partition): sum(
+            is_watermark(r.headers or ())
+            for r in records_between(
+                settings, TopicPartition(p.topic, p.partition), p.next_read, p.end
             )
-            for p in tails
-        }
-    finally:
-        consumer.close()
+        )
+        for p in tails
+    }
     return [replace(p, unread_watermarks=marks.get((p.topic, p.partition), 0)) for p in found]

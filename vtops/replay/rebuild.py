@@ -21,16 +21,18 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
 from streams.engine.checkpoint import Cut, Stage
+from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.records import is_watermark, origin_of
 from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateRow
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
-from vtops.replay.offline import NothingSaved, discarding_sinks, read_range
+from vtops.replay.exceptions import ReplayError
+from vtops.replay.offline import NothingSaved, discarding_sinks
 from vtops.replay.selection import StreamTopics
 
 # Messages the rebuild folds between two cuts: a cut closes windows and frees their rows.
@@ -67,26 +69,25 @@ class StateRebuild:
         ends: dict[TopicPartition, int],
     ) -> None:
         """Rebuild `topics`' stages so that its input partitions resume at `targets`."""
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._client_config)
-        await consumer.start()
-        try:
-            if topics.by_group is None:
-                stage = self._window_stage(topics, topics.source)
+        async with BoundedReader(self._client_config) as reader:
+            try:
+                if topics.by_group is None:
+                    stage = self._window_stage(topics, topics.source)
+                    for partition, target in sorted(targets.items()):
+                        tp = TopicPartition(topics.source, partition)
+                        await self._fold(reader, stage, tp, starts[tp], target)
+                    return
+                router = self._router(topics)
                 for partition, target in sorted(targets.items()):
                     tp = TopicPartition(topics.source, partition)
-                    await self._fold(consumer, stage, tp, starts[tp], target)
-                return
-            router = self._router(topics)
-            for partition, target in sorted(targets.items()):
-                tp = TopicPartition(topics.source, partition)
-                await self._fold(consumer, router, tp, starts[tp], target)
-            await self._by_group(consumer, topics, targets, starts, ends)
-        finally:
-            await consumer.stop()
+                    await self._fold(reader, router, tp, starts[tp], target)
+                await self._by_group(reader, topics, targets, starts, ends)
+            except ReaderError as failed:
+                raise ReplayError(f"{topics.stream.name}: {failed}") from failed
 
     async def _by_group(
         self,
-        consumer: AIOKafkaConsumer,
+        reader: BoundedReader,
         topics: StreamTopics,
         targets: dict[int, int],
         starts: dict[TopicPartition, int],
@@ -121,7 +122,7 @@ class StateRebuild:
                         clock.advance(stream_time)
                 state.offset = max(state.offset, end - 1)
 
-            await self._fold(consumer, stage, tp, starts[tp], end, before_target, at_target)
+            await self._fold(reader, stage, tp, starts[tp], end, before_target, at_target)
 
     def _window_stage(self, topics: StreamTopics, topic: str) -> WindowStage[Any, Any]:
         return WindowStage(
@@ -150,7 +151,7 @@ class StateRebuild:
 
     async def _fold(
         self,
-        consumer: AIOKafkaConsumer,
+        reader: BoundedReader,
         stage: Stage,
         tp: TopicPartition,
         start: int,
@@ -164,7 +165,7 @@ class StateRebuild:
         stage.starts_at(tp.partition, start)
         stage.fold(tp.partition, [])  # a partition with nothing to fold still saves its meta
         pending = 0
-        async for batch in read_range(consumer, tp, start, stop):
+        async for _, batch in reader.read({tp: (start, stop)}):
             self.messages += len(batch)
             if self._progress is not None:
                 self._progress(len(batch))

@@ -36,7 +36,7 @@ def redriven_originals(kafka: KafkaSettings) -> dict[str, int]:
         tp = TopicPartition(topic, 0)
         start, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
         found: dict[str, int] = {}
-        for record in records_between(consumer, tp, start, end):
+        for record in records_between(kafka, tp, start, end):
             found[record.key.decode()] = int(orjson.loads(record.value)["times"])
         return found
     finally:

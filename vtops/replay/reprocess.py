@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 
 from sinks.base import BatchSink, Row
 from streams.engine.checkpoint import Cut, Stage, StageSinks, Step
+from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.route_stage import RouteStage
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
@@ -111,26 +112,26 @@ class Recompute:
         next_offset = 0  # of the in-memory re-key partition
         if all(starts[tp] >= ends[tp] for tp in ends if tp.topic == topics.source):
             return result  # nothing to read (a consumer that never fetched fails to stop)
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **self._client_config)
-        await consumer.start()
-        try:
-            async for tp, batch in _read_all(consumer, topics.source, inputs, starts, ends):
-                progress(len(batch))
-                if router is None:
-                    windows.fold(tp.partition, batch)
-                else:
-                    router.fold(tp.partition, batch)
-                    cut = Cut()
-                    router.cut(cut, 0.0)
-                    routed = [
-                        _Forward(next_offset + n, r["key"], r["value"], r["headers"])
-                        for n, r in enumerate(cut.writes.get((Step.TOPICS, forwards), []))
-                    ]
-                    next_offset += len(routed)
-                    windows.fold(0, routed)
-                self._cut(windows, result)
-        finally:
-            await consumer.stop()
+        ranges = {tp: (starts[tp], end) for tp, end in ends.items() if tp.topic == topics.source}
+        async with BoundedReader(self._client_config, batch=_BATCH) as reader:
+            try:
+                async for tp, batch in reader.read(ranges):
+                    progress(len(batch))
+                    if router is None:
+                        windows.fold(tp.partition, batch)
+                    else:
+                        router.fold(tp.partition, batch)
+                        cut = Cut()
+                        router.cut(cut, 0.0)
+                        routed = [
+                            _Forward(next_offset + n, r["key"], r["value"], r["headers"])
+                            for n, r in enumerate(cut.writes.get((Step.TOPICS, forwards), []))
+                        ]
+                        next_offset += len(routed)
+                        windows.fold(0, routed)
+                    self._cut(windows, result)
+            except ReaderError as failed:
+                raise ReplayError(f"{stream.name}: {failed}") from failed
         result.closed_through_ms = _closed_through(windows, [0] if router else inputs)
         return result
 
@@ -149,39 +150,3 @@ def _closed_through(windows: WindowStage[Any, Any], partitions: list[int]) -> in
     if not closing or None in closing:
         return None
     return min(t for t in closing if t is not None) - states[0].grace_ms
-
-
-async def _read_all(
-    consumer: AIOKafkaConsumer,
-    topic: str,
-    partitions: list[int],
-    starts: dict[TopicPartition, int],
-    ends: dict[TopicPartition, int],
-) -> Any:
-    """Every partition's records in [start, end), interleaved as one consumer fetches them."""
-    left = {
-        TopicPartition(topic, p)
-        for p in partitions
-        if starts[TopicPartition(topic, p)] < ends[TopicPartition(topic, p)]
-    }
-    if not left:
-        return
-    consumer.assign(sorted(left))
-    for tp in left:
-        consumer.seek(tp, starts[tp])
-    idle = 0
-    while left:
-        batches: dict[TopicPartition, list[ConsumerRecord]] = await consumer.getmany(
-            *left, timeout_ms=1000, max_records=_BATCH
-        )
-        idle = 0 if batches else idle + 1
-        if idle >= 30:
-            raise ReplayError(f"{topic}: no messages for 30 s with {len(left)} partitions unread")
-        for tp, records in batches.items():
-            kept = [r for r in records if r.offset < ends[tp]]
-            if kept:
-                yield tp, kept
-        for tp in list(left):
-            if await consumer.position(tp) >= ends[tp]:
-                left.discard(tp)
-                consumer.pause(tp)
