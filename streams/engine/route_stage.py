@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from sinks.base import Row
 from streams.engine.checkpoint import (
@@ -37,14 +37,13 @@ from streams.engine.checkpoint import (
     StageSinks,
     Step,
     lag_of,
-    progress_row,
 )
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream
+from streams.engine.partition_stage import PartitionStage
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
-from streams.engine.tally import ProcessTally
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,16 @@ class _Input:
     announced: tuple[int | None, bool] | None = None  # (stream time, idle) last sent
     touched: bool = True
 
+    def to_state(self) -> dict[str, Any]:
+        """The router's meta entry of the partition: all it keeps across restarts."""
+        return {"offset": self.offset, "stream_time": self.stream_time_ms, "invalid": self.invalid}
 
-class RouteStage:
+    @classmethod
+    def from_state(cls, meta: dict[str, Any]) -> _Input:
+        return cls(meta["offset"], meta["stream_time"], meta["invalid"])
+
+
+class RouteStage(PartitionStage[_Input]):
     def __init__(
         self,
         stream: DomainStream[Any, Any],
@@ -77,48 +84,27 @@ class RouteStage:
         highwater: HighWater,
         partitions_of: Callable[[str], int | None],
     ) -> None:
+        super().__init__(topic, highwater)
         self.stream = stream
-        self.topic = topic
         self.by_group_topic = by_group_topic
         self._sinks = sinks
         self._store = store
         self._max_skew_ms = max_clock_skew_s * 1000
         self._idle_s = idle_partition_s
-        self._highwater = highwater
         self._partitions_of = partitions_of
-        self._inputs: dict[int, _Input] = {}
         self._forwards: list[Row] = []
-        self._tally = ProcessTally()
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     async def assign(self, partition: int) -> int | None:
         meta = (await self._store.load(self.topic, partition)).get(META_KEY)
-        held = self._inputs[partition] = _Input()
-        if meta is not None:
-            held.offset, held.stream_time_ms, held.invalid = (
-                meta["offset"],
-                meta["stream_time"],
-                meta["invalid"],
-            )
-        self._tally.assigned(partition, self._counted(held))
+        held = _Input() if meta is None else _Input.from_state(meta)
+        self._hold(partition, held)
         log.info("assigned topic=%s partition=%d offset=%d", self.topic, partition, held.offset)
         return None if meta is None else held.offset + 1
 
-    def starts_at(self, partition: int, offset: int) -> None:
-        held = self._inputs[partition]
-        held.offset = max(held.offset, offset - 1)
-
-    def revoke(self, partition: int) -> None:
-        held = self._inputs.pop(partition, None)
-        if held is not None:
-            self._tally.revoked(partition, self._counted(held))
-
     def fold(self, partition: int, records: Sequence[ConsumerRecord]) -> None:
-        held = self._inputs.get(partition)
+        held = self._held(partition)
         if held is None:
-            log.error(
-                "records of unassigned partition topic=%s partition=%d", self.topic, partition
-            )
             return
         held.received_at = time.monotonic()
         held.touched = True
@@ -157,13 +143,13 @@ class RouteStage:
 
     def _watermarks(self) -> list[Row]:
         """A watermark for every re-key partition when any input clock changed since the last."""
-        clocks = {p: (held.stream_time_ms, self._idle(p, held)) for p, held in self._inputs.items()}
-        if all(held.announced == clocks[p] for p, held in self._inputs.items()):
+        clocks = {p: (held.stream_time_ms, self._idle(p, held)) for p, held in self._states.items()}
+        if all(held.announced == clocks[p] for p, held in self._states.items()):
             return []
         inputs, outputs = self._partitions_of(self.topic), self._partitions_of(self.by_group_topic)
         if inputs is None or outputs is None:
             return []  # no metadata yet: the next checkpoint announces them
-        for p, held in self._inputs.items():
+        for p, held in self._states.items():
             held.announced = clocks[p]
         value = watermark_value(inputs, clocks)
         return [
@@ -187,13 +173,9 @@ class RouteStage:
             self._tally.counted(partition, self._counted(held)),
         )
 
-    @staticmethod
-    def _counted(held: _Input) -> dict[str, int]:
+    def _counted(self, held: _Input) -> dict[str, int]:
         # Every message read is forwarded or dead-lettered (a contract topic has no records).
         return {"events": held.read, "forwarded": held.forwarded, "invalid": held.invalid}
-
-    def progress(self) -> list[PartitionProgress]:
-        return [self._progress(partition, held) for partition, held in self._inputs.items()]
 
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
         forwards, self._forwards = self._forwards, []
@@ -201,23 +183,10 @@ class RouteStage:
         self._dead_letters.cut(cut)
         tables = self._sinks.tables
         progress: list[Row] = []
-        for partition, held in self._inputs.items():
+        for partition, held in self._states.items():
             if not held.touched:
                 continue
             held.touched = False
-            meta = {
-                "offset": held.offset,
-                "stream_time": held.stream_time_ms,
-                "invalid": held.invalid,
-            }
-            cut.state.append(entry(self.topic, partition, META_KEY, held.offset, meta))
-            progress.append(
-                progress_row(
-                    self._progress(partition, held),
-                    lag_of(self._highwater(self.topic, partition), held.offset),
-                    last_checkpoint_ms,
-                )
-            )
-            if held.offset >= 0:
-                cut.offsets[TopicPartition(self.topic, partition)] = held.offset + 1
+            cut.state.append(entry(self.topic, partition, META_KEY, held.offset, held.to_state()))
+            progress.append(self._checkpointed(cut, partition, held, last_checkpoint_ms))
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -27,17 +27,28 @@ from sinks.exceptions import SinkError
 
 META_KEY = "meta"
 TABLE = "stream_state"
-COLUMNS = ["source_topic", "partition", "key", "checkpoint", "deleted", "state"]
 
-StateRow = list[Any]
+
+class StateRow(NamedTuple):
+    """One row of `stream_state`: an entry of a stage's partition, or its tombstone."""
+
+    source_topic: str
+    partition: int
+    key: str
+    checkpoint: int  # the row's version: the partition's offset at the cut, plus one
+    deleted: int
+    state: bytes  # the entry's value as JSON; empty for a tombstone
+
+
+COLUMNS = list(StateRow._fields)
 
 
 def entry(topic: str, partition: int, key: str, offset: int, value: Any) -> StateRow:
-    return [topic, partition, key, offset + 1, 0, orjson.dumps(value)]
+    return StateRow(topic, partition, key, offset + 1, 0, orjson.dumps(value))
 
 
 def tombstone(topic: str, partition: int, key: str, offset: int) -> StateRow:
-    return [topic, partition, key, offset + 1, 1, b""]
+    return StateRow(topic, partition, key, offset + 1, 1, b"")
 
 
 class StateStore:

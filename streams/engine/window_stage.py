@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import orjson
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from schemas.exceptions import InvalidEvent
 from sinks.base import Row
@@ -31,20 +31,16 @@ from streams.engine.checkpoint import (
     PartitionProgress,
     StageSinks,
     Step,
-    lag_of,
-    progress_row,
 )
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream, Records
-from streams.engine.lead import Leaders
+from streams.engine.partition_stage import PartitionStage
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateRow, StateStore, entry, tombstone
-from streams.engine.tally import ProcessTally
 from streams.engine.windows import (
     InputClocks,
-    PartitionCounters,
     PartitionWindows,
     Window,
     WindowKey,
@@ -60,13 +56,17 @@ def window_version(window: Window[Any], final: bool) -> int:
     return 2 * window.last_offset + int(final)
 
 
+# The keys of a partition's entries in `stream_state`, besides its meta entry.
+WINDOW_PREFIX, KEYED_PREFIX = "w:", "k:"
+
+
 def window_entry_key(key: WindowKey) -> str:
     group, start_ms = key
-    return "w:" + orjson.dumps([*group, start_ms]).decode()
+    return WINDOW_PREFIX + orjson.dumps([*group, start_ms]).decode()
 
 
 def keyed_entry_key(key: str) -> str:
-    return "k:" + key
+    return KEYED_PREFIX + key
 
 
 class _Unkeyed(Enum):
@@ -143,7 +143,7 @@ def _mark(inputs: InputClocks, value: bytes | None) -> None:
             clock.advance(stream_time_ms)
 
 
-class WindowStage(Generic[E, A]):
+class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
     def __init__(
         self,
         stream: DomainStream[E, A],
@@ -154,17 +154,14 @@ class WindowStage(Generic[E, A]):
         max_clock_skew_s: int,
         highwater: HighWater,
     ) -> None:
+        super().__init__(topic, highwater)
         self.stream = stream
-        self.topic = topic
         self._sinks = sinks
         self._store = store
         self._client_config = client_config
         self._max_skew_ms = max_clock_skew_s * 1000
-        self._highwater = highwater
-        self._states: dict[int, PartitionWindows[A]] = {}
         self._touched: set[int] = set()
         self._records = Records()
-        self._tally = ProcessTally()
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     # -- assignment -----------------------------------------------------------------------
@@ -184,8 +181,7 @@ class WindowStage(Generic[E, A]):
                 partition,
                 self._client_config,
             )
-        self._states[partition] = state
-        self._tally.assigned(partition, state.counters.as_dict())
+        self._hold(partition, state)
         log.info(
             "assigned topic=%s partition=%d offset=%d windows=%d",
             self.topic,
@@ -198,26 +194,12 @@ class WindowStage(Generic[E, A]):
     def _restore(
         self, state: PartitionWindows[A], meta: dict[str, Any], entries: dict[str, Any]
     ) -> None:
-        state.offset = meta["offset"]
-        state.stream_time_ms = meta["stream_time"]
-        state.closed_through_ms = meta.get("closed_through")
-        state.leaders = Leaders.from_state(meta.get("leaders"))
-        state.counters = PartitionCounters(**meta["counters"])
-        if meta.get("inputs") is not None:
-            state.inputs = InputClocks.from_state(meta["inputs"])
+        state.restore(meta)
         for key, value in entries.items():
-            if key.startswith("k:"):
-                state.keyed[key[2:]] = value
+            if key.startswith(KEYED_PREFIX):
+                state.keyed[key[len(KEYED_PREFIX) :]] = value
             else:
-                group = tuple(value["group"])
-                window = Window(
-                    group,
-                    value["start"],
-                    value["end"],
-                    self.stream.acc_from_state(group, value["acc"]),
-                    value["first"],
-                    value["last"],
-                )
+                window = Window.from_state(value, self.stream.acc_from_state)
                 state.windows[window.key] = window
 
     def _window_of(
@@ -243,24 +225,15 @@ class WindowStage(Generic[E, A]):
         """The live state of an assigned partition, for a reset that rebuilds it offline."""
         return self._states[partition]
 
-    def starts_at(self, partition: int, offset: int) -> None:
-        state = self._states[partition]
-        state.offset = max(state.offset, offset - 1)
-
     def revoke(self, partition: int) -> None:
-        state = self._states.pop(partition, None)
-        if state is not None:
-            self._tally.revoked(partition, state.counters.as_dict())
+        super().revoke(partition)
         self._touched.discard(partition)
 
     # -- the hot path ---------------------------------------------------------------------
 
     def fold(self, partition: int, records: Sequence[ConsumerRecord]) -> None:
-        state = self._states.get(partition)
+        state = self._held(partition)
         if state is None:
-            log.error(
-                "records of unassigned partition topic=%s partition=%d", self.topic, partition
-            )
             return
         self._touched.add(partition)
         latest_ms = int(time.time() * 1000) + self._max_skew_ms
@@ -333,15 +306,7 @@ class WindowStage(Generic[E, A]):
             cut.state += self._state_rows(
                 partition, state, changed, closed, keyed_changed, keyed_dropped
             )
-            progress.append(
-                progress_row(
-                    self._progress(partition, state),
-                    lag_of(self._highwater(self.topic, partition), state.offset),
-                    last_checkpoint_ms,
-                )
-            )
-            if state.offset >= 0:
-                cut.offsets[TopicPartition(self.topic, partition)] = state.offset + 1
+            progress.append(self._checkpointed(cut, partition, state, last_checkpoint_ms))
         self._touched = set()
         tables = self._sinks.tables
         cut.write(Step.WINDOWS, tables[self.stream.window_table], window_rows)
@@ -353,6 +318,9 @@ class WindowStage(Generic[E, A]):
         cut.write(Step.TOPICS, self._sinks.output_topic, window_rows)
         self._dead_letters.cut(cut)
         cut.write(Step.PROGRESS, tables["pipeline_progress"], progress)
+
+    def _counted(self, state: PartitionWindows[A]) -> dict[str, int]:
+        return state.counters.as_dict()
 
     def _progress(self, partition: int, state: PartitionWindows[A]) -> PartitionProgress:
         counters = state.counters.as_dict()
@@ -367,9 +335,6 @@ class WindowStage(Generic[E, A]):
             self._tally.counted(partition, counters),
         )
 
-    def progress(self) -> list[PartitionProgress]:
-        return [self._progress(partition, state) for partition, state in self._states.items()]
-
     def _state_rows(
         self,
         partition: int,
@@ -382,8 +347,9 @@ class WindowStage(Generic[E, A]):
         """The cut as stream_state entries; made now, because windows are live objects that
         the next batches keep folding into while the checkpoint's writes are under way."""
         topic, offset = self.topic, state.offset
+        acc_to_state = self.stream.acc_to_state
         rows = [
-            entry(topic, partition, window_entry_key(w.key), offset, self._window_state(w))
+            entry(topic, partition, window_entry_key(w.key), offset, w.to_state(acc_to_state))
             for w in changed
         ]
         rows += [tombstone(topic, partition, window_entry_key(w.key), offset) for w in closed]
@@ -391,23 +357,5 @@ class WindowStage(Generic[E, A]):
             entry(topic, partition, keyed_entry_key(k), offset, v) for k, v in keyed_changed.items()
         ]
         rows += [tombstone(topic, partition, keyed_entry_key(k), offset) for k in keyed_dropped]
-        meta = {
-            "offset": offset,
-            "stream_time": state.stream_time_ms,
-            "closed_through": state.closed_through_ms,
-            "leaders": state.leaders.to_state(),
-            "counters": state.counters.as_dict(),
-            "inputs": None if state.inputs is None else state.inputs.to_state(),
-        }
-        rows.append(entry(topic, partition, META_KEY, offset, meta))
+        rows.append(entry(topic, partition, META_KEY, offset, state.to_state()))
         return rows
-
-    def _window_state(self, window: Window[A]) -> dict[str, Any]:
-        return {
-            "group": list(window.group),
-            "start": window.start_ms,
-            "end": window.end_ms,
-            "first": window.first_offset,
-            "last": window.last_offset,
-            "acc": self.stream.acc_to_state(window.acc),
-        }

@@ -44,6 +44,31 @@ class Window(Generic[A]):
     def key(self) -> WindowKey:
         return (self.group, self.start_ms)
 
+    def to_state(self, acc_to_state: Callable[[A], dict[str, Any]]) -> dict[str, Any]:
+        """The window as its saved entry keeps it; not its ids, which restore re-reads."""
+        return {
+            "group": list(self.group),
+            "start": self.start_ms,
+            "end": self.end_ms,
+            "first": self.first_offset,
+            "last": self.last_offset,
+            "acc": acc_to_state(self.acc),
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], acc_from_state: Callable[[Group, dict[str, Any]], A]
+    ) -> Window[A]:
+        group = tuple(state["group"])
+        return cls(
+            group,
+            state["start"],
+            state["end"],
+            acc_from_state(group, state["acc"]),
+            state["first"],
+            state["last"],
+        )
+
 
 @dataclass
 class PartitionCounters:
@@ -152,6 +177,29 @@ class PartitionWindows(Generic[A]):
     # The stream-time day a stream last swept its keyed state in; not persisted (a sweep only
     # collects what readers already treat as expired).
     swept_day: int | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """The partition's meta entry: its offset, clocks and counters. Its windows and keyed
+        facts are entries of their own (`Window.to_state`), its dedup ids are not saved."""
+        return {
+            "offset": self.offset,
+            "stream_time": self.stream_time_ms,
+            "closed_through": self.closed_through_ms,
+            "leaders": self.leaders.to_state(),
+            "counters": self.counters.as_dict(),
+            "inputs": None if self.inputs is None else self.inputs.to_state(),
+        }
+
+    def restore(self, meta: dict[str, Any]) -> None:
+        """Take back the meta entry `to_state` made (a state saved before a field existed
+        lacks it); a fresh state keeps its own input clocks when the entry has none."""
+        self.offset = meta["offset"]
+        self.stream_time_ms = meta["stream_time"]
+        self.closed_through_ms = meta.get("closed_through")
+        self.leaders = Leaders.from_state(meta.get("leaders"))
+        self.counters = PartitionCounters(**meta["counters"])
+        if meta.get("inputs") is not None:
+            self.inputs = InputClocks.from_state(meta["inputs"])
 
     def is_late(
         self,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from streams.engine.windows import InputClocks, PartitionWindows
+import orjson
+
+from streams.engine.windows import InputClocks, PartitionWindows, Window
 
 MINUTE = 60_000
 GRACE = 120_000
@@ -128,3 +130,30 @@ def test_remember_relearns_only_ids_inside_an_open_window_range() -> None:
     restored.remember("x", (("cam",), 0), 4)  # before the window's first offset
     restored.remember("y", (("cam",), 60_000), 6)  # no such open window
     assert restored.seen == {"a"}
+
+
+def test_a_saved_partition_comes_back_as_it_was_but_for_its_ids() -> None:
+    """Meta and windows through their saved form (JSON, as `stream_state` holds them): the
+    clocks, counters, input clocks and windows return; the ids are re-read by restore."""
+    state = _state()
+    state.inputs = InputClocks(2)
+    state.inputs.clock(1).advance(MINUTE)
+    state.leaders.see("cam-1", 5_000)
+    assert _fold(state, "a", 10_000, 0, source_time=10_000)
+    assert _fold(state, "b", 20_000, 3, source_time=20_000)
+    assert not _fold(state, "a", 20_000, 4, source_time=20_000)
+
+    restored = _state()
+    restored.restore(orjson.loads(orjson.dumps(state.to_state())))
+    for saved in state.windows.values():
+        value = orjson.loads(orjson.dumps(saved.to_state(lambda acc: {"ids": acc})))
+        window = Window.from_state(value, lambda _group, acc: list(acc["ids"]))
+        restored.windows[window.key] = window
+
+    assert restored.to_state() == state.to_state()
+    assert restored.counters.duplicates == 1
+    assert restored.inputs is not None and restored.inputs.clock(1).stream_time_ms == MINUTE
+    (window,) = restored.windows.values()
+    assert (window.group, window.start_ms, window.end_ms) == (("cam",), 0, MINUTE)
+    assert (window.first_offset, window.last_offset, window.acc) == (0, 3, ["a", "b"])
+    assert window.event_ids == [] and restored.seen == set()

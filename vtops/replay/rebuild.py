@@ -59,7 +59,7 @@ class StateRebuild:
     @property
     def rows(self) -> list[StateRow]:
         """The entries of every rebuilt partition (tombstones of closed windows left out)."""
-        return [row for row in self._rows.values() if not row[4]]
+        return [row for row in self._rows.values() if not row.deleted]
 
     async def stream(
         self,
@@ -184,8 +184,8 @@ class StateRebuild:
         cut = Cut()
         stage.cut(cut, 0.0)
         for row in cut.state:
-            self._rows[(row[0], row[1], row[2])] = row
+            self._rows[(row.source_topic, row.partition, row.key)] = row
 
     def _meta(self, topic: str, partition: int) -> dict[str, Any]:
         row = self._rows.get((topic, partition, META_KEY))
-        return {} if row is None else dict(orjson.loads(row[5]))
+        return {} if row is None else dict(orjson.loads(row.state))
