@@ -35,13 +35,13 @@ from sinks.kafka_topic import KafkaRecords
 from streams.app import PRODUCER_BATCH_BYTES
 from streams.engine.checkpoint import Cut
 from streams.engine.definition import DomainStream
+from streams.engine.offline import NothingSaved, discarding_sinks
 from streams.engine.route_stage import RouteStage
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import WindowStage
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
-from vtops.replay.offline import NothingSaved, discarding_sinks
 
 SLICE = 500  # records a fold gets at a time, as the engine's FOLD_SLICE
 CUT_EVERY = 10_000  # messages between two cuts (a checkpoint a second at ~10k/s)

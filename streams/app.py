@@ -28,10 +28,9 @@ from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
 from streams.engine.checkpoint import Stage, StageSinks
 from streams.engine.definition import DomainStream
-from streams.engine.route_stage import RouteStage
 from streams.engine.service import StreamEngine
+from streams.engine.stages import stream_stages
 from streams.engine.state_store import StateStore
-from streams.engine.window_stage import WindowStage
 from streams.health.port import MetricsListener
 from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
@@ -172,43 +171,30 @@ def create_app(
         dead_letters = DeadLetterTopic(
             kafka.topic(topics.dead_letters_of(stream.source_topic)), producer
         )
-        window_source = source
-        if stream.rekeyed:
-            # Its windows span input partitions: re-key by window group first, and window the
-            # internal topic (streams/engine/route_stage.py).
-            window_source = by_group_topic(kafka, stream.name)
-            forwards = KafkaRecords(window_source, producer)
-            sinks.append(forwards)
-            stages.append(
-                RouteStage(
-                    stream,
-                    source,
-                    window_source,
-                    StageSinks(tables, forwards, dead_letters),
-                    store,
-                    stream_settings.max_clock_skew_s,
-                    stream_settings.idle_partition_s,
-                    engine.highwater,
-                    engine.partitions_of,
-                )
-            )
+        # A re-keyed stream's windows span input partitions: its router re-keys by window
+        # group first, and its window stage reads the internal topic.
+        by_group = by_group_topic(kafka, stream.name) if stream.rekeyed else None
+        forwards = None if by_group is None else KafkaRecords(by_group, producer)
         output = KafkaTopic(kafka.topic(stream.output_topic), producer, stream.output_key)
         record_topics: dict[str, BatchSink] = {
             table: KafkaTopic(kafka.topic(topic), producer, key_field)
             for table, (topic, key_field) in stream.record_topics.items()
         }
-        sinks += [output, dead_letters, *record_topics.values()]
-        stages.append(
-            WindowStage(
-                stream,
-                window_source,
-                StageSinks(tables, output, dead_letters, record_topics),
-                store,
-                client_config,
-                stream_settings.max_clock_skew_s,
-                engine.highwater,
-            )
+        sinks += [*([] if forwards is None else [forwards]), output, dead_letters]
+        sinks += record_topics.values()
+        made = stream_stages(
+            stream,
+            source,
+            by_group,
+            StageSinks(tables, output, dead_letters, record_topics),
+            forwards,
+            store,
+            client_config,
+            stream_settings,
+            engine.highwater,
+            engine.partitions_of,
         )
+        stages += made.all
     engine.register(stages)
     # Faust starts and stops the engine with the app; it takes an instance as well as a class.
     app.service(engine)  # type: ignore[arg-type]

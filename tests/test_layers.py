@@ -31,7 +31,8 @@ RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in pac
 
 ROOM_LAYERS: dict[str, tuple[tuple[str, ...], ...]] = {
     "streams": (
-        ("engine", "settings"),
+        ("settings",),
+        ("engine",),
         ("traffic", "payments", "portal", "health"),
         ("app",),
     ),

@@ -25,18 +25,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
 from streams.engine.checkpoint import Cut, Stage
+from streams.engine.offline import NothingSaved, OfflineRunner, Unwritten, discarding_sinks
 from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.records import is_watermark, origin_of
-from streams.engine.route_stage import RouteStage
+from streams.engine.stages import StreamStages, stream_stages
 from streams.engine.state_store import META_KEY, StateRow
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
 from vtops.replay.exceptions import ReplayError
-from vtops.replay.offline import NothingSaved, discarding_sinks
 from vtops.replay.selection import StreamTopics
-
-# Messages the rebuild folds between two cuts: a cut closes windows and frees their rows.
-_CUT_EVERY = 10_000
 
 
 class StateRebuild:
@@ -51,8 +48,6 @@ class StateRebuild:
         self._settings = stream_settings
         self._progress = progress
         self._client_config = client_config
-        self._sinks = discarding_sinks()
-        self._store = NothingSaved()
         self._rows: dict[tuple[str, int, str], StateRow] = {}
         self.messages = 0
 
@@ -69,32 +64,42 @@ class StateRebuild:
         ends: dict[TopicPartition, int],
     ) -> None:
         """Rebuild `topics`' stages so that its input partitions resume at `targets`."""
+        stages = stream_stages(
+            topics.stream,
+            topics.source,
+            topics.by_group,
+            discarding_sinks(),
+            Unwritten(),
+            NothingSaved(),
+            self._client_config,
+            self._settings,
+            lambda _topic, _partition: None,
+            lambda _topic: None,  # no watermarks: the rebuild sets the clocks itself
+        )
+        first = stages.router or stages.windows
         async with BoundedReader(self._client_config) as reader:
+            runner = OfflineRunner(reader, self._keep, self._progress)
             try:
-                if topics.by_group is None:
-                    stage = self._window_stage(topics, topics.source)
-                    for partition, target in sorted(targets.items()):
-                        tp = TopicPartition(topics.source, partition)
-                        await self._fold(reader, stage, tp, starts[tp], target)
-                    return
-                router = self._router(topics)
                 for partition, target in sorted(targets.items()):
                     tp = TopicPartition(topics.source, partition)
-                    await self._fold(reader, router, tp, starts[tp], target)
-                await self._by_group(reader, topics, targets, starts, ends)
+                    await runner.fold_partition(first, tp, starts[tp], target)
+                if stages.router is not None:
+                    await self._by_group(runner, stages, topics, targets, starts, ends)
             except ReaderError as failed:
                 raise ReplayError(f"{topics.stream.name}: {failed}") from failed
+            finally:
+                self.messages += runner.messages
 
     async def _by_group(
         self,
-        reader: BoundedReader,
+        runner: OfflineRunner,
+        stages: StreamStages,
         topics: StreamTopics,
         targets: dict[int, int],
         starts: dict[TopicPartition, int],
         ends: dict[TopicPartition, int],
     ) -> None:
         assert topics.by_group is not None
-        stage = self._window_stage(topics, topics.by_group)
         stream_times = {p: self._meta(topics.source, p).get("stream_time") for p in sorted(targets)}
 
         def before_target(record: ConsumerRecord) -> bool:
@@ -122,67 +127,11 @@ class StateRebuild:
                         clock.advance(stream_time)
                 state.offset = max(state.offset, end - 1)
 
-            await self._fold(reader, stage, tp, starts[tp], end, before_target, at_target)
+            await runner.fold_partition(
+                stages.windows, tp, starts[tp], end, before_target, at_target
+            )
 
-    def _window_stage(self, topics: StreamTopics, topic: str) -> WindowStage[Any, Any]:
-        return WindowStage(
-            topics.stream,
-            topic,
-            self._sinks,
-            self._store,
-            self._client_config,
-            self._settings.max_clock_skew_s,
-            lambda _topic, _partition: None,
-        )
-
-    def _router(self, topics: StreamTopics) -> RouteStage:
-        assert topics.by_group is not None
-        return RouteStage(
-            topics.stream,
-            topics.source,
-            topics.by_group,
-            self._sinks,
-            self._store,
-            self._settings.max_clock_skew_s,
-            self._settings.idle_partition_s,
-            lambda _topic, _partition: None,
-            lambda _topic: None,  # no watermarks: the rebuild sets the clocks itself
-        )
-
-    async def _fold(
-        self,
-        reader: BoundedReader,
-        stage: Stage,
-        tp: TopicPartition,
-        start: int,
-        stop: int,
-        keep: Callable[[ConsumerRecord], bool] | None = None,
-        finish: Callable[[Stage], None] | None = None,
-    ) -> None:
-        """Fold `tp`'s messages in [start, stop) into a fresh state of the partition, then
-        keep its final cut. `keep` filters records; `finish` adjusts the state at the end."""
-        await stage.assign(tp.partition)
-        stage.starts_at(tp.partition, start)
-        stage.fold(tp.partition, [])  # a partition with nothing to fold still saves its meta
-        pending = 0
-        async for _, batch in reader.read({tp: (start, stop)}):
-            self.messages += len(batch)
-            if self._progress is not None:
-                self._progress(len(batch))
-            stage.fold(tp.partition, [r for r in batch if keep(r)] if keep else batch)
-            pending += len(batch)
-            if pending >= _CUT_EVERY:
-                self._cut(stage)
-                pending = 0
-        if finish is not None:
-            finish(stage)
-            stage.fold(tp.partition, [])
-        self._cut(stage)
-        stage.revoke(tp.partition)
-
-    def _cut(self, stage: Stage) -> None:
-        cut = Cut()
-        stage.cut(cut, 0.0)
+    def _keep(self, cut: Cut) -> None:
         for row in cut.state:
             self._rows[(row.source_topic, row.partition, row.key)] = row
 

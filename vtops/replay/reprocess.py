@@ -1,11 +1,10 @@
 """`vtops reprocess`: recompute the windows that start in [T1, T2) from the input topics with
 this release's code and settings, and replace their rows, while a live worker goes on.
 
-The worker's own stages fold every retained message of the chosen streams into fresh state,
-outside the worker (nothing goes to the topics or `stream_state`), so each window comes out as
-a fresh run with today's settings would write it. Re-keyed streams are routed in memory: the
-router's forwards and watermarks go straight to one window stage, as the result does not
-depend on how windows are spread over partitions.
+The worker's own stages (streams/engine/stages.py) fold every retained message of the chosen
+streams into fresh state, outside the worker (streams/engine/offline.py: nothing goes to the
+topics or `stream_state`), so each window comes out as a fresh run with today's settings would
+write it. This module says what is recomputed and keeps the window rows of the cuts.
 
 Versions stay monotonic across runs: a reprocessed row carries `epoch << 40 | 2 × last offset
 + final`, the epoch one above the highest in its table, so it replaces every row the worker or
@@ -15,46 +14,24 @@ Which rows are replaced or deleted is vtops/replay/replacement.py's job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
 
-from sinks.base import BatchSink, Row
-from streams.engine.checkpoint import Cut, Stage, StageSinks, Step
+from streams.engine.checkpoint import Cut, Step
+from streams.engine.offline import NothingSaved, OfflineRunner, Unwritten, discarding_sinks
 from streams.engine.reader import BoundedReader, ReaderError
-from streams.engine.route_stage import RouteStage
+from streams.engine.stages import stream_stages
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
 from vtops.replay.exceptions import ReplayError
-from vtops.replay.offline import NothingSaved, discarding_sinks
 from vtops.replay.replacement import Recomputed
 from vtops.replay.selection import StreamTopics
 
 _BATCH = 10_000
 
 Progress = Callable[[int], None]
-
-
-class _Collect(BatchSink):
-    """The window rows of one table, as the cuts give them (never flushed)."""
-
-    name = "collect"
-
-    async def write(self, batch: Sequence[Row]) -> None:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Forward:
-    """A router's forward or watermark as the window stage reads it from a re-key topic."""
-
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-    timestamp: int = -1
 
 
 class Recompute:
@@ -66,7 +43,7 @@ class Recompute:
         self._settings = settings
         self._client_config = client_config
         self._key_columns = key_columns
-        self._collect = _Collect()
+        self._collect = Unwritten()  # the window rows, read from each cut
 
     async def stream(
         self,
@@ -76,70 +53,36 @@ class Recompute:
         progress: Progress,
     ) -> Recomputed:
         stream = topics.stream
-        sinks = discarding_sinks(**{stream.window_table: self._collect})
-        store = NothingSaved()
         result = Recomputed(stream.window_table)
         inputs = sorted(tp.partition for tp in ends if tp.topic == topics.source)
-        windows = WindowStage(
+        stages = stream_stages(
             stream,
-            topics.by_group or topics.source,
-            sinks,
-            store,
+            topics.source,
+            topics.by_group,
+            discarding_sinks(**{stream.window_table: self._collect}),
+            Unwritten(),
+            NothingSaved(),
             self._client_config,
-            self._settings.max_clock_skew_s,
+            self._settings,
             lambda _topic, _partition: None,
+            lambda topic: len(inputs) if topic == topics.source else 1,
         )
-        router: RouteStage | None = None
-        forwards = _Collect()
-        if topics.by_group is not None:
-            router = RouteStage(
-                stream,
-                topics.source,
-                topics.by_group,
-                StageSinks(sinks.tables, forwards, sinks.dead_letter_topic),
-                store,
-                self._settings.max_clock_skew_s,
-                self._settings.idle_partition_s,
-                lambda _topic, _partition: None,
-                lambda topic: len(inputs) if topic == topics.source else 1,
-            )
-            await windows.assign(0)
-            windows.starts_at(0, 0)
-        for partition in inputs:
-            await (router or windows).assign(partition)
-            tp = TopicPartition(topics.source, partition)
-            (router or windows).starts_at(partition, starts[tp])
-        next_offset = 0  # of the in-memory re-key partition
-        if all(starts[tp] >= ends[tp] for tp in ends if tp.topic == topics.source):
-            return result  # nothing to read (a consumer that never fetched fails to stop)
         ranges = {tp: (starts[tp], end) for tp, end in ends.items() if tp.topic == topics.source}
+        if all(start >= end for start, end in ranges.values()):
+            return result  # nothing to read (a consumer that never fetched fails to stop)
+
+        def keep_rows(cut: Cut) -> None:
+            for row in cut.writes.get((Step.WINDOWS, self._collect), []):
+                result.rows[tuple(row[c] for c in self._key_columns)] = row
+
         async with BoundedReader(self._client_config, batch=_BATCH) as reader:
             try:
-                async for tp, batch in reader.read(ranges):
-                    progress(len(batch))
-                    if router is None:
-                        windows.fold(tp.partition, batch)
-                    else:
-                        router.fold(tp.partition, batch)
-                        cut = Cut()
-                        router.cut(cut, 0.0)
-                        routed = [
-                            _Forward(next_offset + n, r["key"], r["value"], r["headers"])
-                            for n, r in enumerate(cut.writes.get((Step.TOPICS, forwards), []))
-                        ]
-                        next_offset += len(routed)
-                        windows.fold(0, routed)
-                    self._cut(windows, result)
+                await OfflineRunner(reader, keep_rows, progress).fold_routed(stages, ranges)
             except ReaderError as failed:
                 raise ReplayError(f"{stream.name}: {failed}") from failed
-        result.closed_through_ms = _closed_through(windows, [0] if router else inputs)
+        partitions = inputs if stages.router is None else [0]
+        result.closed_through_ms = _closed_through(stages.windows, partitions)
         return result
-
-    def _cut(self, stage: Stage, result: Recomputed) -> None:
-        cut = Cut()
-        stage.cut(cut, 0.0)
-        for row in cut.writes.get((Step.WINDOWS, self._collect), []):
-            result.rows[tuple(row[c] for c in self._key_columns)] = row
 
 
 def _closed_through(windows: WindowStage[Any, Any], partitions: list[int]) -> int | None:
