@@ -29,12 +29,12 @@ from city.profile import load_city_profile
 from simulator.baseline_priors import prior_baselines
 from streams.engine.checkpoint import Cut
 from streams.engine.definition import Records
+from streams.engine.offline import NothingSaved, discarding_sinks
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
 from streams.traffic.anomaly.baselines import Baselines
 from streams.traffic.flow import TrafficFlow
-from vtops.replay.offline import NothingSaved, discarding_sinks
 
 SLICE = 500  # records a fold gets at a time, as the engine's FOLD_SLICE
 CUT_EVERY = 50_000  # events between two cuts (a checkpoint a second at ~50k/s)
