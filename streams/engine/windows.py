@@ -12,6 +12,10 @@ plus grace. Either way the result does not depend on the order partitions are dr
 
 Dedup remembers the ids of the events folded into windows that are still open. An id stays
 known for as long as its window accepts events; a copy arriving after that is late anyway.
+
+Each state type here saves and restores itself (`to_state`, and `from_state` or `restore`): a
+state's saved format sits beside the state. Which `stream_state` entry holds what is the window
+stage's business; the ids are never saved (streams/engine/restore.py re-reads them).
 """
 
 from __future__ import annotations
