@@ -4,7 +4,7 @@ offset, and where the worker resumes (its saved state, which wins over the group
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, replace
 
 import aiokafka
@@ -77,26 +77,19 @@ def oldest_retained_ms(settings: KafkaSettings, ranges: Ranges) -> int | None:
     cut = [tp for tp, first in ranges.beginning.items() if first > 0 and first < ranges.end[tp]]
     if not cut:
         return None
-    consumer = KafkaConsumer(**kafka_python_config(settings), consumer_timeout_ms=10_000)
-    try:
-        consumer.assign(cut)
-        for tp in cut:
-            consumer.seek(tp, ranges.beginning[tp])
-        firsts: dict[TopicPartition, int] = {}
-        for message in consumer:
-            tp = TopicPartition(message.topic, message.partition)
-            firsts.setdefault(tp, message.timestamp)
-            consumer.pause(tp)
-            if len(firsts) == len(cut):
-                break
-        return max(firsts.values()) if firsts else None
-    finally:
-        consumer.close()
+    firsts: list[int] = []
+    for tp in cut:
+        records = records_between(settings, tp, ranges.beginning[tp], ranges.end[tp])
+        first = next(records, None)
+        records.close()  # the first message is all it takes: the reader stops here
+        if first is not None:
+            firsts.append(first.timestamp)
+    return max(firsts) if firsts else None
 
 
 def records_between(
     kafka: KafkaSettings, tp: TopicPartition, start: int, stop: int
-) -> Iterator[ConsumerRecord]:
+) -> Generator[ConsumerRecord, None, None]:
     """The partition's records at offsets [start, stop), in order, for the operator's tools
     that read synchronously; ReplayError when the range is not all retained or the broker
     stops answering (streams/engine/reader.py reads them)."""
