@@ -4,24 +4,48 @@ need no baseline (offline, silent) work from the first minutes."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
+from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from clickhouse_connect.driver.client import Client
 
+from city.calendar import DAY_TYPES
 from city.profile import load_city_profile
-from simulator.baseline_priors import prior_baselines
+from schemas.camera import VEHICLE_CLASSES
+from simulator.baseline_priors import baseline_row, prior_baselines
+from sinks.clickhouse.client import connect
+from sinks.clickhouse.migrations import migrate
+from sinks.settings import StorageSettings
 from streams.engine.definition import Records
 from streams.engine.window_stage import fold_event
 from streams.traffic.anomaly.alerts import ALERTS_TABLE, AlertLog
-from streams.traffic.anomaly.baselines import Baselines
+from streams.traffic.anomaly.baselines import (
+    ALWAYS,
+    BASELINES_TABLE,
+    COLUMNS,
+    PRIOR_SOURCE,
+    SLOTS_PER_DAY,
+    Baselines,
+    SlotBaseline,
+    load_baselines,
+)
+from streams.traffic.anomaly.reader import BaselineReader
 from streams.traffic.anomaly.rules import Judge, Rules, judge_flow
 from streams.traffic.anomaly.state import Basis, CameraWatch, Minute
 from streams.traffic.flow import TrafficFlow
 from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, traffic
+from vtops.baselines import refresh_baselines
+from vtops.cli.baselines import DEFAULT_MIN_SAMPLES
 
 PROFILE = load_city_profile()
 SATURDAY_8AM = 1_726_880_400_000  # 2024-09-21T08:00:00+07:00
@@ -94,6 +118,108 @@ def test_a_camera_at_three_times_its_prior_is_learned_not_alarmed_for_two_days()
     # times the city factor), not the prior.
     drops = [a for a in opened if a["kind"] == "flow_drop" and a["camera_id"] == busy]
     assert drops and drops[0]["expected"] > 2.5 * 5 * 6.0
+
+
+def test_a_camera_at_three_times_its_prior_settles_through_the_scheduled_refresh(
+    tmp_path: Path,
+) -> None:
+    """The same camera, with the operator's nightly refresh between its two days: read by the
+    running worker's schedule (BaselineReader), the learned version judges the second day."""
+    city = PROFILE.model_copy(
+        update={"cameras": tuple(c for c in PROFILE.cameras if c.camera_id in CAMERAS)}
+    )
+    busy, day = CAMERAS[0], 24 * 60
+    drop_at = 2 * day - 60
+
+    def rate(camera: str, index: int) -> float:
+        if camera != busy:
+            return 6.0
+        return 3.6 if index >= drop_at else 18.0
+
+    events = list(traffic(CAMERAS, rate, T0, 2 * day))
+    second_day = T0 + day * MINUTE
+    client = connect(StorageSettings(data_dir=tmp_path))
+    reads = ThreadPoolExecutor(max_workers=1)
+    try:
+        migrate(client, "vtops", timezone=city.timezone)
+        prior = dataclasses.replace(USUAL, vehicles=6.0, learned=False)
+        _insert_version(client, prior, version=7)
+        timeline = load_baselines(client, "vtops", reads)
+        flow = TrafficFlow(PROFILE, 120, timeline)
+        state, records = flow.new_state(), Records()
+        refreshed = False
+        for offset, event in enumerate(events):
+            if event["ts"] >= second_day and not refreshed:
+                # Midnight: what the pipeline wrote of the first day, learned, effective from
+                # the second; the worker's schedule reads it.
+                _insert_minutes(client, events, second_day)
+                refresh_baselines(
+                    client, "vtops", city, min_samples=DEFAULT_MIN_SAMPLES,
+                    effective_from=datetime.fromtimestamp(second_day / 1000, UTC),
+                )  # fmt: skip
+                reader = BaselineReader(timeline, client, "vtops", reads, 60)
+                added = asyncio.run(reader.read_new())
+                assert len(added) == 1
+                refreshed = True
+            fold_event(flow, state, offset, orjson.dumps(event), records)
+            if offset % 2000 == 0:
+                state.take_changes()
+    finally:
+        reads.shutdown()
+        client.close()
+    written = records.by_table.get(ALERTS_TABLE, [])
+    opened = [a for a in written if a["state"] == "open"]
+    day_two = [a for a in opened if a["first_anomalous_at"].timestamp() * 1000 >= second_day]
+    # The first day's warnings, at most two, resolved; none on the second but the real drop,
+    # judged by the refreshed version against the level it learned.
+    warnings = [a for a in opened if a not in day_two]
+    assert len(warnings) <= 2
+    last = {a["alert_id"]: a for a in written}
+    assert all(last[a["alert_id"]]["status"] == "resolved" for a in warnings)
+    assert [(a["kind"], a["camera_id"]) for a in day_two] == [("flow_drop", busy)]
+    assert day_two[0]["first_anomalous_at"].timestamp() * 1000 >= T0 + drop_at * MINUTE
+    assert day_two[0]["baseline_version"] == timeline.version_at(second_day) > 7
+    assert day_two[0]["expected"] > 2.5 * 5 * 6.0
+
+
+def _insert_version(client: Client, baseline: SlotBaseline, version: int) -> None:
+    rows = [
+        baseline_row(
+            (camera, kind, slot),
+            baseline,
+            samples=0,
+            source=PRIOR_SOURCE,
+            version=version,
+            effective_from=ALWAYS,
+        )
+        for camera in CAMERAS
+        for kind in DAY_TYPES
+        for slot in range(SLOTS_PER_DAY)
+    ]
+    client.insert(
+        f"vtops.{BASELINES_TABLE}",
+        [[row[column] for column in COLUMNS] for row in rows],
+        column_names=list(COLUMNS),
+    )
+
+
+def _insert_minutes(client: Client, events: list[dict[str, Any]], until_ms: int) -> None:
+    """The first day's `traffic_flow_1m` rows, counted from the events themselves."""
+    minutes: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for event in events:
+        if event["kind"] == "passage" and event["ts"] < until_ms:
+            minutes[(event["camera_id"], event["ts"] // MINUTE * MINUTE)].append(event["speed_kmh"])
+    rows = [
+        [camera, "phuong-1", datetime.fromtimestamp(start / 1000, UTC), len(speeds),
+         *[0] * len(VEHICLE_CLASSES), float(len(speeds)), sum(speeds) / len(speeds), 0, 1, 1]
+        for (camera, start), speeds in minutes.items()
+    ]  # fmt: skip
+    client.insert(
+        "vtops.traffic_flow_1m",
+        rows,
+        column_names=["camera_id", "ward", "window_start", "vehicles", *VEHICLE_CLASSES,
+                      "pcu", "avg_speed_kmh", "violations", "final", "version"],
+    )  # fmt: skip
 
 
 def _fields(baseline: Any) -> dict[str, Any]:
