@@ -68,12 +68,14 @@ bench: install
 	$(BIN)/python -m benchmarks.latency --rate 2000 --seconds 60 --runs 3
 	$(BIN)/python -m benchmarks.rekeyed --events 200000 --runs 3
 
-# A1–A5: a week of 16 cameras' traffic, injected and control, through three worker runs, on the
-# simulator's own city and then on a city unlike the priors (issue 18) (~22 min).
+# A1–A7: a week of 16 cameras' traffic, injected and control, through three worker runs, on the
+# simulator's own city from its priors, then on a city unlike the priors (issue 18) whose
+# baselines are learned from two weeks of its history by `vtops baselines refresh`.
 bench-anomalies: install
 	$(BIN)/vtops kafka start
 	$(BIN)/python -m benchmarks.anomalies --cameras 16 --days 7 --per-kind 8
-	$(BIN)/python -m benchmarks.anomalies --cameras 16 --days 7 --per-kind 8 --seed 2 --perturb 11
+	$(BIN)/python -m benchmarks.anomalies --cameras 16 --days 7 --per-kind 8 --seed 2 --perturb 11 \
+		--history-weeks 2
 
 # P9: 1, 2, 3 workers on the local ClickHouse server against one on the embedded store, and
 # the rebalance pauses when a worker joins and when one is SIGKILLed (~5 min).

@@ -1,32 +1,42 @@
-"""Traffic anomaly detection measured on injected incidents (TARGETS.md A1–A5, issue 8).
+"""Traffic anomaly detection measured on injected incidents (TARGETS.md A1–A7, issues 8, 18).
 
     python -m benchmarks.anomalies [--cameras 16] [--days 7] [--per-kind 8] [--seed 1]
+                                   [--perturb SEED] [--history-weeks N]
                                    [--json results.json] [--partitions 6] [--keep]
 
 A city of `--cameras` cameras (the packaged profile, trimmed) and `--days` days of their traffic
 from a Monday without public holidays (benchmarks/anomaly_plan.py) go into two fresh
 `camera.events` topics: the injected one, with `--per-kind` incidents of every kind, and the
 control, the same seed with none. Each is read by the real `vtops worker` (its own app id and
-embedded store, migrated and given the simulator's priors as baselines, version 1) until its
-group has committed everything, then stopped with SIGTERM; the alerts are read from the
-`traffic.alerts` topic (every write) and from `traffic_alerts FINAL`. The injected topic is read
-a second time with another app id, another store and another checkpoint interval: A5 asks for
-identical alert streams. Scores (benchmarks/anomaly_score.py) are printed per kind beside the
-targets, then the misses and the false alerts with their evidence; `--json` writes it all.
+embedded store, migrated and given its baselines) until its group has committed everything,
+then stopped with SIGTERM; the alerts are read from the `traffic.alerts` topic (every write)
+and from `traffic_alerts FINAL`. The injected topic is read a second time with another app id,
+another store and another checkpoint interval: A5 asks for identical alert streams.
+
+`--perturb SEED` generates the traffic of a city unlike the priors (per-camera volume, road
+kind, and its own week: a Sunday morning market, a Friday evening exodus). With
+`--history-weeks N` the scored days follow N weeks of that city's traffic, read first by a
+worker on a fresh store with the priors (its first day is the cold start, A7); `vtops
+baselines refresh` on that store then learns a version effective from the scored days, and
+every scored run starts from those versions (A6); else every run starts from the priors.
+Scores (benchmarks/anomaly_score.py) are printed per kind beside the targets, then the misses
+and the false alerts with their evidence; `--json` writes it all.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +50,7 @@ from benchmarks.anomaly_plan import (
     epoch_ms,
     fill,
     first_monday,
+    market_week,
     perturbed_profile,
     plan_incidents,
     trimmed_profile,
@@ -63,7 +74,7 @@ from benchmarks.anomaly_score import (
     write_of,
 )
 from benchmarks.topic import BenchTopic, add_topic_options, clean_up, end_offsets
-from benchmarks.worker import WorkerRun, run_worker
+from benchmarks.worker import VTOPS, WorkerRun, run_worker
 from city import topics
 from city.profile import CityProfile, load_city_profile
 from simulator.incidents import Incident
@@ -71,6 +82,7 @@ from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
 from streams.traffic.anomaly.alerts import ALERTS_TABLE
+from streams.traffic.anomaly.baselines import BASELINES_TABLE, COLUMNS
 from vtops.baselines import ensure_baselines
 
 # (run, checkpoint interval in s): the replay differs from the first injected run only in its
@@ -91,14 +103,32 @@ class RunResult:
     detector: str  # digest of the detector's source the worker started with
 
 
-def prepare_store(data_dir: Path, profile: CityProfile) -> int:
-    """`vtops migrate`, then the simulator's priors as baselines (version 1): what the worker
-    loads at start. Returns the baseline rows written."""
+def prepare_store(
+    data_dir: Path, profile: CityProfile, baselines: Sequence[Sequence[Any]] = ()
+) -> int:
+    """`vtops migrate`, then the baselines the worker starts from: `baselines` (rows of every
+    column of the baselines table, every version) or else the simulator's priors (version
+    1). Returns the baseline rows written."""
     storage = StorageSettings(data_dir=data_dir, clickhouse_url=None)
     client = connect(storage)
     try:
         migrate(client, storage.clickhouse_database, timezone=profile.timezone)
-        return ensure_baselines(client, storage.clickhouse_database, profile)
+        if not baselines:
+            return ensure_baselines(client, storage.clickhouse_database, profile)
+        table = f"{storage.clickhouse_database}.{BASELINES_TABLE}"
+        client.insert(table, list(baselines), column_names=list(COLUMNS))
+        return len(baselines)
+    finally:
+        client.close()
+
+
+def read_baselines(data_dir: Path) -> list[Sequence[Any]]:
+    """Every version of the baselines in the store at `data_dir`, as rows of `COLUMNS`."""
+    storage = StorageSettings(data_dir=data_dir, clickhouse_url=None)
+    client = connect(storage)
+    try:
+        table = f"{storage.clickhouse_database}.{BASELINES_TABLE}"
+        return list(client.query(f"SELECT {', '.join(COLUMNS)} FROM {table} FINAL").result_rows)
     finally:
         client.close()
 
@@ -152,19 +182,16 @@ def run(
     name: str,
     topic: BenchTopic,
     interval_s: float,
-    scratch: Path,
+    data_dir: Path,
     profile_path: Path,
-    profile: CityProfile,
     events: int,
 ) -> RunResult:
+    """`vtops worker` on `topic` with the store already in `data_dir`, to the topic's end."""
     started = time.monotonic()
     # The tree may change under a long run (the detector is being tuned): say if it did.
     detector = hashlib.sha1(
         b"".join(path.read_bytes() for path in sorted(DETECTOR.glob("*.py")))
     ).hexdigest()[:12]
-    data_dir = scratch / name
-    data_dir.mkdir()
-    prepare_store(data_dir, profile)
     since = alert_offsets(topic)
     print(f"  {name}: worker (checkpoint every {interval_s} s) …", file=sys.stderr, flush=True)
     worker = run_worker(
@@ -188,6 +215,21 @@ def run(
         time.monotonic() - started,
         detector,
     )
+
+
+def refresh(data_dir: Path, profile_path: Path, effective_ms: int, profile: CityProfile) -> Any:
+    """`vtops baselines refresh` on the history run's store, effective from `effective_ms`:
+    the report it prints (--output json)."""
+    effective = datetime.fromtimestamp(effective_ms / 1000, profile.tz).isoformat()
+    env = {key: value for key, value in os.environ.items() if key != "VTOPS_CLICKHOUSE_URL"}
+    env.update(VTOPS_DATA_DIR=str(data_dir), VTOPS_CITY_PROFILE=str(profile_path))
+    done = subprocess.run(
+        [VTOPS, "baselines", "refresh", "--effective-from", effective, "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"vtops baselines refresh failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -261,7 +303,17 @@ def main(argv: list[str] | None = None) -> None:
         "--perturb",
         type=int,
         metavar="SEED",
-        help="generate the traffic of a city unlike the priors (anomaly_plan.perturbed_profile)",
+        help="generate the traffic of a city unlike the priors (anomaly_plan.perturbed_profile) "
+        "with its own week (anomaly_plan.market_week)",
+    )
+    parser.add_argument(
+        "--history-weeks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N weeks of the city's traffic before the scored days, read by a worker on a fresh "
+        "store, whose `vtops baselines refresh` (effective from the scored days) the scored "
+        "runs start from; 0: every run starts from the priors",
     )
     add_topic_options(parser)
     args = parser.parse_args(argv)
@@ -269,34 +321,61 @@ def main(argv: list[str] | None = None) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-anomalies-"))
     profile_path = trimmed_profile(args.cameras, args.partitions, scratch)
     profile = load_city_profile(profile_path)
-    monday = first_monday(args.days)
-    start_ms = epoch_ms(monday, profile)
+    first = first_monday(args.days + 7 * args.history_weeks)
+    history_ms = epoch_ms(first, profile)
+    start_ms = history_ms + args.history_weeks * 7 * DAY_MS
     end_ms = start_ms + args.days * DAY_MS
     incidents = plan_incidents(profile, start_ms, args.days, args.per_kind, args.seed)
     traffic_profile = profile if args.perturb is None else perturbed_profile(profile, args.perturb)
+    weekly = None if args.perturb is None else market_week(profile, args.perturb)
     injected = BenchTopic.fresh(args.bootstrap, args.partitions)
     control = BenchTopic.fresh(args.bootstrap, args.partitions)
+    history = BenchTopic.fresh(args.bootstrap, args.partitions) if args.history_weeks else None
     results: dict[str, RunResult] = {}
     fills = {}
+    refreshed = None
+    sources = [("injected", injected, incidents, start_ms), ("control", control, [], start_ms)]
+    if history is not None:
+        sources.insert(0, ("history", history, [], history_ms))
     try:
-        for label, topic, planted in (("injected", injected, incidents), ("control", control, [])):
+        for label, topic, planted, since in sources:
             print(f"filling {label} ({topic.name}) …", file=sys.stderr, flush=True)
-            fills[label] = fill(topic, traffic_profile, start_ms, end_ms, args.seed, planted)
+            until = start_ms if label == "history" else end_ms
+            fills[label] = fill(topic, traffic_profile, since, until, args.seed, planted, weekly)
             print(f"  {fills[label].events:,} events in {fills[label].seconds:.0f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
+        learned = scratch / "history"
+        if history is not None:
+            # A fresh deployment reads the city's first weeks, then learns from them.
+            learned.mkdir()
+            prepare_store(learned, profile)
+            results["history"] = run(
+                "history", history, 2.0, learned, profile_path, fills["history"].events
+            )
+            print("  vtops baselines refresh …", file=sys.stderr, flush=True)
+            refreshed = refresh(learned, profile_path, start_ms, profile)
+        # The scored runs start from what the history run learned (all its versions: the
+        # priors before the scored days, the refresh from them on), on stores of their own.
+        baselines = read_baselines(learned) if history is not None else []
         for name, interval_s in RUNS:
             topic = control if name == "control" else injected
+            data_dir = scratch / name
+            data_dir.mkdir()
+            prepare_store(data_dir, profile, baselines)
             events = fills["control" if name == "control" else "injected"].events
-            results[name] = run(name, topic, interval_s, scratch, profile_path, profile, events)
+            results[name] = run(name, topic, interval_s, data_dir, profile_path, events)
     finally:
+        used = [t for t in (history, injected, control) if t is not None]
         if not args.keep:
-            for topic in (injected, control):
-                clean_up(topic, [topic.group(name, 0) for name, _ in RUNS])
+            for topic in used:
+                clean_up(topic, [topic.group(name, 0) for name in (*dict(RUNS), "history")])
             shutil.rmtree(scratch, ignore_errors=True)
         else:
-            print(f"kept: {scratch}, topics {injected.prefix}*, {control.prefix}*", file=sys.stderr)
+            print(f"kept: {scratch}, topics " + ", ".join(f"{t.prefix}*" for t in used),
+                  file=sys.stderr)  # fmt: skip
     wall_s = time.monotonic() - began
-    report(args, profile, monday.isoformat(), incidents, fills, results, wall_s)
+    monday = first + timedelta(weeks=args.history_weeks)  # of the scored days
+    report(args, profile, monday.isoformat(), incidents, fills, results, refreshed, wall_s)
 
 
 def report(
@@ -306,6 +385,7 @@ def report(
     incidents: list[Incident],
     fills: Mapping[str, Any],
     results: Mapping[str, RunResult],
+    refreshed: Mapping[str, Any] | None,
     wall_s: float,
 ) -> None:
     injected_writes = [write_of(row) for row in results["injected"].topic_rows]
@@ -332,6 +412,16 @@ def report(
         f"{'priors' if args.perturb is None else f'perturbed city (seed {args.perturb})'} · "
         f"{datetime.now(UTC).isoformat(timespec='seconds')}"
     )
+    if refreshed is not None:
+        print(
+            f"baselines: {args.history_weeks} weeks of history before the scored days, read by "
+            f"a worker on a fresh store, then `vtops baselines refresh` version "
+            f"{refreshed['version']} effective from {refreshed['effective_from']}: "
+            f"{refreshed['slots_from_history']:,} slots from history, "
+            f"{refreshed['slots_from_priors']:,} from priors; the scored runs start from it"
+        )
+    else:
+        print("baselines: the simulator's priors (every run is a fresh deployment)")
     print(
         "incidents: " + ", ".join(
             f"{kind} {minutes} min" + (f" ×{SIZE[kind]}" if SIZE[kind] != 1.0 else "")
@@ -366,13 +456,23 @@ def report(
     print(f"A4 false alerts per camera-day (control, all kinds, {len(control_opened)} openings "
           f"over {camera_days} camera-days): {false_rate:.3f}  target ≤ {FALSE_ALERTS_TARGET}  "
           f"{_met(false_rate <= FALSE_ALERTS_TARGET)}")  # fmt: skip
-    first_day_ends = epoch_ms(date.fromisoformat(monday), profile) + DAY_MS
-    first_day = [o for o in control_opened if o.at_ms < first_day_ends]
+    # Cold start: the first day of a fresh store, the history run's if there is one (the
+    # city's own traffic, nothing injected), else the control run's.
+    fresh = "history" if "history" in results else "control"
+    fresh_opened = openings([write_of(row) for row in results[fresh].topic_rows])
+    fresh_monday = date.fromisoformat(monday) - timedelta(weeks=args.history_weeks)
+    first_day_ends = epoch_ms(fresh_monday, profile) + DAY_MS
+    first_day = [o for o in fresh_opened if o.at_ms < first_day_ends]
     first_rate = len(first_day) / args.cameras
-    print(f"A4 cold start: false alerts per camera-day on the first day of the fresh store "
-          f"(control, {len(first_day)} openings over {args.cameras} camera-days): "
+    print(f"A7 cold start: false alerts per camera-day on the first day of the fresh store "
+          f"({fresh} run, {len(first_day)} openings over {args.cameras} camera-days): "
           f"{first_rate:.3f}  target ≤ {FALSE_ALERTS_TARGET}  "
           f"{_met(first_rate <= FALSE_ALERTS_TARGET)}")  # fmt: skip
+    if fresh == "history":
+        history_days = args.cameras * 7 * args.history_weeks
+        print(f"   over all {args.history_weeks} weeks of history, learning on priors and its "
+              f"own level: {len(fresh_opened)} openings over {history_days} camera-days = "
+              f"{len(fresh_opened) / history_days:.3f}")  # fmt: skip
     rate = flaps.rate
     print(f"A4 flapping (reopened or flapping, injected + control): {flaps.flapped} of "
           f"{flaps.episodes} episodes = {_share(flaps.flapped, flaps.episodes)}  target < "
@@ -409,6 +509,8 @@ def report(
         document = {
             "cameras": args.cameras, "days": args.days, "per_kind": args.per_kind,
             "seed": args.seed, "partitions": args.partitions, "monday": monday,
+            "perturb": args.perturb, "history_weeks": args.history_weeks, "refresh": refreshed,
+            "cold_start_false_alerts_per_camera_day": first_rate,
             "camera_ids": [c.camera_id for c in profile.cameras],
             "events": {k: v.events for k, v in fills.items()},
             "fill_s": {k: v.seconds for k, v in fills.items()},
@@ -424,6 +526,7 @@ def report(
             "incidents": [{**i.truth(profile.tz), "detected_after_min": d.minutes}
                           for d in found for i in [d.incident]],
             "control_openings": [asdict(w) for w in control_opened],
+            "cold_start_openings": [asdict(w) for w in first_day],
             "unanswered_openings": [{**asdict(w), "why": why} for w, why in extra],
             "spurious": len(spurious),
             "wall_s": wall_s,

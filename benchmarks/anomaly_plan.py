@@ -35,7 +35,7 @@ from simulator.demand import ARTERIAL_PEAK_PER_S, SIDE_STREET_PEAK_PER_S
 from simulator.incidents import DEFAULT_SIZE, INCIDENT_KINDS, Incident, IncidentKind
 from simulator.mix import camera_mix
 from simulator.sources import source_rng
-from simulator.traffic import CameraTraffic
+from simulator.traffic import CameraTraffic, WeeklyShape
 from vtops.kafka.topics import ensure_topics
 
 PROFILE = Path(__file__).resolve().parents[1] / "city" / "profiles" / "vung-tau.json"
@@ -119,6 +119,31 @@ def perturbed_profile(profile: CityProfile, seed: int) -> CityProfile:
     return profile.model_copy(update={"cameras": tuple(cameras)})
 
 
+# The perturbed city's week, unlike the model's (issue 18): a Sunday morning market doubles the
+# traffic of the cameras near it, and the weekend exodus adds a third to every camera's Friday
+# evening (a weekday slot the baselines pool with the other weekdays).
+MARKET_HOURS = (5, 11)
+MARKET_FACTOR = 2.0
+MARKET_SHARE = 1 / 3
+EXODUS_HOURS = (16, 20)
+EXODUS_FACTOR = 1.3
+
+
+def market_week(profile: CityProfile, seed: int) -> WeeklyShape:
+    """The perturbed city's weekly shape: a seeded third of the cameras are near the market."""
+    rng = random.Random(f"{seed}/market-week")
+    near = {c.camera_id for c in profile.cameras if rng.random() < MARKET_SHARE}
+
+    def factor(camera_id: str, local: datetime) -> float:
+        if local.weekday() == 6 and camera_id in near:
+            return MARKET_FACTOR if MARKET_HOURS[0] <= local.hour < MARKET_HOURS[1] else 1.0
+        if local.weekday() == 4 and EXODUS_HOURS[0] <= local.hour < EXODUS_HOURS[1]:
+            return EXODUS_FACTOR
+        return 1.0
+
+    return factor
+
+
 def partition_of(camera_id: str, partitions: int) -> int:
     """The partition the contract's keying (Java's murmur2 of camera_id) sends a camera to."""
     return int((murmur2(camera_id.encode()) & 0x7FFFFFFF) % partitions)
@@ -181,6 +206,7 @@ def fill(
     end_ms: int,
     seed: int,
     incidents: list[Incident],
+    weekly: WeeklyShape | None = None,
 ) -> Fill:
     """Create the contract topics and send the cameras' events of [start_ms, end_ms), keyed by
     camera_id, as fast as possible. The random streams are those `vtops simulate` gives the
@@ -191,6 +217,7 @@ def fill(
         source_rng(seed, CameraTraffic.topic),
         incidents=incidents,
         incident_rng=source_rng(seed, f"{CameraTraffic.topic}/incidents"),
+        weekly=weekly,
     )
     producer = Producer({"bootstrap.servers": topic.bootstrap, **PRODUCER_CONFIG})
     started = time.perf_counter()

@@ -8,7 +8,7 @@ dicts exactly per contract section 4, ready for JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from operator import itemgetter
 from random import Random
@@ -61,6 +61,11 @@ class _Camera:
         self.mix: CameraMix = camera_mix(demand.camera)
 
 
+# A city's own weekly rhythm on top of the model's daily curves (a market day, say): the factor
+# on a camera's rate at a local time.
+WeeklyShape = Callable[[str, datetime], float]
+
+
 class CameraTraffic:
     """The camera.events source (see sources.EventSource) of every camera in the profile.
 
@@ -80,8 +85,10 @@ class CameraTraffic:
         holiday: bool = False,
         incidents: Sequence[Incident] = (),
         incident_rng: Random | None = None,
+        weekly: WeeklyShape | None = None,
     ) -> None:
         check_no_overlap(incidents)
+        self._weekly = weekly
         self._rng = rng
         self._incident_rng = incident_rng or Random("incidents")
         self._incidents: dict[str, list[Incident]] = {}
@@ -139,15 +146,18 @@ class CameraTraffic:
         moment = Moment.at(local, self._holiday)
         out: list[tuple[int, Event]] = []
         for camera in self._cameras:
+            scale = rate_scale
+            if self._weekly is not None:
+                scale *= self._weekly(camera.camera_id, local)
             incidents = [
                 incident
                 for incident in self._incidents.get(camera.camera_id, ())
                 if incident.start_ms < end_ms and start_ms < incident.end_ms
             ]
             if incidents:
-                self._incident_step(camera, incidents, start_ms, end_ms, moment, rate_scale, out)
+                self._incident_step(camera, incidents, start_ms, end_ms, moment, scale, out)
             else:
-                self._camera_step(camera, start_ms, end_ms, moment, rate_scale, rng, NO_EFFECT, out)
+                self._camera_step(camera, start_ms, end_ms, moment, scale, rng, NO_EFFECT, out)
         out.sort(key=itemgetter(0))
         return out
 
