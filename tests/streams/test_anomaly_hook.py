@@ -72,10 +72,13 @@ def test_a_checkpoint_from_before_the_hook_is_read_into_the_watchs_own_state() -
     assert isinstance(watch, WatchState)
     camera = orjson.loads(orjson.dumps(watch.cameras[CAMERAS[0]]))
     # The old layout: the partition's entry with its camera list, one entry per camera.
-    partition = {**asdict(watch.partition), "cameras": [CAMERAS[0]]}
+    partition = {**asdict(watch.partition), "cameras": [CAMERAS[0], CAMERAS[1]]}
     state.keyed = {WATCH_KEY: partition, f"watch:{CAMERAS[0]}": camera}
     event = camera_event(CAMERAS[0], T0 + 3 * MINUTE, "status", status="online")
     fold_event(flow, state, 3, orjson.dumps(event), records)
     assert list(state.keyed) == [WATCH_KEY]
+    # The second camera was listed but never saved (that layout saved a camera on its first
+    # change): heard anew.
+    assert list(state.keyed[WATCH_KEY].cameras) == [CAMERAS[0]]
     assert state.keyed[WATCH_KEY].cameras[CAMERAS[0]].alive_ms == T0 + 3 * MINUTE
     assert state.take_keyed_changes()[1] == [f"watch:{CAMERAS[0]}"]

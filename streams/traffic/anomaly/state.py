@@ -124,9 +124,12 @@ LEGACY_CAMERA_PREFIX = "watch:"
 
 
 def legacy_watch(partition: dict[str, Any], saved: Mapping[str, Any]) -> WatchState:
-    """The watch as such a checkpoint saved it, `saved` being the partition's other entries."""
+    """The watch as such a checkpoint saved it, `saved` being the partition's other entries.
+    A camera listed without an entry of its own had not changed since it was first heard (that
+    layout saved it on its next change): it is heard anew."""
     kept = {key: value for key, value in partition.items() if key != "cameras"}
+    entries = [(c, saved.get(LEGACY_CAMERA_PREFIX + c)) for c in partition["cameras"]]
     return WatchState(
         partition_from_state(kept),
-        {c: camera_from_state(saved[LEGACY_CAMERA_PREFIX + c]) for c in partition["cameras"]},
+        {c: camera_from_state(entry) for c, entry in entries if entry is not None},
     )
