@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clickhouse-url", default=None, help="a server; default: embedded")
     add_topic_options(parser)
     args = parser.parse_args(argv)
+    # A soak is long: stopped with SIGTERM, it still stops its worker and deletes its topics.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scratch = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
         samples, peak, exit_code = soak(args, scratch)
