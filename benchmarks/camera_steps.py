@@ -6,8 +6,9 @@ The per-event budget method of ../shared/research/engine.md, for the camera path
 benchmarks.rekeyed_steps does it for the re-keyed streams: each step of the worker's path is
 run alone over the same `--events` simulator events as benchmarks.throughput sends, in this
 process, in CPU time (`time.process_time`, so that other processes sharing the machine weigh
-less than in wall time); the best of `--repeats` is printed. The window stage is the worker's
-own, with the baseline priors a fresh store gets, nothing saved and sinks that keep nothing.
+less than in wall time), with the garbage collector set as the worker sets it; the best of
+`--repeats` is printed. The window stage is the worker's own, with the baseline priors a
+fresh store gets, nothing saved and sinks that keep nothing.
 Step rows are parts of the totals below them, not additions to them. Not in it: the consume
 (aiokafka's fetch and parse, ~2 µs), the sinks' writes (ClickHouse inserts, the output topic)
 and start-up; a py-spy profile of a real worker shows those.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,6 +96,11 @@ def steps(events: int, repeats: int, seed: int) -> list[tuple[str, float]]:
     values = [r.value for r in records]
     decoded = [stream.decode(v) for v in values]
     latest_ms = int(time.time() * 1000) + 3_600_000
+    # As the worker runs (vtops/cli/worker.py): what its start made frozen, young collections
+    # every 20,000 allocations; otherwise the collector's walks over the messages and events
+    # held here weigh on whichever step allocates most.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
     def check() -> None:
         for event in decoded:
