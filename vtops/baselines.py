@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -192,7 +192,9 @@ def refresh_baselines(
     version: int | None = None,
 ) -> RefreshSummary:
     """Learn every camera's baselines and write them all as one new version, effective from the
-    event time `effective_from` (timezone-aware)."""
+    event time `effective_from` (timezone-aware), moved on to a whole minute: a minute is judged
+    by one version, the one its alerts are stamped with."""
+    effective_from = _next_whole_minute(effective_from)
     history = learn_from_history(client, database, profile.timezone)
     if version is None:
         version = max(int(time.time()), _current_version(client, database) + 1)
@@ -217,6 +219,11 @@ def refresh_baselines(
              version, effective_from.isoformat(), summary.from_history,
              summary.from_priors)  # fmt: skip
     return summary
+
+
+def _next_whole_minute(at: datetime) -> datetime:
+    whole = at.replace(second=0, microsecond=0)
+    return whole if whole == at else whole + timedelta(minutes=1)
 
 
 def ensure_baselines(client: Client, database: str, profile: CityProfile) -> int:

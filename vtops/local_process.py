@@ -113,7 +113,10 @@ def end(pid: int, grace_s: float, asked: bool, name: str) -> None:
             return
         if asked:
             logger.warning("%s still running, sending %s pid=%d", name, sig.name, pid)
-        os.kill(pid, sig)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return  # it ended between the check and the signal
         asked = True
     while alive(pid):
         time.sleep(0.1)

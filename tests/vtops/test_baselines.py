@@ -23,7 +23,14 @@ from simulator.baseline_priors import prior_baselines
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
-from streams.traffic.anomaly.baselines import SLOTS_PER_DAY, SlotKey, load_baselines
+from streams.traffic.anomaly.baselines import (
+    SLOTS_PER_DAY,
+    Baselines,
+    BaselineTimeline,
+    BaselineVersion,
+    SlotKey,
+    load_baselines,
+)
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
 from vtops.cli.baselines import DEFAULT_MIN_SAMPLES
@@ -297,6 +304,36 @@ def test_each_refresh_is_a_version_judging_from_its_effective_time(
     assert ensure_baselines(store, database, city) == 0
 
 
+def test_a_refresh_takes_effect_at_a_whole_minute(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    """Alerts are stamped with the version of their minute: a version starting mid-minute
+    would judge that minute by the old slots and stamp it with the new version."""
+    ensure_baselines(store, database, city)
+    asked = LATER + timedelta(seconds=30)
+    summary = refresh_baselines(
+        store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=asked
+    )
+    assert summary.effective_from == LATER + timedelta(minutes=1)
+    with ThreadPoolExecutor(max_workers=1) as reads:
+        timeline = load_baselines(store, database, reads)
+        assert timeline.versions[-1].effective_from_ms == int(LATER.timestamp() * 1000) + 60_000
+
+
+def test_a_failed_read_of_a_version_is_tried_again() -> None:
+    failures = [ConnectionError("the store blinked")]
+
+    def read(version: int) -> Baselines:
+        if failures:
+            raise failures.pop()
+        return Baselines({}, version)
+
+    with ThreadPoolExecutor(max_workers=1) as reads:
+        timeline = BaselineTimeline([BaselineVersion(0, 7)], read, reads)
+        timeline.prefetch(7).exception()  # the background read fails
+        assert timeline.baselines_at(1_000).version == 7
+
+
 def test_a_store_made_before_versions_keeps_its_baselines_as_one_since_always(
     store: Client,
 ) -> None:
@@ -333,9 +370,11 @@ def test_the_cli_refreshes_and_shows_a_camera(tmp_path: Path) -> None:
     refreshed = vtops("baselines", "refresh", "--output", "json")
     assert refreshed.returncode == 0, refreshed.stderr
     report = json.loads(refreshed.stdout)
-    # Effective from ahead of now, by twice the workers' reading interval (15 minutes).
-    ahead = datetime.fromisoformat(report["effective_from"]) - datetime.now(CITY_TZ)
-    assert timedelta(minutes=29) < ahead <= timedelta(minutes=30)
+    # Effective from ahead of now, by twice the workers' reading interval (15 minutes), at the
+    # next whole minute.
+    effective = datetime.fromisoformat(report["effective_from"])
+    assert effective.second == 0
+    assert timedelta(minutes=29) < effective - datetime.now(CITY_TZ) <= timedelta(minutes=31)
     assert report["slots_from_history"] == 0
     assert report["slots_from_priors"] == len(load_city_profile().cameras) * 3 * SLOTS_PER_DAY
     shown = vtops("baselines", "show", "--camera", "VT-CAM-002", "--output", "json")

@@ -161,9 +161,10 @@ class BaselineTimeline:
         return baselines
 
     def prefetch(self, version: int) -> Future[Baselines]:
-        """The read of `version`'s slots, started unless it is under way or done."""
+        """The read of `version`'s slots, started unless it is under way or done (a read that
+        failed, on a passing store error say, is started again)."""
         future = self._slots.get(version)
-        if future is None:
+        if future is None or (future.done() and future.exception() is not None):
             future = self._slots[version] = self._executor.submit(self._read, version)
             while len(self._slots) > KEPT_VERSIONS:
                 self._slots.popitem(last=False)
