@@ -36,6 +36,7 @@ from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
 from simulator.baseline_priors import baseline_row, prior_baselines, prior_rows
 from sinks.clickhouse.placeholders import fill
+from streams.traffic.anomaly.alerts import PARTITION_WIDE
 from streams.traffic.anomaly.baselines import (
     BASELINES_TABLE,
     COLUMNS,
@@ -86,6 +87,10 @@ WITH
         SELECT s.camera_id AS camera_id, s.minute AS minute
         FROM samples AS s LEFT ANTI JOIN alert_minutes AS a
             ON s.camera_id = a.camera_id AND s.minute = a.minute
+        -- a partition-wide alert (site_offline, citywide_shift) leaves out every camera
+        LEFT ANTI JOIN (
+            SELECT DISTINCT minute FROM alert_minutes WHERE camera_id = '{PARTITION_WIDE}'
+        ) AS w ON s.minute = w.minute
     ),
     filled AS (
         SELECT

@@ -23,6 +23,7 @@ from simulator.baseline_priors import prior_baselines
 from sinks.clickhouse.client import connect
 from sinks.clickhouse.migrations import migrate
 from sinks.settings import StorageSettings
+from streams.traffic.anomaly.alerts import PARTITION_WIDE
 from streams.traffic.anomaly.baselines import (
     SLOTS_PER_DAY,
     Baselines,
@@ -209,6 +210,30 @@ def test_a_confirmed_incident_is_left_out_even_while_open(
     # B's open alert is not confirmed: a shift, learned.
     b = rows[(B, "weekday", SLOT)]
     assert (b["samples"], b["vehicles_median"]) == (15, 0.0)
+
+
+def test_a_confirmed_city_wide_incident_leaves_out_every_camera(
+    store: Client, database: str, city: CityProfile
+) -> None:
+    """site_offline and citywide_shift name no camera (`*`): confirmed, they leave out the
+    minutes of every camera while they last."""
+    for camera in (A, B):
+        insert_minutes(store, database, camera, WEDNESDAY, [40] * 10 + [400] * 5)
+    store.insert(
+        f"{database}.traffic_alerts",
+        [["shift", PARTITION_WIDE, PARTITION_WIDE, "citywide_shift", "warning",
+          WEDNESDAY + timedelta(minutes=10), WEDNESDAY + timedelta(minutes=12), None, 400.0,
+          40.0, 9.0, "open", 1]],
+        column_names=["alert_id", "camera_id", "ward", "kind", "severity", "first_anomalous_at",
+                      "opened_at", "resolved_at", "observed", "expected", "score", "status",
+                      "version"],
+    )  # fmt: skip
+    confirm_incident(store, database, "shift", "the festival", LATER)
+    refresh_baselines(store, database, city, min_samples=3, effective_from=LATER, version=1)
+    rows = baselines(store, database)
+    for camera in (A, B):
+        slot = rows[(camera, "weekday", SLOT)]
+        assert (slot["samples"], slot["vehicles_median"]) == (10, 40.0)
 
 
 def test_slots_and_days_are_the_city_profiles(store: Client, city: CityProfile) -> None:
