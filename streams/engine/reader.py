@@ -11,6 +11,8 @@ The contract:
   the broker's beginning and end offsets say whether each range is still there; a range that is
   not (retention cut its start, or it reaches past the end) raises `RangeNotRetained`, which
   carries the part that is, at once — no counting of empty polls.
+- Records aiokafka cannot read (a header name that is not UTF-8) come in their place as
+  `UnreadableRecord`s (streams/engine/fetch.py), which the stages make dead letters.
 - A read that makes no progress for `stall_s` raises `ReaderStalled`: the broker stopped
   answering, which end offsets cannot tell.
 """
@@ -23,6 +25,8 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streams.engine.fetch import Fetch
 
 # [start, stop): offsets of one partition.
 Range = tuple[int, int]
@@ -58,6 +62,7 @@ class BoundedReader:
     """A consumer outside every group, for reading fixed ranges; use it as `async with`."""
 
     _consumer: AIOKafkaConsumer
+    _fetch: Fetch
 
     def __init__(
         self, client_config: dict[str, Any], batch: int = 5_000, stall_s: float = STALL_S
@@ -72,6 +77,7 @@ class BoundedReader:
             enable_auto_commit=False, group_id=None, **self._client_config
         )
         await self._consumer.start()
+        self._fetch = Fetch(self._consumer, self._client_config)
         return self
 
     async def __aexit__(
@@ -117,7 +123,7 @@ class BoundedReader:
         left = set(asked)
         progressed = time.monotonic()
         while left:
-            batches = await consumer.getmany(*left, timeout_ms=500, max_records=self._batch)
+            batches = await self._fetch.getmany(*left, timeout_ms=500, max_records=self._batch)
             for tp, records in batches.items():
                 stop = asked[tp][1]
                 kept = [r for r in records if r.offset < stop]

@@ -41,6 +41,7 @@ from streams.engine.checkpoint import (
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream
 from streams.engine.partition_stage import PartitionStage
+from streams.engine.record_batches import refuse_unreadable
 from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
@@ -117,6 +118,7 @@ class RouteStage(PartitionStage[_Input]):
             held.offset = offset
             held.read += 1
             try:
+                refuse_unreadable(record)
                 event = stream.decode(record.value)
                 reject_far_future(stream, event, latest_ms)
                 assignment = stream.assign(event)

@@ -6,7 +6,8 @@ per message, a lock, a queue and a loop pass; ../shared/research/engine.md), whi
 worker at 3.3-3.9k events/s against 10k/s for Quix Streams. Its windows close on the wall
 clock and restored windows never expire. So this service, started by the Faust app like any
 other (`vtops worker`, its producer, signals and logging stay Faust's), reads every input
-topic of every stage with one consumer in the app's group: `getmany` returns up to
+topic of every stage with one consumer in the app's group: `getmany` (through
+streams/engine/fetch.py, which no producer's header names can stop) returns up to
 `batch_size` records, each partition's batch is folded by its stage with no await per event
 (~10 µs per camera event with msgspec decoding), and a checkpoint
 (streams/engine/checkpoint.py) runs in the background at most once at a time while the next
@@ -41,6 +42,7 @@ from mode import Service
 
 from city.event_loop import LoopShare
 from streams.engine.checkpoint import Checkpointer, Stage
+from streams.engine.fetch import Fetch
 from streams.engine.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class StreamEngine(Service):
         # An embedded store serves one worker: it must own every partition.
         self._exclusive = exclusive
         self._consumer: AIOKafkaConsumer | None = None
+        self._fetch: Fetch | None = None
         self.checkpointer = Checkpointer([], store, self._commit)
         self._in_flight: asyncio.Task[None] | None = None
         self._pending = 0
@@ -160,6 +163,7 @@ class StreamEngine(Service):
             **self._client_config,
         )
         await self._consumer.start()
+        self._fetch = Fetch(self._consumer, self._client_config)
         # Subscribed after the start, so that the start does not wait for an assignment (a
         # killed worker's partitions stay held for a session timeout): the first poll does,
         # and a SIGTERM meanwhile stops the worker at once.
@@ -285,13 +289,13 @@ class StreamEngine(Service):
             consuming.set()
 
     async def _consume_until_stopped(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
+        fetch = self._fetch
+        assert fetch is not None
         next_checkpoint = time.monotonic() + self._interval_s
         quiet_since = time.monotonic()
         reseeked = False
         while not self.should_stop:
-            batches = await consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+            batches = await fetch.getmany(timeout_ms=200, max_records=self._batch_size)
             if self._failure is not None:
                 raise self._failure
             received = await self._fold(batches)

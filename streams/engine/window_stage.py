@@ -35,6 +35,7 @@ from streams.engine.checkpoint import (
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream, Records
 from streams.engine.partition_stage import PartitionStage
+from streams.engine.record_batches import refuse_unreadable
 from streams.engine.records import is_watermark, origin_of, read_watermark
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
@@ -210,6 +211,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         A forward past its input partition's clock was never folded into this state: a reset
         (vtops/replay/rebuild.py) left it out, and the router sends it again."""
         try:
+            refuse_unreadable(record)
             if inputs is not None:
                 origin = origin_of(record.headers)
                 clock = None if origin is None else inputs.clocks.get(origin.partition)
@@ -254,6 +256,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         inputs = state.inputs
         if inputs is None:
             state.counters.events += 1
+            refuse_unreadable(record)
             fold_event(
                 self.stream,
                 state,
@@ -264,6 +267,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 latest_ms=latest_ms,
             )
             return
+        refuse_unreadable(record)  # a forged record on a re-key topic
         if is_watermark(record.headers):
             _mark(inputs, record.value)
             return
