@@ -50,7 +50,7 @@ test: install
 test-unit: install
 	$(BIN)/pytest -q -m "not integration"
 
-# The fuzzer's long run (the suite runs 12 batches): FUZZ_EXAMPLES batches through one worker,
+# The fuzzer's long run (the suite runs 75 batches): FUZZ_EXAMPLES batches through one worker,
 # failures shrunk; VTOPS_FUZZ_SEED=<seed it printed> replays a run.
 FUZZ_EXAMPLES ?= 1000
 fuzz: install
