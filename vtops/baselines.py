@@ -44,6 +44,7 @@ from streams.traffic.anomaly.baselines import (
     SlotBaseline,
     SlotKey,
 )
+from streams.traffic.anomaly.camera_level import PRIOR_VEHICLES
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,10 @@ def learn_from_history(client: Client, database: str, timezone: str) -> History:
 
 def history_baseline(row: Mapping[str, Any], prior: SlotBaseline) -> SlotBaseline:
     """History's baseline of a slot, with the prior's where history has nothing to say: rates
-    and shares of a slot that never saw a vehicle, speeds of one that never saw a speed."""
+    and shares of a slot that never saw a vehicle, speeds of one that never saw a speed. The
+    violation rate counts the prior's as `PRIOR_VEHICLES` vehicles, as the watch's own level
+    does: a quiet night slot that saw no violation in a few dozen vehicles would otherwise
+    expect none, and call the first five a spike (issue 18's perturbed-city benchmark)."""
     vehicles = row["vehicles_total"]
     speed_seen = row["speed_median"] is not None or prior.speed_kmh is None
     return SlotBaseline(
@@ -179,7 +183,8 @@ def history_baseline(row: Mapping[str, Any], prior: SlotBaseline) -> SlotBaselin
         vehicles_mad=row["vehicles_mad"],
         speed_kmh=row["speed_median"] if speed_seen else prior.speed_kmh,
         speed_mad=row["speed_mad"] if speed_seen else prior.speed_mad,
-        violation_rate=row["violations_total"] / vehicles if vehicles else prior.violation_rate,
+        violation_rate=(row["violations_total"] + PRIOR_VEHICLES * prior.violation_rate)
+        / (vehicles + PRIOR_VEHICLES),
         class_share={c: row[f"{c}_total"] / vehicles for c in VEHICLE_CLASSES}
         if vehicles
         else prior.class_share,

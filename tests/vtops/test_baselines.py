@@ -130,7 +130,9 @@ def test_medians_count_empty_minutes_only_while_the_pipeline_recorded(
     assert (b["source"], b["samples"]) == ("history", 15)
     assert (b["vehicles_median"], b["vehicles_mad"]) == (8.0, 4.0)  # 1..15
     assert (b["speed_median"], b["speed_mad"]) == (30.0, 0.0)
-    assert b["violation_rate"] == pytest.approx(15 / sum(range(1, 16)))
+    # 15 violations in 120 vehicles, and the prior's rate weighing as 500 vehicles.
+    prior_rate = prior_baselines(city)[(B, "weekday", SLOT)].violation_rate
+    assert b["violation_rate"] == pytest.approx((15 + 500 * prior_rate) / (120 + 500))
     assert b["car_share"] == pytest.approx(sum(n // 10 for n in range(1, 16)) / 120)
     assert rows[(B, "weekday", SLOT + 1)]["vehicles_median"] == 23.0  # 16..30
 
@@ -291,6 +293,12 @@ def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
     assert a["speed_median"] == pytest.approx(prior.speed_kmh)
     assert a["violation_rate"] == pytest.approx(prior.violation_rate)
     assert a["motorbike_share"] == pytest.approx(prior.class_share["motorbike"])
+    # B saw 75 vehicles and no violation: too few to expect none (the first five would be a
+    # spike); the prior's rate weighs as 500 vehicles.
+    b_prior = prior_baselines(city)[(B, "weekday", SLOT)].violation_rate
+    b = baselines(store, database)[(B, "weekday", SLOT)]
+    assert b["violation_rate"] == pytest.approx(500 * b_prior / (75 + 500))
+    assert b["violation_rate"] > 0.8 * b_prior
 
 
 def test_each_refresh_is_a_version_judging_from_its_effective_time(
