@@ -10,7 +10,8 @@ The contract:
 - A range is exhausted when the consumer's position reaches its stop offset. Before reading,
   the broker's beginning and end offsets say whether each range is still there; a range that is
   not (retention cut its start, or it reaches past the end) raises `RangeNotRetained`, which
-  carries the part that is, at once — no counting of empty polls.
+  carries the part that is, at once — no counting of empty polls; so does a range that
+  retention cuts while it is read.
 - Records aiokafka cannot read (a header name that is not UTF-8) come in their place as
   `UnreadableRecord`s (streams/engine/fetch.py), which the stages make dead letters.
 - A read that makes no progress for `stall_s` raises `ReaderStalled`: the broker stopped
@@ -25,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 from streams.engine.fetch import Fetch
 
@@ -73,9 +75,12 @@ class BoundedReader:
 
     async def __aenter__(self) -> BoundedReader:
         # Made here, not in __init__: an aiokafka client belongs to the loop that starts it.
+        # No offset reset: a stretch retention deletes while it is read must fail the read, not
+        # move it to the end (aiokafka's default), which would end it short and silently.
         self._consumer = AIOKafkaConsumer(
-            enable_auto_commit=False, group_id=None, **self._client_config
-        )
+            enable_auto_commit=False, group_id=None, auto_offset_reset="none",
+            **self._client_config,
+        )  # fmt: skip
         await self._consumer.start()
         self._fetch = Fetch(self._consumer, self._client_config)
         return self
@@ -123,7 +128,10 @@ class BoundedReader:
         left = set(asked)
         progressed = time.monotonic()
         while left:
-            batches = await self._fetch.getmany(*left, timeout_ms=500, max_records=self._batch)
+            try:
+                batches = await self._fetch.getmany(*left, timeout_ms=500, max_records=self._batch)
+            except OffsetOutOfRangeError:
+                raise RangeNotRetained(asked, await self.retained(asked)) from None
             for tp, records in batches.items():
                 stop = asked[tp][1]
                 kept = [r for r in records if r.offset < stop]

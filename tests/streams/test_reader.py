@@ -60,3 +60,33 @@ def test_a_range_past_the_end_is_refused_with_what_is_retained(broker: str, topi
     ) as gone:
         read(broker, {tp0: (5, 12), tp1: (0, 4)})
     assert gone.value.retained == {tp0: (5, 10), tp1: (0, 4)}
+
+
+def test_a_range_retention_cuts_while_it_is_read_is_refused(broker: str) -> None:
+    """aiokafka's default reset would move the reader to the end: a short read, no error."""
+    name = f"reader-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=0, batch_size=1)
+    for n in range(200):
+        producer.send(name, value=b"%d" % n, partition=0).get()
+    producer.close()
+    tp = TopicPartition(name, 0)
+
+    async def run() -> list[int]:
+        # A fetch of about one record batch at a time, so most of the range is read after the cut.
+        config = {**aiokafka_config(KafkaSettings(kafka_bootstrap=broker)),
+                  "max_partition_fetch_bytes": 1}  # fmt: skip
+        offsets: list[int] = []
+        async with BoundedReader(config, batch=5, stall_s=60) as reader:
+            async for _, records in reader.read({tp: (0, 200)}):
+                offsets.extend(r.offset for r in records)
+                if len(offsets) == 5:
+                    admin.delete_records({tp: 150})  # as retention does
+        return offsets
+
+    try:
+        with pytest.raises(RangeNotRetained, match=r"offsets 0\.\.199 asked, 150\.\.199"):
+            asyncio.run(run())
+    finally:
+        admin.close()
