@@ -112,7 +112,12 @@ class CashlessPayments:
     def assign(self, event: TerminalCounts) -> Assignment:
         start = aligned_start(event.period_start, HOUR_MS)
         return Assignment(
-            event.event_id, (event.ward, event.category), start, start + HOUR_MS, event.period_start
+            event.event_id,
+            (event.ward, event.category),
+            start,
+            start + HOUR_MS,
+            event.period_start,
+            event.terminal_id,
         )
 
     def fold(

@@ -134,7 +134,12 @@ class PortalKpis:
     def assign(self, event: PortalTransaction) -> Assignment:
         _, start, end = self._days.bounds(event.ts)
         return Assignment(
-            event.event_id, (event.agency, event.procedure_code), start, end, event.ts
+            event.event_id,
+            (event.agency, event.procedure_code),
+            start,
+            end,
+            event.ts,
+            event.dossier_id,
         )
 
     def fold(

@@ -55,7 +55,7 @@ class ExpectedCashless:
     _clock: InputStreamTimes = field(init=False)
 
     def __post_init__(self) -> None:
-        self._clock = InputStreamTimes(self.partitions)
+        self._clock = InputStreamTimes(self.partitions, GRACE_MS // 2)
 
     def add(self, event: dict[str, Any]) -> None:
         now = self._clock.advance(event["terminal_id"], event["period_start"])

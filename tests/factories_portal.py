@@ -86,7 +86,7 @@ class ExpectedPortal:
     _clock: InputStreamTimes = field(init=False)
 
     def __post_init__(self) -> None:
-        self._clock = InputStreamTimes(self.partitions)
+        self._clock = InputStreamTimes(self.partitions, GRACE_MS // 2)
 
     def add(self, event: dict[str, Any]) -> None:
         ts = _ms(event["ts"])

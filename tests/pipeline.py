@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from city.settings import KafkaSettings
 from sinks.clickhouse.client import connect
 from sinks.settings import StorageSettings
+from tests.stream_times import InputClock
 from vtops.kafka.offsets import remaining, wait_until_consumed
 
 BOOTSTRAP = os.environ.get("VTOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -51,16 +52,19 @@ def key_per_partition(prefix: str, partitions: int) -> list[str]:
 @dataclass
 class InputStreamTimes:
     """Stream time per input partition (contract section 5), for the tests' models: events
-    land where their producer's key puts them."""
+    land where their producer's key puts them, and one producer's lead over the partition's
+    others is bounded by `lead_ms` (half the grace, tests/stream_times.py)."""
 
     partitions: int
+    lead_ms: int
     times: dict[int, int] = field(default_factory=dict)
+    _clocks: dict[int, InputClock] = field(default_factory=dict)
 
     def advance(self, key: str, ts_ms: int) -> int:
         """The stream time of `key`'s partition once an event at `ts_ms` has arrived there."""
         partition = partition_of(key, self.partitions)
-        now = max(self.times.get(partition, ts_ms), ts_ms)
-        self.times[partition] = now
+        clock = self._clocks.setdefault(partition, InputClock(self.lead_ms))
+        self.times[partition] = now = clock.advance(key, ts_ms)
         return now
 
     def passed(self, at_ms: int) -> bool:

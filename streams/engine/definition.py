@@ -49,7 +49,7 @@ class Assignment:
     end_ms: int
     event_time_ms: int
     # Who sent it, where one producer's lead over the others on its input partition is bounded
-    # (streams/engine/lead.py): the camera; None for tallies and dossier steps (README).
+    # (streams/engine/lead.py): the camera, the terminal, the dossier (the input's key).
     producer: str | None = None
 
     @property

@@ -1,13 +1,16 @@
 """One producer's fast clock must not make its partition-mates late (contract v1.2, section 5).
 
 Stream time is the largest event time an input partition has seen, except that one producer
-(a camera: each stream names whose lead it bounds in `Assignment.producer`) counts at most
-`lead_ms` ahead of the most advanced *other* producer of the partition. A camera whose clock
-runs ten minutes fast thus moves its partition's stream time only `lead_ms` past the honest
-cameras, and their events keep all but `lead_ms` of their grace. Its own events are not
-refused: they count, in the windows their times name, and each is counted in
-`vtops_events_ahead_total`, so the operator can find it. A second producer agreeing with the
-leader (a partition catching up after an outage, every camera at once) lifts the bound at once.
+(the key its events carry: a camera, a payment terminal, a dossier; each stream names it in
+`Assignment.producer`) counts at most `lead_ms` ahead of the most advanced *other* producer of
+the partition. A camera whose clock runs ten minutes fast thus moves its partition's stream
+time only `lead_ms` past the honest cameras, and their events keep all but `lead_ms` of their
+grace. Its own events are not refused: they count, in the windows their times name, and each
+is counted in `vtops_events_ahead_total`, so the operator can find it. The window stage bounds
+its own partition's stream time (streams/engine/windows.py); for a re-keyed stream the router
+bounds the input partition's, which every forward carries (streams/engine/route_stage.py).
+A second producer agreeing with the leader (a partition catching up after an outage, every
+camera at once) lifts the bound at once.
 
 `lead_ms` is half the stream's grace: honest events keep at least half of it. A partition that
 has heard only one producer so far follows it: there is nobody to protect yet. Nor does a
@@ -48,6 +51,13 @@ class Leaders:
             self.leader, self.leader_ms, self.runner_up_ms = producer, ts_ms, self.leader_ms
         elif self.runner_up_ms is None or ts_ms > self.runner_up_ms:
             self.runner_up_ms = ts_ms
+
+    def allow(self, producer: str, ts_ms: int, lead_ms: int) -> int:
+        """See an event; the time it may move stream time to: `ts_ms`, or less when its
+        producer runs ahead of the others by more than `lead_ms`."""
+        self.see(producer, ts_ms)
+        allowed = self.bound(lead_ms)
+        return ts_ms if allowed is None else min(ts_ms, allowed)
 
     def bound(self, lead_ms: int) -> int | None:
         """The stream time these producers allow: the leader's time, at most `lead_ms` past

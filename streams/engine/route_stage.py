@@ -40,6 +40,7 @@ from streams.engine.checkpoint import (
 )
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream
+from streams.engine.lead import Leaders, lead_of
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
 from streams.engine.records import origin_header, watermark_header, watermark_value
@@ -54,8 +55,11 @@ class _Input:
     """One input partition as this router holds it."""
 
     offset: int = -1  # last message forwarded or dead-lettered
+    # The largest event time, one producer's lead over the others bounded.
     stream_time_ms: int | None = None
     invalid: int = 0
+    leaders: Leaders = field(default_factory=Leaders)
+    ahead: int = 0  # events whose producer ran ahead of the bound (streams/engine/lead.py)
     # Since the assignment, for /metrics only: the state keeps the invalid count alone.
     read: int = 0
     forwarded: int = 0
@@ -65,11 +69,24 @@ class _Input:
 
     def to_state(self) -> dict[str, Any]:
         """The router's meta entry of the partition: all it keeps across restarts."""
-        return {"offset": self.offset, "stream_time": self.stream_time_ms, "invalid": self.invalid}
+        return {
+            "offset": self.offset,
+            "stream_time": self.stream_time_ms,
+            "invalid": self.invalid,
+            "leaders": self.leaders.to_state(),
+            "ahead": self.ahead,
+        }
 
     @classmethod
     def from_state(cls, meta: dict[str, Any]) -> _Input:
-        return cls(meta["offset"], meta["stream_time"], meta["invalid"])
+        """From `to_state`; a state saved before the lead bound has no leaders."""
+        return cls(
+            meta["offset"],
+            meta["stream_time"],
+            meta["invalid"],
+            Leaders.from_state(meta.get("leaders")),
+            meta.get("ahead", 0),
+        )
 
 
 class RouteStage(PartitionStage[_Input]):
@@ -93,6 +110,8 @@ class RouteStage(PartitionStage[_Input]):
         self._max_skew_ms = max_clock_skew_s * 1000
         self._idle_s = idle_partition_s
         self._partitions_of = partitions_of
+        # Half the grace of the windows this router feeds (streams/engine/lead.py).
+        self._lead_ms = lead_of(stream.new_state().grace_ms)
         self._forwards: list[Row] = []
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
@@ -128,8 +147,14 @@ class RouteStage(PartitionStage[_Input]):
                 held.invalid += 1
                 self._dead_letters.add(partition, record, error)
                 continue
-            if held.stream_time_ms is None or assignment.event_time_ms > held.stream_time_ms:
-                held.stream_time_ms = assignment.event_time_ms
+            moved_to = assignment.event_time_ms
+            if assignment.producer is not None:
+                allowed = held.leaders.allow(assignment.producer, moved_to, self._lead_ms)
+                if allowed < moved_to:
+                    held.ahead += 1
+                    moved_to = allowed
+            if held.stream_time_ms is None or moved_to > held.stream_time_ms:
+                held.stream_time_ms = moved_to
             held.forwarded += 1
             self._forwards.append(
                 {
@@ -177,7 +202,12 @@ class RouteStage(PartitionStage[_Input]):
 
     def _counted(self, held: _Input) -> dict[str, int]:
         # Every message read is forwarded or dead-lettered (a contract topic has no records).
-        return {"events": held.read, "forwarded": held.forwarded, "invalid": held.invalid}
+        return {
+            "events": held.read,
+            "forwarded": held.forwarded,
+            "invalid": held.invalid,
+            "ahead": held.ahead,
+        }
 
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
         forwards, self._forwards = self._forwards, []

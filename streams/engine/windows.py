@@ -241,9 +241,8 @@ class PartitionWindows(Generic[A]):
     def advance(self, ts_ms: int, producer: str | None = None) -> None:
         """Stream time by an event of `producer`, or by a stream time carried along (None)."""
         if producer is not None:
-            self.leaders.see(producer, ts_ms)
-            allowed = self.leaders.bound(lead_of(self.grace_ms))
-            if allowed is not None and allowed < ts_ms:
+            allowed = self.leaders.allow(producer, ts_ms, lead_of(self.grace_ms))
+            if allowed < ts_ms:
                 self.counters.ahead += 1
                 ts_ms = allowed
         if self.stream_time_ms is None or ts_ms > self.stream_time_ms:

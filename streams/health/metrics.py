@@ -46,7 +46,8 @@ _COUNTERS = (
     (
         "ahead",
         "vtops_events_ahead",
-        "Events whose camera ran ahead of its partition's others by more than the lead bound.",
+        "Events whose producer (camera, terminal, dossier) ran ahead of its partition's others "
+        "by more than the lead bound.",
     ),
 )
 

@@ -2,9 +2,9 @@
 the order each input partition holds them, the dead letters and the window rows the worker must
 produce. Written from the contract, not from the engine's code.
 
-- Stream time is per input partition: the largest event time there, except that one camera
-  counts at most half the grace ahead of the most advanced other camera of the partition (the
-  README's rule for contract v1.2).
+- Stream time is per input partition: the largest event time there, except that one producer
+  (camera, terminal, dossier) counts at most half the grace ahead of the most advanced other
+  producer of the partition (the README's rule for contract v1.2; tests/stream_times.py).
 - An event is late when its window's end plus grace is not after its input partition's stream
   time (this event included); late events count nothing.
 - A copy of an event counts nothing: dedup is per input partition for the camera stream, per
@@ -21,8 +21,7 @@ from typing import Any
 
 from city import topics
 from tests.fuzz.messages import METHODS, Message
-
-SILENT_AFTER = 50  # the README: "the leader alone for 50 events"
+from tests.stream_times import InputClock
 
 GRACE_MS = {
     topics.CAMERA_EVENTS: 120_000,
@@ -36,6 +35,12 @@ TIME_FIELD = {
     topics.PAYMENT_COUNTS: "period_start",
     topics.PORTAL_TRANSACTIONS: "ts",
 }
+# Whose lead over the partition's others is bounded (contract v1.2, section 5): the input's key.
+PRODUCER_FIELD = {
+    topics.CAMERA_EVENTS: "camera_id",
+    topics.PAYMENT_COUNTS: "terminal_id",
+    topics.PORTAL_TRANSACTIONS: "dossier_id",
+}
 # The columns of each window row the model knows (contract section 7).
 COLUMNS = {
     topics.CAMERA_EVENTS: (
@@ -47,33 +52,6 @@ COLUMNS = {
         "paid_online", "resolved", "resolved_signed", "rejected",
     ),
 }  # fmt: skip
-
-
-@dataclass
-class InputClock:
-    """One input partition's stream time, by the contract's rule (v1.2, section 5)."""
-
-    lead_ms: int | None
-    latest: dict[str, int] = field(default_factory=dict)  # per producer, its latest time
-    time_ms: int | None = None
-    leader: str | None = None
-    alone: int = 0  # the leader's events since another producer spoke
-
-    def advance(self, producer: str, ts_ms: int) -> int:
-        if self.leader is None or producer == self.leader:
-            self.leader, self.alone = producer, self.alone + 1
-        else:
-            self.alone = 0
-            if ts_ms > self.latest[self.leader]:
-                self.leader = producer
-        self.latest[producer] = max(ts_ms, self.latest.get(producer, ts_ms))
-        candidate = max(self.latest.values())
-        silent = self.alone > SILENT_AFTER  # the others went dark: the leader is followed
-        if self.lead_ms is not None and len(self.latest) > 1 and not silent:
-            ranked = sorted(self.latest.values())
-            candidate = min(ranked[-1], ranked[-2] + self.lead_ms)
-        self.time_ms = candidate if self.time_ms is None else max(self.time_ms, candidate)
-        return self.time_ms
 
 
 def _iso_ms(text: str) -> int:
@@ -113,16 +91,10 @@ class Model:
             return
         clock = self.clocks.get((message.topic, partition))
         if clock is None:
-            lead_ms = (
-                GRACE_MS[message.topic] // 2 if message.topic == topics.CAMERA_EVENTS else None
-            )
+            lead_ms = GRACE_MS[message.topic] // 2
             clock = self.clocks[(message.topic, partition)] = InputClock(lead_ms)
         ts = event[TIME_FIELD[message.topic]]
-        # Tallies and dossier steps: no producer's lead is bounded, every one counts alone.
-        producer = (
-            event["camera_id"] if message.topic == topics.CAMERA_EVENTS else event["event_id"]
-        )
-        now = clock.advance(str(producer), ts)
+        now = clock.advance(str(event[PRODUCER_FIELD[message.topic]]), ts)
         key, end, grace = self._window(message.topic, event, ts)
         if end + grace <= now:
             self.late += 1

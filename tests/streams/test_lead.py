@@ -1,16 +1,34 @@
-"""Issue 16, 6: one camera's fast clock must not make its partition-mates late."""
+"""Issue 16, 6: one producer's fast clock (a camera, a terminal, a dossier) must not make its
+partition-mates late."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
 import orjson
+from aiokafka import ConsumerRecord
 
 from city.profile import load_city_profile
-from streams.engine.definition import Records
+from city.settings import KafkaSettings
+from sinks.base import BatchSink, Row
+from sinks.clickhouse.migrations import TABLES
+from streams.app import aiokafka_config
+from streams.engine.checkpoint import Cut, StageSinks
+from streams.engine.definition import DomainStream, Records
 from streams.engine.lead import SILENT_AFTER, Leaders
-from streams.engine.window_stage import fold_event
+from streams.engine.offline import NothingSaved, Unwritten, discarding_sinks
+from streams.engine.route_stage import RouteStage
+from streams.engine.window_stage import WindowStage, fold_event
+from streams.payments import CashlessPayments
+from streams.portal import PortalKpis
 from streams.traffic.anomaly.baselines import NO_BASELINES
 from streams.traffic.flow import TrafficFlow
 from tests.factories import MINUTE_MS, T0, passage
+from tests.factories_payments import tally
+from tests.factories_portal import step
+from tests.streams.test_engine import record
 
 GRACE_S = 120
 HONEST = [f"VT-CAM-{n:03d}" for n in range(1, 31)]
@@ -59,3 +77,84 @@ def test_a_leader_alone_for_long_is_followed_the_others_went_silent() -> None:
         assert leaders.bound(60_000) == min(T0 + n * 10_000, T0 + 60_000)
     leaders.see("alive", T0 + 3_600_000)
     assert leaders.bound(60_000) == T0 + 3_600_000
+
+
+class Forwards(BatchSink):
+    """The re-key topic, as the window stage will read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[ConsumerRecord] = []
+
+    async def write(self, batch: Sequence[Row]) -> None:
+        for row in batch:
+            value = row["value"]
+            offset = len(self.records)
+            self.records.append(
+                ConsumerRecord(
+                    "by-group", 0, offset, 0, 0, row["key"], value, None, 0, len(value),
+                    row["headers"],
+                )
+            )  # fmt: skip
+
+
+def route_and_window(stream: DomainStream[Any, Any], events: list[dict[str, Any]]) -> Any:
+    """The events on one input partition, through the router and the window stage."""
+    forwards = Forwards()
+    unwritten = Unwritten()
+    sinks = StageSinks(dict.fromkeys(TABLES, unwritten), forwards, unwritten)
+    router = RouteStage(
+        stream, "source", "by-group", sinks,
+        NothingSaved(), max_clock_skew_s=3600, idle_partition_s=3600,
+        highwater=lambda _topic, _partition: None, partitions_of=lambda _topic: 1,
+    )  # fmt: skip
+    windows = WindowStage(
+        stream, "by-group", discarding_sinks(), NothingSaved(),
+        aiokafka_config(KafkaSettings()), max_clock_skew_s=3600,
+        highwater=lambda _topic, _partition: None,
+    )  # fmt: skip
+
+    async def run() -> None:
+        await router.assign(0)
+        await windows.assign(0)
+        router.fold(0, [record("source", n, e) for n, e in enumerate(events)])
+        cut = Cut()
+        router.cut(cut, 0.0)
+        for sink, rows in cut.ordered():
+            await sink.write(rows)
+        windows.fold(0, forwards.records)
+
+    asyncio.run(run())
+    (routed,) = router.progress()
+    return routed.counted.get("ahead", 0), windows.partition_state(0).counters
+
+
+def test_a_terminal_half_an_hour_fast_leaves_its_partition_mates_on_time() -> None:
+    """Issue 16, 6, for the re-keyed streams: the router moved its input partition's stream
+    time by plain maximum, so a terminal 30 minutes fast made the other terminals' tallies of
+    the hour late against the 900 s grace."""
+    honest = [f"VT-T-{n:05d}" for n in range(1, 6)]
+    events = []
+    for minute in range(0, 60, 5):
+        for terminal in [*honest, "VT-T-09999"]:
+            fast = 30 if terminal == "VT-T-09999" else 0
+            at = T0 + (minute + fast) * MINUTE_MS
+            events.append(tally(f"{terminal}-{minute}", terminal, at, minutes=5))
+    ahead, counters = route_and_window(CashlessPayments(load_city_profile(), 900), events)
+    assert counters.late == 0
+    assert counters.accepted == len(events)  # the fast terminal's tallies count too
+    assert ahead > 0
+
+
+def test_a_dossier_whose_steps_run_days_ahead_leaves_the_others_on_time() -> None:
+    """The same for dossier steps: the 2-day grace, bounded at one day's lead."""
+    events = []
+    for hour in range(0, 48, 2):
+        for n in range(4):
+            events.append(step(f"d{n}-{hour}", f"D-{n}", T0 + hour * 3_600_000, "accepted"))
+        ahead_ts = T0 + (hour + 24 * 4) * 3_600_000
+        events.append(step(f"fast-{hour}", "D-FAST", ahead_ts, "accepted"))
+    ahead, counters = route_and_window(PortalKpis(load_city_profile(), 172_800), events)
+    assert counters.late == 0
+    assert counters.accepted == len(events)
+    assert ahead > 0
