@@ -49,6 +49,12 @@ def key_per_partition(prefix: str, partitions: int) -> list[str]:
     return [found[p] for p in range(partitions)]
 
 
+def closing_keys(prefix: str, partitions: int) -> list[str]:
+    """Two keys per partition: producers that move every partition's stream time together (one
+    alone leads its partition's others by half the grace at most, streams/engine/lead.py)."""
+    return key_per_partition(f"{prefix}a", partitions) + key_per_partition(f"{prefix}b", partitions)
+
+
 @dataclass
 class InputStreamTimes:
     """Stream time per input partition (contract section 5), for the tests' models: events

@@ -27,7 +27,7 @@ from tests.factories_payments import (
     tally,
 )
 from tests.factories_portal import ExpectedPortal, at, random_dossiers, step
-from tests.pipeline import PipelineRun, key_per_partition
+from tests.pipeline import PipelineRun, closing_keys, key_per_partition
 from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration
@@ -141,7 +141,7 @@ def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
             tally("t10", "VT-T-00001", T0 + HOUR_MS + 15 * minute, counts={"ewallet": 1}),
             *(
                 tally(f"t10-{t}", t, T0 + HOUR_MS + 15 * minute, ward="rach-dua", counts={})
-                for t in key_per_partition("VT-T-088", pipeline.partitions)
+                for t in closing_keys("VT-T-088", pipeline.partitions)
             ),
         ],
         # Late: dropped and counted, as is a copy of t1 now that its window has closed.
@@ -220,11 +220,11 @@ def test_sigkill_mid_stream_keeps_payments_and_portal_exact(pipeline: PipelineRu
     # Close every window: every input partition passes 09:15, and 09-20 for the portal.
     closing = [
         tally(f"close-{terminal}", terminal, T0 + 2 * HOUR_MS + 15 * MINUTE_MS)
-        for terminal in key_per_partition("VT-T-099", pipeline.partitions)
+        for terminal in closing_keys("VT-T-099", pipeline.partitions)
     ]
     closing_steps = [
         step(f"close-{dossier}", dossier, "2024-09-20T09:00:00+07:00", "rejected")
-        for dossier in key_per_partition("close-", pipeline.partitions)
+        for dossier in closing_keys("close-", pipeline.partitions)
     ]
     pipeline.produce_events(topics.PORTAL_TRANSACTIONS, "dossier_id", closing_steps)
     produce_and_wait(pipeline, closing)

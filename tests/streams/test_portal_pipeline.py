@@ -18,7 +18,7 @@ from kafka import KafkaConsumer
 from city import topics
 from streams.app import by_group_topic
 from tests.factories_portal import ExpectedPortal, at, step
-from tests.pipeline import BOOTSTRAP, PipelineRun, key_per_partition
+from tests.pipeline import BOOTSTRAP, PipelineRun, closing_keys
 from vtops.kafka.offsets import wait_until_consumed
 
 pytestmark = pytest.mark.integration
@@ -186,7 +186,7 @@ def test_days_deadlines_duplicates_late_steps_and_dead_letters(pipeline: Pipelin
         # all of them, and closes.
         [
             step(f"{dossier}-s", dossier, "2024-09-17T00:00:00+07:00", "submitted")
-            for dossier in key_per_partition("D13-", pipeline.partitions)
+            for dossier in closing_keys("D13-", pipeline.partitions)
         ],
         # Late by their dossiers' partitions: dropped and counted. D14's deadline is still
         # learnt from its late step.

@@ -16,7 +16,7 @@ from city import topics
 from tests.clickhouse_server import own_database
 from tests.factories import MINUTE_MS, T0, passage, random_traffic
 from tests.factories_payments import HOUR_MS, random_tallies, tally
-from tests.pipeline import PipelineRun, key_per_partition, partition_of
+from tests.pipeline import PipelineRun, closing_keys, partition_of
 from tests.streams.test_payments_pipeline import CASHLESS_SQL
 from tests.streams.test_traffic_pipeline import CAMERAS, flow_rows
 
@@ -52,7 +52,7 @@ def closing(partitions: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
             for cameras in by_partition.values()
             for c in cameras[:2]
         ],
-        [tally(f"close-{t}", t, T0 + 3 * HOUR_MS) for t in key_per_partition("VT-T-", partitions)],
+        [tally(f"close-{t}", t, T0 + 3 * HOUR_MS) for t in closing_keys("VT-T-", partitions)],
     )
 
 
