@@ -133,9 +133,15 @@ def fold_event(
     stream.fold(state, event, window, records)
 
 
-def _mark(inputs: InputClocks, value: bytes | None) -> None:
-    """Apply a router's watermark: its input partitions' stream times and idleness."""
+_FORGED = "further ahead of the wall clock than twice VTOPS_MAX_CLOCK_SKEW_S"
+
+
+def _mark(inputs: InputClocks, value: bytes | None, latest_ms: int) -> None:
+    """Apply a router's watermark: its input partitions' stream times and idleness. A stream
+    time past `latest_ms` is no router's (they refuse such events) and refused whole."""
     partitions, clocks = read_watermark(value)
+    if any(t is not None and t > latest_ms for t, _ in clocks.values()):
+        raise InvalidEvent(f"payload: a watermark's stream time {_FORGED}")
     inputs.partitions = partitions
     for input_partition, (stream_time_ms, idle) in clocks.items():
         clock = inputs.clock(input_partition)
@@ -268,8 +274,12 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             )
             return
         refuse_unreadable(record)  # a forged record on a re-key topic
+        # Only routers write here, and they refuse what is further ahead than the skew; a
+        # forged time could close every window for good. Twice the skew: routers may run on
+        # hosts whose clocks differ a little.
+        latest_ms += self._max_skew_ms
         if is_watermark(record.headers):
-            _mark(inputs, record.value)
+            _mark(inputs, record.value, latest_ms)
             return
         origin = origin_of(record.headers)
         if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
@@ -277,11 +287,12 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         state.counters.events += 1
         if origin is None:
             raise InvalidEvent("headers: no vtops.origin header")
+        if origin.stream_time_ms > latest_ms:
+            raise InvalidEvent(f"headers: a vtops.origin stream time {_FORGED}")
         clock = inputs.clock(origin.partition)
         clock.offset = origin.offset
         clock.idle = False
         clock.advance(origin.stream_time_ms)
-        # A routed event was judged against the wall clock by its router already.
         fold_event(
             self.stream,
             state,
@@ -289,6 +300,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             record.value,
             self._records,
             source_time_ms=origin.stream_time_ms,
+            latest_ms=latest_ms,
         )
 
     # -- the checkpoint -------------------------------------------------------------------

@@ -28,9 +28,10 @@ from sinks.exceptions import SinkError, TransientSinkError
 from sinks.kafka_topic import KafkaTopic
 from sinks.settings import StorageSettings
 from streams.app import aiokafka_config
-from streams.engine.checkpoint import Checkpointer, StageSinks
+from streams.engine.checkpoint import Checkpointer, Cut, StageSinks
 from streams.engine.definition import Records
-from streams.engine.records import origin_header
+from streams.engine.offline import NothingSaved, Unwritten
+from streams.engine.records import origin_header, watermark_header, watermark_value
 from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateStore, entry, tombstone
 from streams.engine.window_stage import WindowStage, fold_event
@@ -480,3 +481,48 @@ def test_a_record_on_a_rekey_topic_without_a_sound_origin_is_a_dead_letter(
     assert meta["inputs"]["clocks"]["3"] == [T0, 8, False]
     # The open window spans the damaged record: its restore re-reads it.
     assert asyncio.run(payments_stage().assign(0)) == 4
+
+
+def test_a_forged_time_on_a_rekey_topic_is_a_dead_letter_and_closes_nothing() -> None:
+    """Issue 16: only routers write a re-key topic, and they refuse events further ahead than
+    the skew; a forged watermark or forward from 2100 closed every window for good."""
+    letters = Recording("dlq")
+    stage = WindowStage(
+        CashlessPayments(load_city_profile(), 900),
+        "by-group",
+        StageSinks(dict.fromkeys(TABLES, Unwritten()), Unwritten(), letters),
+        NothingSaved(),
+        aiokafka_config(KafkaSettings()),
+        max_clock_skew_s=3600,
+        highwater=lambda _topic, _partition: None,
+    )
+    year_2100 = 4_102_444_800_000
+    messages = [
+        (orjson.dumps(tally("a", "VT-T-00001", T0)), origin_header(0, 0, T0)),
+        (watermark_value(1, {0: (year_2100, False)}), watermark_header()),
+        (orjson.dumps(tally("b", "VT-T-00002", T0)), origin_header(0, 1, year_2100)),
+        (orjson.dumps(tally("c", "VT-T-00003", year_2100 - 3_600_000)), origin_header(0, 2, T0)),
+        (orjson.dumps(tally("d", "VT-T-00004", T0)), origin_header(0, 3, T0)),
+    ]
+    records = [
+        ConsumerRecord("by-group", 0, n, 0, 0, None, value, None, 0, len(value), headers)
+        for n, (value, headers) in enumerate(messages)
+    ]
+
+    async def run() -> None:
+        await stage.assign(0)
+        stage.fold(0, records)
+        cut = Cut()
+        stage.cut(cut, 0.0)
+        for sink, rows in cut.ordered():
+            await sink.write(rows)
+
+    asyncio.run(run())
+    assert [letter["error"].split(" further")[0] for letter in letters.rows] == [
+        "payload: a watermark's stream time",
+        "headers: a vtops.origin stream time",
+        "period_start:",
+    ]
+    state = stage.partition_state(0)
+    assert state.inputs is not None and state.inputs.clocks[0].stream_time_ms == T0
+    assert state.windows[(("phuong-1", "grocery"), T0)].acc.reports == 2
