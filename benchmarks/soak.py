@@ -36,7 +36,8 @@ from benchmarks.worker import WorkerFailed, left_in_group, log_tail, start_worke
 from city.profile import load_city_profile
 from vtops.kafka.topics import ensure_topics
 
-# Batches of 20 ms, uncompressed as the city's producers send: 20 minutes at 20,000/s are 24 million events, ~5 GB on the broker's disk.
+# Batches of 20 ms, uncompressed as the city's producers send: 20 minutes at 20,000/s are
+# 24 million events, ~5 GB on the broker's disk.
 SOAK_PRODUCER_CONFIG = {**LATENCY_PRODUCER_CONFIG, "linger.ms": 20}
 
 
