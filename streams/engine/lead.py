@@ -53,11 +53,13 @@ class Leaders:
             self.runner_up_ms = ts_ms
 
     def allow(self, producer: str, ts_ms: int, lead_ms: int) -> int:
-        """See an event; the time it may move stream time to: `ts_ms`, or less when its
-        producer runs ahead of the others by more than `lead_ms`."""
+        """See an event; the time stream time may move to now: the bound, which is below
+        `ts_ms` when its producer runs ahead of the others by more than `lead_ms`, and may be
+        above it when a late-comer's event lets the leader's held-back time count."""
         self.see(producer, ts_ms)
         allowed = self.bound(lead_ms)
-        return ts_ms if allowed is None else min(ts_ms, allowed)
+        assert allowed is not None  # an event was just seen
+        return allowed
 
     def bound(self, lead_ms: int) -> int | None:
         """The stream time these producers allow: the leader's time, at most `lead_ms` past

@@ -152,7 +152,7 @@ class RouteStage(PartitionStage[_Input]):
                 allowed = held.leaders.allow(assignment.producer, moved_to, self._lead_ms)
                 if allowed < moved_to:
                     held.ahead += 1
-                    moved_to = allowed
+                moved_to = allowed
             if held.stream_time_ms is None or moved_to > held.stream_time_ms:
                 held.stream_time_ms = moved_to
             held.forwarded += 1

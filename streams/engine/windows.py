@@ -244,7 +244,7 @@ class PartitionWindows(Generic[A]):
             allowed = self.leaders.allow(producer, ts_ms, lead_of(self.grace_ms))
             if allowed < ts_ms:
                 self.counters.ahead += 1
-                ts_ms = allowed
+            ts_ms = allowed
         if self.stream_time_ms is None or ts_ms > self.stream_time_ms:
             self.stream_time_ms = ts_ms
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
+from streams.engine.definition import Records
+from streams.engine.window_stage import fold_event
+from streams.traffic.anomaly.baselines import NO_BASELINES
+from streams.traffic.flow import TrafficFlow
+from tests.factories import MINUTE_MS, T0, passage
 from tests.fuzz.test_decoding import judge
 from tests.fuzz.verdicts import reason_problem
 
@@ -57,3 +64,24 @@ def test_a_leap_second_is_a_valid_time_in_its_minute(ts: str) -> None:
         f'"ts":"{ts}"}}'
     )
     assert judge("camera.events", b"VT-CAM-001", value.encode()).ts == 1_483_228_799_999
+
+
+def test_a_leaders_held_back_time_counts_once_the_others_come_near() -> None:
+    """Found by the long run (seed 697394988): the engine moved stream time to each event's
+    own time, capped, so a leader's held-back time counted only when it spoke again, while
+    the rule (streams/engine/lead.py, the README) and the model let it count as soon as the
+    others came within half the grace; the worker counted an event the model judged late."""
+    flow = TrafficFlow(load_city_profile(), 120, NO_BASELINES)
+    state = flow.new_state()
+    for offset, (camera, ts) in enumerate(
+        [
+            ("VT-CAM-001", T0),
+            ("VT-CAM-002", T0 + 10 * MINUTE_MS),  # ahead: stream time held at T0 + 60 s
+            ("VT-CAM-001", T0 + 5 * MINUTE_MS),  # the leader's time may count to 05:00 + 60 s
+            ("VT-CAM-001", T0 + 3 * MINUTE_MS),  # minute 3 ends at 04:00, its grace at 06:00
+        ]
+    ):
+        event = passage(f"e{offset}", camera, ts)
+        fold_event(flow, state, offset, orjson.dumps(event), Records(), key=camera.encode())
+    assert state.stream_time_ms == T0 + 6 * MINUTE_MS
+    assert state.counters.late == 1
