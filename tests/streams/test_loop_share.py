@@ -40,7 +40,7 @@ def test_a_large_poll_gives_the_loop_back_while_it_is_folded(engine: Engine) -> 
     # Four polls' worth of a backlog: long enough to need sharing on a fast machine too.
     batch = [record(topic, n, event) for n, event in enumerate(passages(40_000))]
 
-    async def fold_beside_a_probe() -> tuple[int, float, float]:
+    async def fold_beside_a_probe() -> tuple[int, float, int]:
         await stage.assign(0)
         gaps: list[float] = []
         folding = True
@@ -60,11 +60,13 @@ def test_a_large_poll_gives_the_loop_back_while_it_is_folded(engine: Engine) -> 
         took = time.perf_counter() - started
         folding = False
         await prober
-        return folded, took, max(gaps)
+        return folded, took, len(gaps)
 
-    folded, took, longest_gap = asyncio.run(fold_beside_a_probe())
+    folded, took, probe_turns = asyncio.run(fold_beside_a_probe())
     assert folded == 40_000
     assert stage.partition_state(0).counters.accepted == 40_000
-    # The probe ran between slices: the loop was never held for the whole poll.
+    # The probe ran between slices: the loop was never held for the whole poll. Counted in
+    # turns, not by its longest wait: a collector pause or a busy neighbour on CI stretched
+    # one wait to half the fold once (0.22 of 0.43 s) while the fold still gave way.
     assert took > 2 * HOLD_S, f"a fold of {took:.3f} s is too fast to tell: fold more"
-    assert longest_gap < took / 2
+    assert probe_turns >= 3, f"the probe ran {probe_turns} times in a fold of {took:.3f} s"
