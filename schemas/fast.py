@@ -45,12 +45,6 @@ EventId = Annotated[str, Meta(min_length=1, max_length=64)]
 Id64 = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
-def _epoch_ms(struct: Struct, name: str) -> None:
-    value = getattr(struct, name)
-    if isinstance(value, str):
-        force_setattr(struct, name, to_epoch_ms(value))
-
-
 # camera.events: a union tagged by `kind`. msgspec keeps the tag off the instance, so a class
 # attribute gives `event.kind` as pydantic's models have it.
 
@@ -61,7 +55,7 @@ class _CameraEvent(Struct, frozen=True, kw_only=True, tag_field="kind"):
     ts: EpochMs
 
     def __post_init__(self) -> None:
-        # Inline rather than _epoch_ms: a third off the common case, an int `ts`.
+        # Checked inline, not through a helper: a third off the common case, an int `ts`.
         if isinstance(self.ts, str):
             force_setattr(self, "ts", to_epoch_ms(self.ts))
 
@@ -132,8 +126,11 @@ class TerminalCounts(Struct, frozen=True, kw_only=True):
     amounts_vnd: MethodAmounts | None = None
 
     def __post_init__(self) -> None:
-        _epoch_ms(self, "period_start")
-        _epoch_ms(self, "period_end")
+        # Inline, as for camera events: a helper's call per time cost ~0.3 µs an event.
+        if isinstance(self.period_start, str):
+            force_setattr(self, "period_start", to_epoch_ms(self.period_start))
+        if isinstance(self.period_end, str):
+            force_setattr(self, "period_end", to_epoch_ms(self.period_end))
         # TerminalCounts._within_an_hour_after_start
         if not 0 < self.period_end - self.period_start <= MAX_PERIOD_MS:
             raise ValueError("period_end must be after period_start, by at most an hour")
@@ -159,8 +156,10 @@ class PortalTransaction(Struct, frozen=True, kw_only=True):
     signed: bool | None = None
 
     def __post_init__(self) -> None:
-        _epoch_ms(self, "ts")
-        _epoch_ms(self, "due_at")
+        if isinstance(self.ts, str):
+            force_setattr(self, "ts", to_epoch_ms(self.ts))
+        if isinstance(self.due_at, str):
+            force_setattr(self, "due_at", to_epoch_ms(self.due_at))
         # PortalTransaction._required_on_submission
         if self.channel is None and self.status == "submitted":
             raise ValueError("channel is required when status is 'submitted'")

@@ -65,8 +65,15 @@ class CashlessTally:
                 tally.category,
                 self.max_terminals,
             )
-        for method in METHODS:
-            self.counts[method] += getattr(tally.counts, method)
+        # Count by count, not a loop over METHODS with getattr: 0.2 µs a tally against 0.36
+        # (issue 20). mypy holds the names to the struct's fields, and
+        # tests/streams/test_payments.py each method to its column.
+        counts, summed = tally.counts, self.counts
+        summed["cash"] += counts.cash
+        summed["vietqr"] += counts.vietqr
+        summed["card"] += counts.card
+        summed["ewallet"] += counts.ewallet
+        summed["bank_transfer"] += counts.bank_transfer
         amounts = tally.amounts_vnd
         if amounts is not None:
             self.cash_amount_vnd += amounts.cash

@@ -64,8 +64,8 @@ def test_row_sums_methods_amounts_and_distinct_terminals(stream: CashlessPayment
                 "b",
                 "T1",
                 T0 + 10 * MINUTE_MS,
-                counts={"card": 2, "bank_transfer": 2},
-                amounts={"card": 500_000, "bank_transfer": 1_000_000, "ewallet": 0},
+                counts={"card": 2, "ewallet": 4, "bank_transfer": 5},
+                amounts={"card": 500_000, "bank_transfer": 1_000_000, "ewallet": 60_000},
             ),
             tally("c", "T2", T0 + 20 * MINUTE_MS, counts={}),
             tally("a", "T9", T0 + 30 * MINUTE_MS, counts={"cash": 100}),  # same id: a duplicate
@@ -98,11 +98,11 @@ def test_row_sums_methods_amounts_and_distinct_terminals(stream: CashlessPayment
         "cash": 3,
         "vietqr": 1,
         "card": 2,
-        "ewallet": 0,
-        "bank_transfer": 2,
+        "ewallet": 4,
+        "bank_transfer": 5,
         "cash_amount_vnd": 90_000,
-        "cashless_amount_vnd": 1_540_000,
-        "cashless_share": 5 / 8,
+        "cashless_amount_vnd": 1_600_000,
+        "cashless_share": 12 / 15,
         "final": 1,
     }
     assert row["window_start"].isoformat() == "2024-09-14T07:00:00+07:00"
