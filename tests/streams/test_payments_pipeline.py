@@ -15,9 +15,11 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from city import topics
 from streams.app import by_group_topic
+from streams.engine.records import is_watermark, read_watermark
 from tests.factories_payments import (
     HOUR_MS,
     MINUTE_MS,
@@ -82,6 +84,27 @@ def wait_checkpointed(run: PipelineRun, timeout: float = 90) -> None:
     wait_until_consumed(
         run.kafka_settings, [by_group_topic(run.kafka_settings, "payments")], timeout
     )
+
+
+def wait_for_idle_announced(run: PipelineRun, partition: int, timeout: float = 60) -> None:
+    """Until a router's watermark on the payments re-key topic says input `partition` is idle."""
+    topic = by_group_topic(run.kafka_settings, "payments")
+    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(run.partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout
+        while True:
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    if is_watermark(record.headers):
+                        _, clocks = read_watermark(record.value)
+                        if clocks.get(partition, (None, False))[1]:
+                            return
+            assert time.monotonic() < deadline, f"partition {partition} not idle in {timeout}s"
+    finally:
+        consumer.close()
 
 
 def test_windows_distinct_terminals_duplicates_late_tallies_and_dead_letters(
@@ -264,7 +287,9 @@ def test_an_idle_input_partition_stops_holding_windows_back(pipeline: PipelineRu
     worker = pipeline.start_worker()
     pipeline.wait_until_assigned(worker)
     produce_and_wait(pipeline, events)
-    time.sleep(5)  # idle after 1 s, announced by the next checkpoint, windowed by the one after
+    # Idle after 1 s, announced by the router's next checkpoint, windowed by the window
+    # stage's checkpoint that commits the announcement: waited for, not slept for.
+    wait_for_idle_announced(pipeline, 0)
     wait_checkpointed(pipeline)
     assert pipeline.stop_worker(worker) == 0
     rows = cashless_rows(pipeline)
