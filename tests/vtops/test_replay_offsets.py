@@ -3,6 +3,7 @@ and writes the rows of the original run again (real broker, worker and embedded 
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from kafka import KafkaProducer
 
 from city import topics
+from city.exceptions import BrokerError
 from streams.app import by_group_topic
 from streams.engine.records import watermark_header
 from tests.factories import MINUTE_MS, T0, passage
@@ -57,6 +59,16 @@ def consumed(run: PipelineRun) -> list[str]:
     ]
 
 
+def wait_drained(run: PipelineRun, worker: subprocess.Popen[bytes]) -> None:
+    """Until the worker has committed everything; if not within 90 s, the failure says what the
+    worker was doing (a run under load once failed here with nothing to go on)."""
+    try:
+        wait_until_consumed(run.kafka_settings, consumed(run), 90)
+    except BrokerError as error:
+        state = "running" if worker.poll() is None else f"exited {worker.returncode}"
+        pytest.fail(f"{error}; worker {state}, its log ends:\n{run.log_of(worker)[-4000:]}")
+
+
 def resumes(run: PipelineRun) -> dict[tuple[str, int], int]:
     shown = run.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
     assert shown.returncode == 0, shown.stderr
@@ -86,14 +98,15 @@ def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
     time.sleep(0.5)
     pipeline.produce_events(topics.CAMERA_EVENTS, "camera_id", after)
     pipeline.produce_events(topics.PAYMENT_COUNTS, "terminal_id", paid_after)
-    wait_until_consumed(pipeline.kafka_settings, consumed(pipeline), 90)
+    wait_drained(pipeline, worker)
     assert pipeline.stop_worker(worker) == 0
 
     flows, cashless = flow_rows(pipeline), pipeline.rows(CASHLESS_SQL)
     assert len(flows) == 10 * len(CAMERAS) and len(cashless) == 2 * len(WARDS)
-    ends = resumes(pipeline)
     shown = pipeline.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
+    assert shown.returncode == 0, shown.stderr
     listed = orjson.loads(shown.stdout)
+    ends = {(p["topic"], p["partition"]): p["resume"] for p in listed}
     # Issue 19, item 4: after a clean stop nothing waits, partitions come in order, each
     # topic says from when on it keeps messages (issue 15), and at 80 columns no topic name
     # is folded over lines.
@@ -133,7 +146,7 @@ def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
     assert len(flow_rows(pipeline)) == 4 * len(CAMERAS)
 
     worker = pipeline.start_worker()
-    wait_until_consumed(pipeline.kafka_settings, consumed(pipeline), 90)
+    wait_drained(pipeline, worker)
     assert pipeline.stop_worker(worker) == 0
     assert flow_rows(pipeline) == flows
     assert sorted(pipeline.rows(CASHLESS_SQL)) == sorted(cashless)
