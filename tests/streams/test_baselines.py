@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from streams.traffic.anomaly.baselines import Baselines, SlotBaseline
+from schemas.camera import VEHICLE_CLASSES
+from streams.traffic.anomaly.baselines import Baselines, SlotBaseline, baselines_from_rows
 
 LISBON = ZoneInfo("Europe/Lisbon")
 VUNG_TAU = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -18,3 +19,37 @@ def test_a_minute_is_looked_up_in_the_slot_of_the_citys_clock() -> None:
     ts_ms = int(datetime(2024, 9, 20, 20, 5, tzinfo=LISBON).timestamp() * 1000)
     assert baselines.at("VT-CAM-001", ts_ms, LISBON) is evening
     assert baselines.at("VT-CAM-001", ts_ms, VUNG_TAU) is None
+
+
+def _row(camera_id: str, slot: int, shares: tuple[float, ...]) -> dict[str, object]:
+    # Each value a fresh object, as every row of the driver's result is.
+    return {
+        "camera_id": "".join(camera_id),
+        "day_type": "".join("weekday"),
+        "slot": slot,
+        "vehicles_median": 12.0,
+        "vehicles_mad": 2.0,
+        "speed_median": None,
+        "speed_mad": 0.0,
+        "violation_rate": 0.01,
+        **{f"{c}_share": share for c, share in zip(VEHICLE_CLASSES, shares, strict=True)},
+        "source": "prior",
+        "version": 3,
+    }
+
+
+def test_rows_become_slots_that_share_equal_strings_and_class_shares() -> None:
+    # A version is ~56,000 slots and a worker holds up to three (issue 20's memory).
+    one = tuple(1 / len(VEHICLE_CLASSES) for _ in VEHICLE_CLASSES)
+    other = (1.0, *(0.0 for _ in VEHICLE_CLASSES[1:]))
+    rows = [_row("VT-CAM-001", 0, one), _row("VT-CAM-001", 1, one), _row("VT-CAM-002", 0, other)]
+
+    baselines = baselines_from_rows(rows)
+
+    (a, day_a, _), (b, day_b, _), (c, _, _) = baselines.slots
+    assert a is b and a == "VT-CAM-001" and c == "VT-CAM-002" and day_a is day_b == "weekday"
+    first, second, third = baselines.slots.values()
+    assert first.class_share is second.class_share
+    assert dict(first.class_share) == dict(zip(VEHICLE_CLASSES, one, strict=True))
+    assert dict(third.class_share) == dict(zip(VEHICLE_CLASSES, other, strict=True))
+    assert baselines.version == 3 and not first.learned and first.speed_kmh is None

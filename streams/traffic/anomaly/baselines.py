@@ -14,6 +14,7 @@ did, whenever the worker read them; the worker re-reads the versions on a schedu
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
-from city.calendar import DayType, day_type
+from city.calendar import DAY_TYPES, DayType, day_type
 from city.clock import local_time
 from schemas.camera import VEHICLE_CLASSES
 
@@ -40,6 +41,8 @@ SlotKey = tuple[str, DayType, int]
 PRIOR_SOURCE = "prior"
 # The effective time of a version that judges every minute (until a later version's).
 ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
+# A row's kind of day, as the one string of its value the module holds.
+_DAY_TYPE_OF: dict[str, DayType] = {day: day for day in DAY_TYPES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ class BaselineVersion:
     version: int
 
 
-# Versions whose slots a worker holds at once (a version's slots are ~50 MB for Vũng Tàu);
+# Versions whose slots a worker holds at once (a version's slots are ~13 MB for Vũng Tàu);
 # partitions at different times (a backlog drained in any order) read an evicted one again.
 KEPT_VERSIONS = 3
 
@@ -182,23 +185,36 @@ COLUMNS = (
 NO_BASELINES = Baselines({}, 0)
 
 
-def baseline_of(row: Mapping[str, Any]) -> SlotBaseline:
+def baseline_of(
+    row: Mapping[str, Any], shares: dict[tuple[float, ...], Mapping[str, float]]
+) -> SlotBaseline:
+    """A row's slot; `shares` holds the class shares already made, for equal ones to be one."""
+    share_values = tuple(row[f"{c}_share"] for c in VEHICLE_CLASSES)
+    class_share = shares.get(share_values)
+    if class_share is None:
+        class_share = shares[share_values] = dict(zip(VEHICLE_CLASSES, share_values, strict=True))
     return SlotBaseline(
         vehicles=row["vehicles_median"],
         vehicles_mad=row["vehicles_mad"],
         speed_kmh=row["speed_median"],
         speed_mad=row["speed_mad"],
         violation_rate=row["violation_rate"],
-        class_share={c: row[f"{c}_share"] for c in VEHICLE_CLASSES},
+        class_share=class_share,
         learned=row["source"] != PRIOR_SOURCE,
     )
 
 
 def baselines_from_rows(rows: Iterable[Mapping[str, Any]]) -> Baselines:
+    """A version's slots. A version is ~56,000 slots and a worker holds up to three: each
+    row's camera id and kind of day arrive as strings of their own and are made one per value,
+    and equal class shares one mapping (the priors have four), which halves a version's
+    memory (26 → 13 MB, issue 20)."""
     slots: dict[SlotKey, SlotBaseline] = {}
+    shares: dict[tuple[float, ...], Mapping[str, float]] = {}
     version = 0
     for row in rows:
-        slots[(row["camera_id"], row["day_type"], row["slot"])] = baseline_of(row)
+        key = (sys.intern(row["camera_id"]), _DAY_TYPE_OF[row["day_type"]], row["slot"])
+        slots[key] = baseline_of(row, shares)
         version = max(version, row["version"])
     return Baselines(slots, version)
 
