@@ -6,7 +6,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from schemas.camera import VEHICLE_CLASSES
-from streams.traffic.anomaly.baselines import Baselines, SlotBaseline, baselines_from_rows
+from streams.traffic.anomaly.baselines import (
+    ALWAYS,
+    COLUMNS,
+    Baselines,
+    SlotBaseline,
+    baselines_from_rows,
+)
 
 LISBON = ZoneInfo("Europe/Lisbon")
 VUNG_TAU = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -21,9 +27,9 @@ def test_a_minute_is_looked_up_in_the_slot_of_the_citys_clock() -> None:
     assert baselines.at("VT-CAM-001", ts_ms, VUNG_TAU) is None
 
 
-def _row(camera_id: str, slot: int, shares: tuple[float, ...]) -> dict[str, object]:
-    # Each value a fresh object, as every row of the driver's result is.
-    return {
+def _row(camera_id: str, slot: int, shares: tuple[float, ...]) -> tuple[object, ...]:
+    # In the order of COLUMNS; each string a fresh object, as in every row the driver reads.
+    fields = {
         "camera_id": "".join(camera_id),
         "day_type": "".join("weekday"),
         "slot": slot,
@@ -33,9 +39,12 @@ def _row(camera_id: str, slot: int, shares: tuple[float, ...]) -> dict[str, obje
         "speed_mad": 0.0,
         "violation_rate": 0.01,
         **{f"{c}_share": share for c, share in zip(VEHICLE_CLASSES, shares, strict=True)},
+        "samples": 0,
         "source": "prior",
         "version": 3,
+        "effective_from": ALWAYS,
     }
+    return tuple(fields[column] for column in COLUMNS)
 
 
 def test_rows_become_slots_that_share_equal_strings_and_class_shares() -> None:
@@ -53,3 +62,4 @@ def test_rows_become_slots_that_share_equal_strings_and_class_shares() -> None:
     assert dict(first.class_share) == dict(zip(VEHICLE_CLASSES, one, strict=True))
     assert dict(third.class_share) == dict(zip(VEHICLE_CLASSES, other, strict=True))
     assert baselines.version == 3 and not first.learned and first.speed_kmh is None
+    assert (first.vehicles, first.vehicles_mad, first.violation_rate) == (12.0, 2.0, 0.01)
