@@ -185,8 +185,10 @@ COLUMNS = (
 NO_BASELINES = Baselines({}, 0)
 
 
-# Where a row of `COLUMNS` holds its class shares, its source and its version.
-_SHARES = slice(8, 8 + len(VEHICLE_CLASSES))
+# Where a row of `COLUMNS` holds its class shares, its source and its version; the columns
+# before the shares are the slot's key and its figures.
+_FIRST_SHARE = COLUMNS.index(f"{VEHICLE_CLASSES[0]}_share")
+_SHARES = slice(_FIRST_SHARE, _FIRST_SHARE + len(VEHICLE_CLASSES))
 _SOURCE, _VERSION = COLUMNS.index("source"), COLUMNS.index("version")
 
 
@@ -202,7 +204,8 @@ def baselines_from_rows(rows: Iterable[Sequence[Any]]) -> Baselines:
     shares: dict[tuple[float, ...], Mapping[str, float]] = {}
     version = 0
     for row in rows:
-        camera_id, day, slot, vehicles, vehicles_mad, speed, speed_mad, violation_rate = row[:8]
+        key_and_figures = row[:_FIRST_SHARE]
+        camera_id, day, slot, vehicles, vehicles_mad, speed, speed_mad, rate = key_and_figures
         share_values = tuple(row[_SHARES])
         class_share = shares.get(share_values)
         if class_share is None:
@@ -213,7 +216,7 @@ def baselines_from_rows(rows: Iterable[Sequence[Any]]) -> Baselines:
             vehicles_mad=vehicles_mad,
             speed_kmh=speed,
             speed_mad=speed_mad,
-            violation_rate=violation_rate,
+            violation_rate=rate,
             class_share=class_share,
             learned=row[_SOURCE] != PRIOR_SOURCE,
         )
