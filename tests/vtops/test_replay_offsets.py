@@ -69,10 +69,19 @@ def wait_drained(run: PipelineRun, worker: subprocess.Popen[bytes]) -> None:
         pytest.fail(f"{error}; worker {state}, its log ends:\n{run.log_of(worker)[-4000:]}")
 
 
-def resumes(run: PipelineRun) -> dict[tuple[str, int], int]:
+def offsets_shown(run: PipelineRun) -> list[dict[str, Any]]:
     shown = run.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
     assert shown.returncode == 0, shown.stderr
-    return {(p["topic"], p["partition"]): p["resume"] for p in orjson.loads(shown.stdout)}
+    listed: list[dict[str, Any]] = orjson.loads(shown.stdout)
+    return listed
+
+
+def resumes_of(listed: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+    return {(p["topic"], p["partition"]): p["resume"] for p in listed}
+
+
+def resumes(run: PipelineRun) -> dict[tuple[str, int], int]:
+    return resumes_of(offsets_shown(run))
 
 
 def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
@@ -103,10 +112,8 @@ def test_a_reset_to_a_time_makes_the_worker_write_the_same_rows_again(
 
     flows, cashless = flow_rows(pipeline), pipeline.rows(CASHLESS_SQL)
     assert len(flows) == 10 * len(CAMERAS) and len(cashless) == 2 * len(WARDS)
-    shown = pipeline.vtops("offsets", "show", "--streams", "camera,payments", "--output", "json")
-    assert shown.returncode == 0, shown.stderr
-    listed = orjson.loads(shown.stdout)
-    ends = {(p["topic"], p["partition"]): p["resume"] for p in listed}
+    listed = offsets_shown(pipeline)
+    ends = resumes_of(listed)
     # Issue 19, item 4: after a clean stop nothing waits, partitions come in order, each
     # topic says from when on it keeps messages (issue 15), and at 80 columns no topic name
     # is folded over lines.
