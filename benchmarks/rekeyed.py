@@ -33,9 +33,10 @@ from confluent_kafka import Producer  # type: ignore[import-untyped]
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from benchmarks import progress
 from benchmarks.runs import ROOT
 from benchmarks.topic import PRODUCER_CONFIG, BenchTopic, add_topic_options, clean_up
-from benchmarks.worker import WorkerFailed, log_tail, start_worker
+from benchmarks.worker import WorkerFailed, first_fold_s, log_tail, start_worker
 from city import topics
 from city.profile import load_city_profile
 from vtops.kafka.topics import ensure_topics
@@ -119,8 +120,11 @@ def left(admin: KafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
 
 
-def one_run(topic: BenchTopic, stream: str, run: int, scratch: Path, timeout_s: float) -> float:
-    """Seconds from worker start until both stages of `stream` have committed everything."""
+def one_run(
+    topic: BenchTopic, stream: str, run: int, scratch: Path, timeout_s: float
+) -> tuple[float, float | None]:
+    """Seconds from worker start until both stages of `stream` have committed everything, and
+    until its first events were folded (as the worker logged it)."""
     app_id = topic.group(f"{stream}-worker", run)
     contract_topic = topics.PAYMENT_COUNTS if stream == "payments" else topics.PORTAL_TRANSACTIONS
     source = f"{topic.prefix}{contract_topic}"
@@ -142,7 +146,7 @@ def one_run(topic: BenchTopic, stream: str, run: int, scratch: Path, timeout_s: 
         worker.send_signal(signal.SIGTERM)
         if worker.wait(timeout=60) != 0:
             raise WorkerFailed(f"worker exited with {worker.returncode}:\n{log_tail(log_path)}")
-        return elapsed
+        return elapsed, first_fold_s(log_path)
     finally:
         admin.close()
         if worker.poll() is None:
@@ -191,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-rekeyed-"))
     rng = random.Random(72)
     results: dict[str, list[float]] = {stream: [] for stream in streams}
+    first_folds: dict[str, list[float | None]] = {stream: [] for stream in streams}
     peers: dict[str, list[float]] = {stream: [] for stream in streams}
     try:
         print(f"filling with {args.events:,} tallies and steps …", file=sys.stderr)
@@ -205,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
                 # Taking turns at going first: the broker's page cache favours the second.
                 for turn in ("worker", "quix") if run % 2 == 0 else ("quix", "worker"):
                     if turn == "worker":
-                        results[stream].append(one_run(topic, stream, run, scratch, timeout_s))
+                        elapsed, first_fold = one_run(topic, stream, run, scratch, timeout_s)
+                        results[stream].append(elapsed)
+                        first_folds[stream].append(first_fold)
                     else:
                         peers[stream].append(quix_run(topic, stream, args.events, run, scratch))
     finally:
@@ -225,9 +232,15 @@ def main(argv: list[str] | None = None) -> None:
             runs = "  ".join(f"{s:.2f}" for s in seconds)
             name = f"{stream} {who}"
             print(f"{name:<18}{median:>30.2f}{args.events / median:>12,.0f}  {runs}")
+        folds = first_folds[stream]
+        fold_median = progress.median(folds)
+        fold_runs = "  ".join("-" if s is None else f"{s:.2f}" for s in folds)
+        fold_cell = "-" if fold_median is None else f"{fold_median:.2f}"
+        print(f"{stream} worker start → first event folded, s: {fold_cell}  runs {fold_runs}")
         ratio = statistics.median(peers[stream]) / statistics.median(results[stream])
         print(f"{stream} worker ÷ Quix (medians of events/s): {ratio:.2f}")
-    print(orjson.dumps({"events": args.events, "runs": results, "quix": peers}).decode())
+    document = {"events": args.events, "runs": results, "first_fold_s": first_folds, "quix": peers}
+    print(orjson.dumps(document).decode())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ POLL_S = 0.5
 # with `[2026-11-26 22:13:58,295]`, local time.
 READY_MARK = "[^Worker]: Ready"
 LOG_TIME = "[%Y-%m-%d %H:%M:%S,%f]"
+# The engine logs this once, when its first poll with records is folded, with the seconds
+# since the process started (streams/engine/service.py).
+FIRST_FOLD_MARK = "first events folded"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class WorkerRun:
     steady_events_per_s: float | None  # from pipeline_progress (see benchmarks.progress)
     ready_to_last_cut_events_per_s: float | None  # events / ("Ready" → the last checkpoint's cut)
     caught_up_s: float  # process start → group's committed offsets at the end
-    ready_s: float | None  # process start → Faust's "Ready" in the log (P7)
+    ready_s: float | None  # process start → Faust's "Ready" in the log
+    first_fold_s: float | None  # process start → the engine's first events folded (P7)
     first_checkpoint_s: float | None  # process start → first pipeline_progress row
     peak_rss_mb: float  # VmHWM just before SIGTERM
     checkpoints: int
@@ -110,6 +114,7 @@ def run_worker(
         ),
         caught_up_s=caught_up_s,
         ready_s=ready_at - started_epoch if ready_at else None,
+        first_fold_s=first_fold_s(log_path),
         first_checkpoint_s=points[0].at_s - started_epoch if points else None,
         peak_rss_mb=peak_rss_mb,
         checkpoints=len(points),
@@ -154,6 +159,15 @@ def _ready_at(log_path: Path) -> float | None:
         if READY_MARK in line:
             stamp = line[: line.index("]") + 1]
             return datetime.strptime(stamp, LOG_TIME).timestamp()
+    return None
+
+
+def first_fold_s(log_path: Path) -> float | None:
+    """Seconds from the worker's process start to its first events folded, as it logged them."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if FIRST_FOLD_MARK in line:
+            uptime = line.split("uptime_s=", 1)[1].split()[0]
+            return None if uptime == "None" else float(uptime)
     return None
 
 

@@ -44,6 +44,7 @@ from city.event_loop import LoopShare
 from streams.engine.checkpoint import Checkpointer, Stage
 from streams.engine.fetch import Fetch
 from streams.engine.state_store import StateStore
+from streams.engine.uptime import process_uptime_s
 
 log = logging.getLogger(__name__)
 
@@ -317,12 +318,16 @@ class StreamEngine(Service):
         next_checkpoint = time.monotonic() + self._interval_s
         quiet_since = time.monotonic()
         reseeked = False
+        folded_yet = False
         while not self.should_stop:
             timeout_ms = POLL_PENDING_MS if self._pending else POLL_MS
             batches = await fetch.getmany(timeout_ms=timeout_ms, max_records=self._batch_size)
             if self._failure is not None:
                 raise self._failure
             received = await self._fold(batches)
+            if received and not folded_yet:
+                folded_yet = True  # the start-up's end (issue 20, P7); benchmarks read it
+                log.info("first events folded events=%d uptime_s=%s", received, process_uptime_s())
             self._pending += received
             now = time.monotonic()
             if received:
