@@ -1,8 +1,9 @@
-"""The worker's stages run outside the worker, over fixed offset ranges: the offline runner.
+"""The worker's stages run outside the worker, over fixed offset ranges: the offline feed.
 
 `vtops reprocess` and `vtops offsets reset`'s rebuild fold the retained input with the stages
-the worker uses (streams/engine/stages.py), fed by the bounded reader (streams/engine/reader.py)
-instead of the group's consumer. Nothing is loaded or saved (`NothingSaved`) and no sink writes
+the worker uses (streams/engine/stages.py) through the runner the worker folds with
+(streams/engine/runner.py), fed by the bounded reader (streams/engine/reader.py) instead of the
+group's consumer. Nothing is loaded or saved (`NothingSaved`) and no sink writes
 (`Unwritten`): every cut goes to the caller, who reads the rows it wants from it by sink.
 
 A re-keyed stream is routed in memory: the router's forwards and watermarks of each batch go
@@ -22,6 +23,7 @@ from sinks.base import BatchSink, Row
 from sinks.clickhouse.migrations import TABLES
 from streams.engine.checkpoint import Cut, Stage, StageSinks, Step
 from streams.engine.reader import BoundedReader, Range
+from streams.engine.runner import StageRunner
 from streams.engine.stages import StreamStages
 from streams.engine.state_store import StateStore
 
@@ -68,12 +70,19 @@ class _Forward:
 Progress = Callable[[int], None]
 
 
-class OfflineRunner:
-    """Folds stages over ranges read by `reader`; hands every cut to `on_cut`."""
+class OfflineFeed:
+    """Feeds `stages` the ranges read by `reader`, through one runner; hands every cut to
+    `on_cut`."""
 
     def __init__(
-        self, reader: BoundedReader, on_cut: Callable[[Cut], None], progress: Progress | None
+        self,
+        stages: StreamStages,
+        reader: BoundedReader,
+        on_cut: Callable[[Cut], None],
+        progress: Progress | None,
     ) -> None:
+        self._stages = stages
+        self._runner = StageRunner(stages.all)
         self._reader = reader
         self._on_cut = on_cut
         self._progress = progress
@@ -91,40 +100,39 @@ class OfflineRunner:
 
     async def fold_partition(
         self,
-        stage: Stage,
         tp: TopicPartition,
         start: int,
         stop: int,
         keep: Callable[[ConsumerRecord], bool] | None = None,
         finish: Callable[[Stage], None] | None = None,
     ) -> None:
-        """Fold `tp`'s messages in [start, stop) into a fresh state of the partition, then
-        cut it a last time and let it go. `keep` filters records; `finish` adjusts the state
-        before the last cut."""
+        """Fold `tp`'s messages in [start, stop) into a fresh state of the partition, with the
+        stage reading its topic, then cut it a last time and let it go. `keep` filters
+        records; `finish` adjusts the state before the last cut."""
+        runner = self._runner
+        stage = runner.stage(tp.topic)
         await stage.assign(tp.partition)
         stage.starts_at(tp.partition, start)
-        stage.fold(tp.partition, [])  # a partition with nothing to fold still saves its meta
+        runner.fold_batch(tp, [])  # a partition with nothing to fold still saves its meta
         pending = 0
         async for _, batch in self._reader.read({tp: (start, stop)}):
             self._read(len(batch))
-            stage.fold(tp.partition, [r for r in batch if keep(r)] if keep else batch)
+            runner.fold_batch(tp, [r for r in batch if keep(r)] if keep else batch)
             pending += len(batch)
             if pending >= CUT_EVERY:
                 self._cut(stage)
                 pending = 0
         if finish is not None:
             finish(stage)
-            stage.fold(tp.partition, [])
+            runner.fold_batch(tp, [])
         self._cut(stage)
         stage.revoke(tp.partition)
 
-    async def fold_routed(
-        self, stages: StreamStages, ranges: Mapping[TopicPartition, Range]
-    ) -> None:
+    async def fold_routed(self, ranges: Mapping[TopicPartition, Range]) -> None:
         """Fold every input range into fresh state, partitions interleaved as they are read;
         a re-keyed stream's forwards go to the window stage's partition 0 in memory. The
         window stage is cut after every batch; its partitions stay assigned."""
-        router, windows = stages.router, stages.windows
+        runner, router, windows = self._runner, self._stages.router, self._stages.windows
         if router is not None:
             await windows.assign(0)
             windows.starts_at(0, 0)
@@ -132,20 +140,19 @@ class OfflineRunner:
         for tp, (start, _) in sorted(ranges.items()):
             await first.assign(tp.partition)
             first.starts_at(tp.partition, start)
-        next_offset = 0  # of the in-memory re-key partition
+        by_group = TopicPartition(windows.topic, 0)  # the in-memory re-key partition
+        next_offset = 0
         async for tp, batch in self._reader.read(ranges):
             self._read(len(batch))
-            if router is None:
-                windows.fold(tp.partition, batch)
-            else:
-                router.fold(tp.partition, batch)
+            runner.fold_batch(tp, batch)
+            if router is not None:
                 cut = Cut()
                 router.cut(cut, 0.0)
-                assert stages.forwards is not None
+                assert self._stages.forwards is not None
                 routed = [
                     _Forward(next_offset + n, r["key"], r["value"], r["headers"])
-                    for n, r in enumerate(cut.writes.get((Step.TOPICS, stages.forwards), []))
+                    for n, r in enumerate(cut.writes.get((Step.TOPICS, self._stages.forwards), []))
                 ]
                 next_offset += len(routed)
-                windows.fold(0, routed)
+                runner.fold_batch(by_group, routed)
             self._cut(windows)

@@ -8,8 +8,9 @@ clock and restored windows never expire. So this service, started by the Faust a
 other (`vtops worker`, its producer, signals and logging stay Faust's), reads every input
 topic of every stage with one consumer in the app's group: `getmany` (through
 streams/engine/fetch.py, which no producer's header names can stop) returns up to
-`batch_size` records, each partition's batch is folded by its stage with no await per event
-(~10 µs per camera event with msgspec decoding), and a checkpoint
+`batch_size` records, each partition's batch is folded by its stage through the runner
+(streams/engine/runner.py) with no await per event (~10 µs per camera event with msgspec
+decoding), and a checkpoint
 (streams/engine/checkpoint.py) runs in the background at most once at a time while the next
 batches are folded.
 
@@ -35,14 +36,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from mode import Service
 
-from city.event_loop import LoopShare
 from streams.engine.checkpoint import Checkpointer, Stage
 from streams.engine.fetch import Fetch
+from streams.engine.runner import StageRunner
 from streams.engine.state_store import StateStore
 from streams.engine.uptime import process_uptime_s
 
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 # A worker killed with SIGKILL holds its partitions until its session expires; keep that short
 # so a restarted or surviving worker takes over within seconds.
 SESSION_TIMEOUT_S = 10
-
-# Records folded between two looks at the clock (city/event_loop.py): ~5 ms of camera events.
-FOLD_SLICE = 500
 
 # How long a poll waits for records; less while folded events wait to be written, since an
 # empty poll is what tells the loop that its input is drained (`checkpoint_due`): a drained
@@ -115,7 +113,7 @@ class StreamEngine(Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._stages: dict[str, Stage] = {}
+        self._runner = StageRunner([])
         self._store = store
         self._client_config = client_config
         self._group_id = group_id
@@ -130,6 +128,7 @@ class StreamEngine(Service):
         self.checkpointer = Checkpointer([], store, self._commit)
         self._in_flight: asyncio.Task[None] | None = None
         self._pending = 0
+        # Changed in place only: a fold in progress reads it between slices (runner.py).
         self.assigned: set[TopicPartition] = set()
         # True from the end of an assignment (state loaded, offsets sought) to the next revoke.
         self.ready = False
@@ -138,7 +137,7 @@ class StreamEngine(Service):
 
     @property
     def stages(self) -> list[Stage]:
-        return list(self._stages.values())
+        return self._runner.stages
 
     @property
     def failed(self) -> bool:
@@ -147,7 +146,7 @@ class StreamEngine(Service):
 
     def register(self, stages: Sequence[Stage]) -> None:
         """The stages to feed, in checkpoint order (routers before the windows they feed)."""
-        self._stages = {stage.topic: stage for stage in stages}
+        self._runner = StageRunner(stages)
         self.checkpointer = Checkpointer(stages, self._store, self._commit)
 
     # -- what stages ask of the consumer ---------------------------------------------------
@@ -191,8 +190,9 @@ class StreamEngine(Service):
         # Subscribed after the start, so that the start does not wait for an assignment (a
         # killed worker's partitions stay held for a session timeout): the first poll does,
         # and a SIGTERM meanwhile stops the worker at once.
-        self._consumer.subscribe(topics=list(self._stages), listener=_Rebalance(self))
-        log.info("engine started topics=%s", ",".join(self._stages))
+        topics = self._runner.topics
+        self._consumer.subscribe(topics=topics, listener=_Rebalance(self))
+        log.info("engine started topics=%s", ",".join(topics))
 
     async def on_stop(self) -> None:
         consumer = self._consumer
@@ -239,7 +239,7 @@ class StreamEngine(Service):
                 self._in_flight = None
         await self._within_deadline(asyncio.ensure_future(self.checkpointer.run()))
         for tp in revoked:
-            self._stages[tp.topic].revoke(tp.partition)
+            self._runner.stage(tp.topic).revoke(tp.partition)
         self.assigned -= revoked
         self._pending = 0
 
@@ -265,7 +265,7 @@ class StreamEngine(Service):
         if self._exclusive:
             every = {
                 TopicPartition(topic, p)
-                for topic in self._stages
+                for topic in self._runner.topics
                 for p in consumer.partitions_for_topic(topic) or ()
             }
             if assigned != every:
@@ -282,7 +282,7 @@ class StreamEngine(Service):
         await self._store.preload((tp.topic, tp.partition) for tp in assigned)
         try:
             for tp in sorted(assigned):
-                offset = await self._stages[tp.topic].assign(tp.partition)
+                offset = await self._runner.stage(tp.topic).assign(tp.partition)
                 if offset is None:
                     from_start.append(tp)
                 else:
@@ -293,7 +293,7 @@ class StreamEngine(Service):
             await consumer.seek_to_beginning(*from_start)
             for tp in from_start:
                 # Retention may have removed the start: the stage must not wait for it.
-                self._stages[tp.topic].starts_at(tp.partition, await consumer.position(tp))
+                self._runner.stage(tp.topic).starts_at(tp.partition, await consumer.position(tp))
         self.assigned |= assigned
         consumer.resume(*assigned)
         self.ready = True
@@ -324,7 +324,7 @@ class StreamEngine(Service):
             batches = await fetch.getmany(timeout_ms=timeout_ms, max_records=self._batch_size)
             if self._failure is not None:
                 raise self._failure
-            received = await self._fold(batches)
+            received = await self._runner.fold_poll(batches, self.assigned)
             if received and not folded_yet:
                 folded_yet = True  # the start-up's end (issue 20, P7); benchmarks read it
                 log.info("first events folded events=%d uptime_s=%s", received, process_uptime_s())
@@ -340,22 +340,6 @@ class StreamEngine(Service):
             )
             if due and await self._checkpoint(wait=self._pending >= self._max_pending):
                 next_checkpoint = now + self._interval_s
-
-    async def _fold(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> int:
-        """Fold one poll's records, in slices that give the loop back every `HOLD_S` (city/
-        event_loop.py), so that /healthz answers during a backlog; how many there were.
-
-        A rebalance may run between two slices: a revoked partition's rest is dropped, and one
-        assigned again skips what its state holds already (by offset)."""
-        share = LoopShare()
-        for tp, records in batches.items():
-            stage = self._stages[tp.topic]
-            for start in range(0, len(records), FOLD_SLICE):
-                if tp not in self.assigned:
-                    break
-                stage.fold(tp.partition, records[start : start + FOLD_SLICE])
-                await share.turn()
-        return sum(len(records) for records in batches.values())
 
     async def _checkpoint(self, wait: bool) -> bool:
         """Start a checkpoint unless one is in flight (False); `wait` for it when input must

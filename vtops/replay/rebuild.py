@@ -25,10 +25,10 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.exceptions import InvalidEvent
 from streams.engine.checkpoint import Cut, Stage
-from streams.engine.offline import NothingSaved, OfflineRunner, Unwritten, discarding_sinks
+from streams.engine.offline import NothingSaved, OfflineFeed, Unwritten, discarding_sinks
 from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.records import is_watermark, origin_of
-from streams.engine.stages import StreamStages, stream_stages
+from streams.engine.stages import stream_stages
 from streams.engine.state_store import META_KEY, StateRow
 from streams.engine.window_stage import WindowStage
 from streams.settings import StreamSettings
@@ -76,24 +76,22 @@ class StateRebuild:
             lambda _topic, _partition: None,
             lambda _topic: None,  # no watermarks: the rebuild sets the clocks itself
         )
-        first = stages.router or stages.windows
         async with BoundedReader(self._client_config) as reader:
-            runner = OfflineRunner(reader, self._keep, self._progress)
+            feed = OfflineFeed(stages, reader, self._keep, self._progress)
             try:
                 for partition, target in sorted(targets.items()):
                     tp = TopicPartition(topics.source, partition)
-                    await runner.fold_partition(first, tp, starts[tp], target)
+                    await feed.fold_partition(tp, starts[tp], target)
                 if stages.router is not None:
-                    await self._by_group(runner, stages, topics, targets, starts, ends)
+                    await self._by_group(feed, topics, targets, starts, ends)
             except ReaderError as failed:
                 raise ReplayError(f"{topics.stream.name}: {failed}") from failed
             finally:
-                self.messages += runner.messages
+                self.messages += feed.messages
 
     async def _by_group(
         self,
-        runner: OfflineRunner,
-        stages: StreamStages,
+        feed: OfflineFeed,
         topics: StreamTopics,
         targets: dict[int, int],
         starts: dict[TopicPartition, int],
@@ -127,9 +125,7 @@ class StateRebuild:
                         clock.advance(stream_time)
                 state.offset = max(state.offset, end - 1)
 
-            await runner.fold_partition(
-                stages.windows, tp, starts[tp], end, before_target, at_target
-            )
+            await feed.fold_partition(tp, starts[tp], end, before_target, at_target)
 
     def _keep(self, cut: Cut) -> None:
         for row in cut.state:

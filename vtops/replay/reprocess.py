@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streams.engine.checkpoint import Cut, Step
-from streams.engine.offline import NothingSaved, OfflineRunner, Unwritten, discarding_sinks
+from streams.engine.offline import NothingSaved, OfflineFeed, Unwritten, discarding_sinks
 from streams.engine.reader import BoundedReader, ReaderError
 from streams.engine.stages import stream_stages
 from streams.engine.window_stage import WindowStage
@@ -77,7 +77,7 @@ class Recompute:
 
         async with BoundedReader(self._client_config, batch=_BATCH) as reader:
             try:
-                await OfflineRunner(reader, keep_rows, progress).fold_routed(stages, ranges)
+                await OfflineFeed(stages, reader, keep_rows, progress).fold_routed(ranges)
             except ReaderError as failed:
                 raise ReplayError(f"{stream.name}: {failed}") from failed
         partitions = inputs if stages.router is None else [0]
