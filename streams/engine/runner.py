@@ -1,6 +1,6 @@
 """The one way to run the stages: batches of a partition's records, folded by its topic's stage.
 
-Every fold of a stage goes through `StageRunner` (tests/test_layers.py says so), whoever reads
+Every fold of a stage goes through `StageRunner` (tests/test_one_runner.py says so), whoever reads
 the records: the live worker (streams/engine/service.py) feeds it each poll of the group's
 consumer and leaves the cuts to its checkpointer; `vtops reprocess` and `vtops offsets reset`'s
 rebuild (streams/engine/offline.py) feed it the bounded reader's batches of fixed offset ranges
