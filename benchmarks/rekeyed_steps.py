@@ -44,14 +44,17 @@ from streams.portal import PortalKpis
 from streams.settings import StreamSettings
 
 SLICE = 500  # records a fold gets at a time, as the engine's FOLD_SLICE
+PARTITIONS = 6  # of the re-key topic
 CUT_EVERY = 10_000  # messages between two cuts (a checkpoint a second at ~10k/s)
 
 
 def record(
-    topic: str, offset: int, key: bytes | None, value: bytes, headers: Any = ()
+    topic: str, offset: int, key: bytes | None, value: bytes, headers: Any = (), partition: int = 0
 ) -> ConsumerRecord:
     size = 0 if key is None else len(key)
-    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, size, len(value), list(headers))
+    return ConsumerRecord(
+        topic, partition, offset, 0, 0, key, value, None, size, len(value), list(headers)
+    )
 
 
 def best(repeats: int, run: Callable[[], object]) -> float:
@@ -82,36 +85,49 @@ def in_process(
         ("far-future check", best(repeats, check)),
         ("assign (window, route key)", best(repeats, lambda: [stream.assign(e) for e in events])),
     ]
-    forwards: list[Row] = []
+    cuts: list[list[Row]] = []  # what the router sent at each of its cuts
 
     def route() -> None:
         router = new_router(stream)
-        for start in range(0, len(records), SLICE):
-            router.fold(0, records[start : start + SLICE])
-        cut = Cut()
-        router.cut(cut, 0.0)
-        # Forwards and watermarks: the router's only rows with headers.
-        forwards[:] = [row for rows in cut.writes.values() for row in rows if "headers" in row]
+        cuts.clear()
+        for start in range(0, len(records), CUT_EVERY):
+            for at in range(start, min(len(records), start + CUT_EVERY), SLICE):
+                router.fold(0, records[at : at + SLICE])
+            cut = Cut()
+            router.cut(cut, 0.0)
+            # Forwards and watermarks: the router's only rows with headers.
+            cuts.append([row for rows in cut.writes.values() for row in rows if "headers" in row])
 
     results.append(("router: fold (decode, check, assign, forward)", best(repeats, route)))
-    routed = [
-        record("by-group", n, row["key"], row["value"], row["headers"])
-        for n, row in enumerate(forwards)
-    ]
+    # Each re-key partition to a window stage partition of its own, as in the worker (its
+    # clocks hold what its own records carried), a router's cut read before the next.
+    offsets = dict.fromkeys(range(PARTITIONS), 0)
+    routed: list[dict[int, list[ConsumerRecord]]] = []
+    for rows in cuts:
+        by_partition: dict[int, list[ConsumerRecord]] = {}
+        for row in rows:
+            p = row.get("partition") or 0
+            by_partition.setdefault(p, []).append(
+                record("by-group", offsets[p], row["key"], row["value"], row["headers"], p)
+            )
+            offsets[p] += 1
+        routed.append(by_partition)
     fold_s = cut_s = 0.0
     for _ in range(repeats):
         windows = new_window_stage(stream)
         folding = cutting = 0.0
-        for start in range(0, len(routed), CUT_EVERY):
+        for by_partition in routed:
             began = time.process_time()
-            for at in range(start, min(len(routed), start + CUT_EVERY), SLICE):
-                windows.fold(0, routed[at : at + SLICE])
+            for p, held in by_partition.items():
+                for at in range(0, len(held), SLICE):
+                    windows.fold(p, held[at : at + SLICE])
             cut_at = time.process_time()
             windows.cut(Cut(), 0.0)
             folding += cut_at - began
             cutting += time.process_time() - cut_at
         fold_s = min(fold_s or folding, folding)
         cut_s = min(cut_s or cutting, cutting)
+    forwards = [row for rows in cuts for row in rows]
     results.append(("windows: fold (origin, decode, dedup, fold)", fold_s))
     results.append(("windows: cut (rows, state encoding)", cut_s))
     return results, forwards
@@ -121,7 +137,8 @@ def new_router(stream: DomainStream[Any, Any]) -> RouteStage:
     settings = StreamSettings()
     router = RouteStage(
         stream, "input", "by-group", discarding_sinks(), NothingSaved(),
-        settings.max_clock_skew_s, settings.idle_partition_s, lambda _t, _p: None, lambda _t: 6,
+        settings.max_clock_skew_s, settings.idle_partition_s, lambda _t, _p: None,
+        lambda _t: PARTITIONS,
     )  # fmt: skip
     asyncio.run(router.assign(0))
     return router
@@ -133,7 +150,8 @@ def new_window_stage(stream: DomainStream[Any, Any]) -> WindowStage[Any, Any]:
         stream, "by-group", discarding_sinks(), NothingSaved(), {},
         settings.max_clock_skew_s, lambda _t, _p: None,
     )  # fmt: skip
-    asyncio.run(windows.assign(0))
+    for partition in range(PARTITIONS):
+        asyncio.run(windows.assign(partition))
     return windows
 
 

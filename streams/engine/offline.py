@@ -103,12 +103,12 @@ class OfflineFeed:
         tp: TopicPartition,
         start: int,
         stop: int,
-        keep: Callable[[ConsumerRecord], bool] | None = None,
+        trim: Callable[[ConsumerRecord], ConsumerRecord | None] | None = None,
         finish: Callable[[Stage], None] | None = None,
     ) -> None:
         """Fold `tp`'s messages in [start, stop) into a fresh state of the partition, with the
-        stage reading its topic, then cut it a last time and let it go. `keep` filters
-        records; `finish` adjusts the state before the last cut."""
+        stage reading its topic, then cut it a last time and let it go. `trim` gives what of a
+        record to fold (None: nothing); `finish` adjusts the state before the last cut."""
         runner = self._runner
         stage = runner.stage(tp.topic)
         await stage.assign(tp.partition)
@@ -117,7 +117,9 @@ class OfflineFeed:
         pending = 0
         async for _, batch in self._reader.read({tp: (start, stop)}):
             self._read(len(batch))
-            runner.fold_batch(tp, [r for r in batch if keep(r)] if keep else batch)
+            if trim is not None:
+                batch = [kept for r in batch if (kept := trim(r)) is not None]
+            runner.fold_batch(tp, batch)
             pending += len(batch)
             if pending >= CUT_EVERY:
                 self._cut(stage)

@@ -23,7 +23,7 @@ A = TypeVar("A")
 
 
 async def relearn_ids(
-    window_of: Callable[[ConsumerRecord], tuple[str, WindowKey] | None],
+    windows_of: Callable[[ConsumerRecord], list[tuple[str, WindowKey]]],
     state: PartitionWindows[A],
     topic: str,
     partition: int,
@@ -46,9 +46,8 @@ async def relearn_ids(
         try:
             async for _, messages in reader.read(ranges):
                 for message in messages:
-                    found = window_of(message)
-                    if found is not None:
-                        state.remember(*found, message.offset)
+                    for event_id, key in windows_of(message):
+                        state.remember(event_id, key, message.offset)
                         relearned += 1
                 await pause_point("restore")  # some ids re-read, the partition not resumed
         except ReaderError as failed:

@@ -6,10 +6,12 @@ section 3), but their windows group by (ward, category) and (agency, procedure_c
 of one window arrive on every partition. So these streams run in two stages, as Faust's
 `group_by` does: this stage validates each message (dead letters go out here, naming the
 contract topic, partition and offset) and forwards the original value to the internal topic
-`<prefix><app id>.<stream>.by-group`, keyed by window group; a window stage reads that topic.
+`<prefix><app id>.<stream>.by-group`, to the partition its window group's key hashes to (as
+the producer's partitioner would put it); a window stage reads that topic. A checkpoint sends
+an input partition's forwards to one re-key partition as one record (streams/engine/records.py).
 
 Lateness stays with the input partition (contract section 5): each forward carries its input
-partition, offset and that partition's stream time (streams/engine/records.py), and every
+partition, offset and that partition's stream time, and every
 checkpoint sends each partition of the re-key topic a watermark with the stream times of the
 input partitions this router owns. An input partition that is caught up (nothing left to read)
 and has received nothing for `idle_partition_s` is announced idle and stops holding windows
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from aiokafka.partitioner import murmur2
 
 from sinks.base import Row
 from streams.engine.checkpoint import (
@@ -43,7 +46,14 @@ from streams.engine.definition import DomainStream
 from streams.engine.lead import Leaders, lead_of
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
-from streams.engine.records import origin_header, watermark_header, watermark_value
+from streams.engine.records import (
+    Forward,
+    forward_records,
+    forwards_header,
+    origin_header,
+    watermark_header,
+    watermark_value,
+)
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
 
@@ -112,7 +122,10 @@ class RouteStage(PartitionStage[_Input]):
         self._partitions_of = partitions_of
         # Half the grace of the windows this router feeds (streams/engine/lead.py).
         self._lead_ms = lead_of(stream.new_state().grace_ms)
-        self._forwards: list[Row] = []
+        # Per input partition, since the last checkpoint: (route key, offset, stream time, value).
+        self._forwards: dict[int, list[tuple[str, int, int, bytes]]] = {}
+        self._key_partitions: dict[str, int] = {}  # route key -> its re-key partition
+        self._key_partition_count = 0
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     async def assign(self, partition: int) -> int | None:
@@ -130,6 +143,7 @@ class RouteStage(PartitionStage[_Input]):
         held.touched = True
         latest_ms = int(time.time() * 1000) + self._max_skew_ms
         stream = self.stream
+        forwards = self._forwards.setdefault(partition, [])
         for record in records:
             offset = record.offset
             if offset <= held.offset:
@@ -156,13 +170,46 @@ class RouteStage(PartitionStage[_Input]):
             if held.stream_time_ms is None or moved_to > held.stream_time_ms:
                 held.stream_time_ms = moved_to
             held.forwarded += 1
-            self._forwards.append(
-                {
-                    "key": assignment.route_key.encode(),
-                    "value": record.value,
-                    "headers": origin_header(partition, offset, held.stream_time_ms),
-                }
-            )
+            forwards.append((assignment.route_key, offset, held.stream_time_ms, record.value))
+
+    def _forward_rows(self) -> list[Row]:
+        """The forwards since the last checkpoint: a record of them per input partition and
+        re-key partition. Without the re-key topic's partition count (no metadata yet; the
+        offline rebuild, which sends nothing) a record per forward, keyed by its group, which
+        the producer places."""
+        pending, self._forwards = self._forwards, {}
+        outputs = self._partitions_of(self.by_group_topic)
+        rows: list[Row] = []
+        for partition, forwards in pending.items():
+            if outputs is None:
+                rows += [
+                    {"key": k.encode(), "value": v, "headers": origin_header(partition, o, t)}
+                    for k, o, t, v in forwards
+                ]
+                continue
+            by_output: dict[int, list[Forward]] = {}
+            for key, offset, stream_time_ms, value in forwards:
+                to = self._partition_of(key, outputs)
+                by_output.setdefault(to, []).append((offset, stream_time_ms, value))
+            headers = forwards_header(partition)
+            for to, group in sorted(by_output.items()):
+                rows += [
+                    {"key": None, "value": value, "partition": to, "headers": headers}
+                    for value in forward_records(group)
+                ]
+        return rows
+
+    def _partition_of(self, route_key: str, partitions: int) -> int:
+        """Where the producer's partitioner (aiokafka's default, murmur2 as the Java client)
+        puts `route_key`: records of the one-per-forward format, still in retained topics,
+        sit there, and a window group's forwards must all reach one window stage partition."""
+        if partitions != self._key_partition_count:
+            self._key_partitions, self._key_partition_count = {}, partitions
+        found = self._key_partitions.get(route_key)
+        if found is None:
+            found = (murmur2(route_key.encode()) & 0x7FFFFFFF) % partitions
+            self._key_partitions[route_key] = found
+        return found
 
     def _idle(self, partition: int, held: _Input) -> bool:
         caught_up = lag_of(self._highwater(self.topic, partition), held.offset) == 0
@@ -210,8 +257,7 @@ class RouteStage(PartitionStage[_Input]):
         }
 
     def cut(self, cut: Cut, last_checkpoint_ms: float) -> None:
-        forwards, self._forwards = self._forwards, []
-        cut.write(Step.TOPICS, self._sinks.output_topic, forwards + self._watermarks())
+        cut.write(Step.TOPICS, self._sinks.output_topic, self._forward_rows() + self._watermarks())
         self._dead_letters.cut(cut)
         tables = self._sinks.tables
         progress: list[Row] = []

@@ -36,7 +36,14 @@ from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream, Records
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
-from streams.engine.records import is_watermark, origin_of, read_watermark
+from streams.engine.records import (
+    Forward,
+    forwards_of,
+    is_watermark,
+    origin_header,
+    origin_of,
+    read_watermark,
+)
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateRow, StateStore, entry, tombstone
@@ -182,7 +189,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         if meta is not None:
             self._restore(state, meta, entries)
             await relearn_ids(
-                partial(self._window_of, state.inputs),
+                partial(self._events_of, state.inputs),
                 state,
                 self.topic,
                 partition,
@@ -209,25 +216,45 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 window = Window.from_state(value, self.stream.acc_from_state)
                 state.windows[window.key] = window
 
-    def _window_of(
+    def _events_of(
         self, inputs: InputClocks | None, record: ConsumerRecord
-    ) -> tuple[str, WindowKey] | None:
-        """(event_id, window key) of a record that may sit in an open window; for restore.
+    ) -> list[tuple[str, WindowKey]]:
+        """(event_id, window key) of each event of a record that may sit in an open window;
+        for restore.
 
         A forward past its input partition's clock was never folded into this state: a reset
         (vtops/replay/rebuild.py) left it out, and the router sends it again."""
         try:
             refuse_unreadable(record)
-            if inputs is not None:
-                origin = origin_of(record.headers)
-                clock = None if origin is None else inputs.clocks.get(origin.partition)
-                if origin is None or clock is None or origin.offset > clock.offset:
-                    return None
-            key = record.key if inputs is None else UNKEYED
-            assignment = self.stream.assign(decode_keyed(self.stream, key, record.value))
+            if inputs is None:
+                return self._assigned([record.value], record.key)
+            forwards = forwards_of(record.headers, record.value)
+            if forwards is not None:
+                partition, entries = forwards
+                clock = inputs.clocks.get(partition)
+                if clock is None:
+                    return []
+                return self._assigned([v for o, _, v in entries if o <= clock.offset], UNKEYED)
+            origin = origin_of(record.headers)
+            clock = None if origin is None else inputs.clocks.get(origin.partition)
+            if origin is None or clock is None or origin.offset > clock.offset:
+                return []
+            return self._assigned([record.value], UNKEYED)
         except InvalidEvent:
-            return None
-        return None if assignment is None else (assignment.event_id, assignment.window_key)
+            return []
+
+    def _assigned(
+        self, values: list[bytes | None], key: bytes | _Unkeyed | None
+    ) -> list[tuple[str, WindowKey]]:
+        found = []
+        for value in values:
+            try:
+                assignment = self.stream.assign(decode_keyed(self.stream, key, value))
+            except InvalidEvent:
+                continue  # a dead letter, folded into no window
+            if assignment is not None:
+                found.append((assignment.event_id, assignment.window_key))
+        return found
 
     def partition_state(self, partition: int) -> PartitionWindows[A]:
         """The live state of an assigned partition, for a reset that rebuilds it offline."""
@@ -281,6 +308,10 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         if is_watermark(record.headers):
             _mark(inputs, record.value, latest_ms)
             return
+        forwards = forwards_of(record.headers, record.value)
+        if forwards is not None:
+            self._fold_forwards(state, inputs, record, *forwards, latest_ms)
+            return
         origin = origin_of(record.headers)
         if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
             return  # forwarded again by a router that restarted
@@ -302,6 +333,49 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             source_time_ms=origin.stream_time_ms,
             latest_ms=latest_ms,
         )
+
+    def _fold_forwards(
+        self,
+        state: PartitionWindows[A],
+        inputs: InputClocks,
+        record: ConsumerRecord,
+        partition: int,
+        forwards: list[Forward],
+        latest_ms: int,
+    ) -> None:
+        """Fold a record of forwards (streams/engine/records.py) of input `partition`. A forged
+        stream time refuses the record whole, before any of it is folded; an invalid event in
+        it is a dead letter of its own, as a record of the one-per-forward format was."""
+        if any(stream_time_ms > latest_ms for _, stream_time_ms, _ in forwards):
+            state.counters.events += 1
+            raise InvalidEvent(f"payload: a forward's stream time {_FORGED}")
+        clock = inputs.clock(partition)
+        counters = state.counters
+        for offset, stream_time_ms, value in forwards:
+            if offset <= clock.offset:
+                continue  # forwarded again by a router that restarted
+            counters.events += 1
+            clock.offset = offset
+            clock.idle = False
+            clock.advance(stream_time_ms)
+            try:
+                fold_event(
+                    self.stream,
+                    state,
+                    record.offset,
+                    value,
+                    self._records,
+                    source_time_ms=stream_time_ms,
+                    latest_ms=latest_ms,
+                )
+            except Exception as error:
+                counters.invalid += 1
+                forward = ConsumerRecord(
+                    record.topic, record.partition, record.offset, record.timestamp,
+                    record.timestamp_type, None, value, None, -1, len(value),
+                    origin_header(partition, offset, stream_time_ms),
+                )  # fmt: skip
+                self._dead_letters.add(record.partition, forward, error)
 
     # -- the checkpoint -------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.partitioner import murmur2
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaProducer
 
@@ -31,7 +32,13 @@ from streams.app import aiokafka_config
 from streams.engine.checkpoint import Checkpointer, Cut, StageSinks
 from streams.engine.definition import Records
 from streams.engine.offline import NothingSaved, Unwritten
-from streams.engine.records import origin_header, watermark_header, watermark_value
+from streams.engine.records import (
+    forwards_of,
+    is_watermark,
+    origin_header,
+    watermark_header,
+    watermark_value,
+)
 from streams.engine.route_stage import RouteStage
 from streams.engine.state_store import META_KEY, StateStore, entry, tombstone
 from streams.engine.window_stage import WindowStage, fold_event
@@ -427,12 +434,18 @@ def test_routed_events_carry_their_input_partitions_stream_time(engine: Engine) 
         await Checkpointer([router], engine.store, Commits()).run()
 
     asyncio.run(run())
-    forwards = [row for row in forward.rows if row.get("partition") is None]
-    assert [(row["key"], row["headers"]) for row in forwards] == [
-        (b"phuong-1|grocery", origin_header(0, 0, ahead["period_start"])),
-        (b"phuong-1|grocery", origin_header(1, 0, T0)),
+    # One record of forwards per input partition, both to the group's re-key partition.
+    forwards = [
+        (row["partition"], forwards_of(row["headers"], row["value"]))
+        for row in forward.rows
+        if not is_watermark(row["headers"])
     ]
-    watermarks = [row for row in forward.rows if row.get("partition") is not None]
+    to = (murmur2(b"phuong-1|grocery") & 0x7FFFFFFF) % 2
+    assert forwards == [
+        (to, (0, [(0, ahead["period_start"], orjson.dumps(ahead))])),
+        (to, (1, [(0, T0, orjson.dumps(behind))])),
+    ]
+    watermarks = [row for row in forward.rows if is_watermark(row["headers"])]
     assert sorted(row["partition"] for row in watermarks) == [0, 1]
 
 

@@ -10,7 +10,8 @@ state the worker had there, and resuming from it reproduces the rows it wrote.
 A re-keyed stream (payments, portal) has two stages. Its router is rebuilt from its input up to
 the target. Its window stage reads the re-key topic, where the router's forwards of every input
 offset sit in arrival order: it is rebuilt from the forwards of input offsets before the target
-(the others the router sends again), is told every input partition's stream time at the target
+(the others the router sends again; a record carrying forwards on both sides of it is folded
+with the earlier ones only), is told every input partition's stream time at the target
 (what the routers' watermarks would say), and resumes at the topic's end. Windows that straddle
 the target thus keep their earlier events, and nothing is counted twice.
 """
@@ -18,6 +19,8 @@ the target thus keep their earlier events, and nothing is counted twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -27,7 +30,7 @@ from schemas.exceptions import InvalidEvent
 from streams.engine.checkpoint import Cut, Stage
 from streams.engine.offline import NothingSaved, OfflineFeed, Unwritten, discarding_sinks
 from streams.engine.reader import BoundedReader, ReaderError
-from streams.engine.records import is_watermark, origin_of
+from streams.engine.records import encode_forwards, forwards_of, is_watermark, origin_of
 from streams.engine.stages import stream_stages
 from streams.engine.state_store import META_KEY, StateRow
 from streams.engine.window_stage import WindowStage
@@ -99,16 +102,6 @@ class StateRebuild:
     ) -> None:
         assert topics.by_group is not None
         stream_times = {p: self._meta(topics.source, p).get("stream_time") for p in sorted(targets)}
-
-        def before_target(record: ConsumerRecord) -> bool:
-            if is_watermark(record.headers):
-                return False  # its clocks may be past the target: the rebuild sets them
-            try:
-                origin = origin_of(record.headers)
-            except InvalidEvent:
-                return True  # a dead letter then, and now again
-            return origin is None or origin.offset < targets.get(origin.partition, 0)
-
         for partition in sorted(tp.partition for tp in ends if tp.topic == topics.by_group):
             tp = TopicPartition(topics.by_group, partition)  # aiokafka's, not kafka-python's
             end = ends[tp]
@@ -125,7 +118,8 @@ class StateRebuild:
                         clock.advance(stream_time)
                 state.offset = max(state.offset, end - 1)
 
-            await feed.fold_partition(tp, starts[tp], end, before_target, at_target)
+            trim = partial(before_targets, targets=targets)
+            await feed.fold_partition(tp, starts[tp], end, trim, at_target)
 
     def _keep(self, cut: Cut) -> None:
         for row in cut.state:
@@ -134,3 +128,24 @@ class StateRebuild:
     def _meta(self, topic: str, partition: int) -> dict[str, Any]:
         row = self._rows.get((topic, partition, META_KEY))
         return {} if row is None else dict(orjson.loads(row.state))
+
+
+def before_targets(record: ConsumerRecord, targets: dict[int, int]) -> ConsumerRecord | None:
+    """What of a re-key topic's record the window stage held before the input partitions'
+    `targets` (partition -> offset): its forwards of earlier input offsets; None for nothing."""
+    if is_watermark(record.headers):
+        return None  # its clocks may be past the target: the rebuild sets them
+    try:
+        forwards = forwards_of(record.headers, record.value)
+        origin = None if forwards is not None else origin_of(record.headers)
+    except InvalidEvent:
+        return record  # a dead letter then, and now again
+    if forwards is not None:
+        partition, held = forwards
+        kept = [forward for forward in held if forward[0] < targets.get(partition, 0)]
+        if len(kept) == len(held):
+            return record
+        return replace(record, value=encode_forwards(kept)) if kept else None
+    if origin is None or origin.offset < targets.get(origin.partition, 0):
+        return record
+    return None
