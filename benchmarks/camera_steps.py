@@ -34,6 +34,7 @@ from streams.engine.definition import Records
 from streams.engine.offline import NothingSaved, discarding_sinks
 from streams.engine.skew import reject_far_future
 from streams.engine.window_stage import WindowStage
+from streams.engine.windows import dedup_key
 from streams.settings import StreamSettings
 from streams.traffic.anomaly.baselines import Baselines
 from streams.traffic.flow import TrafficFlow
@@ -112,12 +113,15 @@ def steps(events: int, repeats: int, seed: int) -> list[tuple[str, float]]:
         state, found = stream.new_state(), Records()
         for n, event in enumerate(decoded):
             assignment = stream.assign(event)
-            if assignment is not None and state.is_new(assignment.event_id):
-                state.is_late(assignment.end_ms, assignment.event_time_ms, None, event.camera_id)
-                state.admit(
-                    assignment.event_id, assignment.group, assignment.start_ms,
-                    assignment.end_ms, n,
-                )  # fmt: skip
+            if assignment is not None:
+                seen_as = dedup_key(assignment.event_id)
+                if state.is_new(seen_as):
+                    state.is_late(
+                        assignment.end_ms, assignment.event_time_ms, None, event.camera_id
+                    )
+                    state.admit(
+                        seen_as, assignment.group, assignment.start_ms, assignment.end_ms, n
+                    )
             if watch:
                 stream.tell_watch(state, event, found)
 

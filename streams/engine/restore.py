@@ -15,7 +15,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from streams.engine.pause import pause_point
 from streams.engine.reader import BoundedReader, RangeNotRetained, ReaderError
-from streams.engine.windows import PartitionWindows, WindowKey
+from streams.engine.windows import DedupKey, PartitionWindows, WindowKey
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ A = TypeVar("A")
 
 
 async def relearn_ids(
-    windows_of: Callable[[ConsumerRecord], list[tuple[str, WindowKey]]],
+    windows_of: Callable[[ConsumerRecord], list[tuple[DedupKey, WindowKey]]],
     state: PartitionWindows[A],
     topic: str,
     partition: int,

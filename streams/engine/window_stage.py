@@ -48,10 +48,12 @@ from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateRow, StateStore, entry, tombstone
 from streams.engine.windows import (
+    DedupKey,
     InputClocks,
     PartitionWindows,
     Window,
     WindowKey,
+    dedup_key,
 )
 
 log = logging.getLogger(__name__)
@@ -132,11 +134,10 @@ def fold_event(
     ):
         stream.fold(state, event, None, records)
         return
-    if not state.is_new(assignment.event_id):
+    seen_as = dedup_key(assignment.event_id)
+    if not state.is_new(seen_as):
         return
-    window = state.admit(
-        assignment.event_id, assignment.group, assignment.start_ms, assignment.end_ms, offset
-    )
+    window = state.admit(seen_as, assignment.group, assignment.start_ms, assignment.end_ms, offset)
     stream.fold(state, event, window, records)
 
 
@@ -218,9 +219,9 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
 
     def _events_of(
         self, inputs: InputClocks | None, record: ConsumerRecord
-    ) -> list[tuple[str, WindowKey]]:
-        """(event_id, window key) of each event of a record that may sit in an open window;
-        for restore.
+    ) -> list[tuple[DedupKey, WindowKey]]:
+        """(`dedup_key` of its id, window key) of each event of a record that may sit in an
+        open window; for restore.
 
         A forward past its input partition's clock was never folded into this state: a reset
         (vtops/replay/rebuild.py) left it out, and the router sends it again."""
@@ -245,7 +246,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
 
     def _assigned(
         self, values: list[bytes | None], key: bytes | _Unkeyed | None
-    ) -> list[tuple[str, WindowKey]]:
+    ) -> list[tuple[DedupKey, WindowKey]]:
         found = []
         for value in values:
             try:
@@ -253,7 +254,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             except InvalidEvent:
                 continue  # a dead letter, folded into no window
             if assignment is not None:
-                found.append((assignment.event_id, assignment.window_key))
+                found.append((dedup_key(assignment.event_id), assignment.window_key))
         return found
 
     def partition_state(self, partition: int) -> PartitionWindows[A]:

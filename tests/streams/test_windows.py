@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import orjson
 
-from streams.engine.windows import InputClocks, PartitionWindows, Window
+from streams.engine.windows import InputClocks, PartitionWindows, Window, dedup_key
 
 MINUTE = 60_000
 GRACE = 120_000
@@ -22,9 +24,10 @@ def _fold(
     source_time: int | None = None,
 ) -> bool:
     start = ts - ts % MINUTE
-    if state.is_late(start + MINUTE, ts, source_time) or not state.is_new(event_id):
+    seen_as = dedup_key(event_id)
+    if state.is_late(start + MINUTE, ts, source_time) or not state.is_new(seen_as):
         return False
-    state.admit(event_id, ("cam",), start, start + MINUTE, offset).acc.append(event_id)
+    state.admit(seen_as, ("cam",), start, start + MINUTE, offset).acc.append(event_id)
     return True
 
 
@@ -116,6 +119,52 @@ def test_closing_forgets_ids_and_reports_final_windows_once() -> None:
     # The id of a closed window is forgotten; its copy is late, not a duplicate.
     assert not _fold(state, "a", 10_000, 2)
     assert state.counters.late == 1
+
+
+HEX_ID = "0123456789abcdef" * 2
+
+
+def test_dedup_holds_a_hex_id_as_its_bytes_and_every_other_id_as_itself() -> None:
+    assert dedup_key(HEX_ID) == bytes.fromhex(HEX_ID)
+    assert sys.getsizeof(dedup_key(HEX_ID)) < sys.getsizeof(HEX_ID) - 30
+    # Ids that int(…, 16) or unhexlify would read as the same 16 bytes, and others that are
+    # not the contract's usual spelling: each stays a string, so none meets another id.
+    others = [
+        HEX_ID.upper(),
+        "0123456789ABCDEF" + HEX_ID[16:],
+        "0x" + HEX_ID[2:],
+        "0X" + HEX_ID[2:],
+        "0_" + HEX_ID[2:],
+        " " + HEX_ID[1:],
+        "+" + HEX_ID[1:],
+        "٠" + HEX_ID[1:],  # an Arabic-Indic zero, a digit to int()
+        HEX_ID[:31],
+        HEX_ID + "0",
+        "t1",
+        "",
+    ]
+    assert [dedup_key(i) for i in others] == others
+    ids = [HEX_ID, "1" * 32, "0" * 32, "f" * 32, *others]
+    keys = [dedup_key(i) for i in ids]
+    assert len(set(keys)) == len(set(ids)) == len(ids)
+    assert dedup_key("1" * 32) == b"\x11" * 16  # 32 decimal digits are lower-case hex too
+
+
+def test_dedup_is_exact_for_hex_ids_their_other_spellings_and_restore() -> None:
+    state = _state()
+    assert _fold(state, HEX_ID, 1_000, 0)
+    assert not _fold(state, HEX_ID, 2_000, 1)  # the same id again
+    assert _fold(state, HEX_ID.upper(), 3_000, 2)  # ids are case-sensitive: another event
+    assert _fold(state, "0x" + HEX_ID[2:], 4_000, 3)
+    assert not _fold(state, HEX_ID.upper(), 5_000, 4)
+    assert (state.counters.accepted, state.counters.duplicates) == (3, 2)
+    restored = _state()
+    restored.windows = state.windows
+    for window in restored.windows.values():
+        window.event_ids = []
+    restored.remember(dedup_key(HEX_ID), (("cam",), 0), 0)
+    assert not _fold(restored, HEX_ID, 6_000, 5)
+    assert _fold(restored, HEX_ID[:31] + "0", 7_000, 6)
 
 
 def test_remember_relearns_only_ids_inside_an_open_window_range() -> None:
