@@ -71,6 +71,8 @@ class Window(Generic[A]):
     # Ids folded into this window (`dedup_key`s), so that closing it forgets them; rebuilt on
     # restore.
     event_ids: list[DedupKey] = field(default_factory=list)
+    # Folded into since its partition's changes were last taken (`PartitionWindows.dirty`).
+    changed: bool = field(default=False, compare=False, repr=False)
 
     @property
     def key(self) -> WindowKey:
@@ -202,7 +204,9 @@ class PartitionWindows(Generic[A]):
     # their window keys, each entry kept a tuple and an int alive too, 250 bytes an id against
     # ~50 (issue 20).
     seen: set[DedupKey] = field(default_factory=set)
-    dirty: set[WindowKey] = field(default_factory=set)
+    # The windows folded into since `take_changes` last ran, each once by its `changed` flag:
+    # a flag read an event, where a set of keys hashed a (group, start) tuple each time.
+    dirty: list[Window[A]] = field(default_factory=list)
     # Facts a stream keeps per entity beyond windows (a dossier's due date); persisted as-is.
     keyed: dict[str, Any] = field(default_factory=dict)
     keyed_dirty: set[str] = field(default_factory=set)
@@ -299,7 +303,9 @@ class PartitionWindows(Generic[A]):
         window.last_offset = offset
         window.event_ids.append(event_id)
         self.seen.add(event_id)
-        self.dirty.add(key)
+        if not window.changed:
+            window.changed = True
+            self.dirty.append(window)
         self.counters.accepted += 1
         return window
 
@@ -314,10 +320,11 @@ class PartitionWindows(Generic[A]):
             self.closed_through_ms = max(closing, self.closed_through_ms or closing)
         for window in closed:
             del self.windows[window.key]
-            self.dirty.discard(window.key)
             self.seen.difference_update(window.event_ids)
-        changed = [self.windows[key] for key in self.dirty]
-        self.dirty = set()
+        for window in self.dirty:
+            window.changed = False
+        changed = [w for w in self.dirty if not self._closes(w.end_ms, closing)]
+        self.dirty = []
         return changed, closed
 
     def put_keyed(self, key: str, value: Any) -> None:
