@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -114,7 +115,9 @@ def prepare_store(
     try:
         migrate(client, storage.clickhouse_database, timezone=profile.timezone)
         if not baselines:
-            return ensure_baselines(client, storage.clickhouse_database, profile)
+            with ThreadPoolExecutor(max_workers=1) as store:
+                written = ensure_baselines(client, storage.clickhouse_database, profile, store)
+            return 0 if written is None else len(written.slots)
         table = f"{storage.clickhouse_database}.{BASELINES_TABLE}"
         client.insert(table, list(baselines), column_names=list(COLUMNS))
         return len(baselines)

@@ -36,6 +36,7 @@ from simulator.demand import (
 from simulator.mix import CameraMix, Table, camera_mix, class_table
 from streams.traffic.anomaly.baselines import (
     ALWAYS,
+    COLUMNS,
     PRIOR_SOURCE,
     SLOT_MINUTES,
     SLOTS_PER_DAY,
@@ -155,6 +156,22 @@ def _uniform_var(low: float, high: float) -> float:
     return (high - low) ** 2 / 12
 
 
+def _slot_values(key: SlotKey, baseline: SlotBaseline) -> tuple[object, ...]:
+    """A slot's key and figures: the first columns of a baselines row (`COLUMNS`)."""
+    camera_id, day, slot = key
+    return (
+        camera_id,
+        day,
+        slot,
+        baseline.vehicles,
+        baseline.vehicles_mad,
+        baseline.speed_kmh,
+        baseline.speed_mad,
+        baseline.violation_rate,
+        *[baseline.class_share.get(c, 0.0) for c in VEHICLE_CLASSES],
+    )
+
+
 def baseline_row(
     key: SlotKey,
     baseline: SlotBaseline,
@@ -165,36 +182,20 @@ def baseline_row(
     effective_from: datetime,
 ) -> dict[str, object]:
     """A row of `traffic_baseline_versions`, its columns in the order of `COLUMNS`."""
-    camera_id, day, slot = key
-    return {
-        "camera_id": camera_id,
-        "day_type": day,
-        "slot": slot,
-        "vehicles_median": baseline.vehicles,
-        "vehicles_mad": baseline.vehicles_mad,
-        "speed_median": baseline.speed_kmh,
-        "speed_mad": baseline.speed_mad,
-        "violation_rate": baseline.violation_rate,
-        **{f"{c}_share": baseline.class_share.get(c, 0.0) for c in VEHICLE_CLASSES},
-        "samples": samples,
-        "source": source,
-        "version": version,
-        "effective_from": effective_from,
-    }
+    values = (*_slot_values(key, baseline), samples, source, version, effective_from)
+    return dict(zip(COLUMNS, values, strict=True))
 
 
-def prior_rows(
-    profile: CityProfile, version: int, effective_from: datetime = ALWAYS
-) -> list[dict[str, object]]:
-    """The priors as baseline rows (source 'prior', no samples)."""
-    return [
-        baseline_row(
-            key,
-            baseline,
-            samples=0,
-            source=PRIOR_SOURCE,
-            version=version,
-            effective_from=effective_from,
-        )
-        for key, baseline in prior_baselines(profile).items()
-    ]
+def prior_columns(
+    priors: Mapping[SlotKey, SlotBaseline], version: int, effective_from: datetime = ALWAYS
+) -> list[list[object]]:
+    """The priors as the columns of `COLUMNS` (source 'prior', no samples), for one
+    column-oriented insert: a fresh worker writes 56,448 of them, and a dict per row, then a
+    list per row, cost it ~0.5 s against ~0.1 (issue 20)."""
+    count = len(priors)
+    if not count:  # a profile without cameras
+        return [[] for _ in COLUMNS]
+    rows = map(_slot_values, priors, priors.values())
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return [*columns, [0] * count, [PRIOR_SOURCE] * count, [version] * count,
+            [effective_from] * count]  # fmt: skip

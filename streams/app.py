@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -22,7 +21,7 @@ from city.profile import CityProfile
 from city.settings import KafkaSettings
 from sinks.base import BatchSink
 from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import TABLES, migrate
+from sinks.clickhouse.migrations import TABLES, checked_version, migrate
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
@@ -36,8 +35,15 @@ from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
-from streams.traffic.anomaly.baselines import NO_BASELINES, BaselineSource, load_baselines
-from streams.traffic.anomaly.reader import BaselineReader, prefetch_current
+from streams.traffic.anomaly.baselines import (
+    NO_BASELINES,
+    Baselines,
+    BaselineSource,
+    StoredVersions,
+    load_baselines,
+    read_versions,
+)
+from streams.traffic.anomaly.reader import BaselineReader
 from streams.traffic.flow import TrafficFlow
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,11 @@ log = logging.getLogger(__name__)
 # 125,000 forwards were 2,000 batches, ~330 round trips per partition (3.4 s). Below the
 # broker's 1 MiB message limit.
 PRODUCER_BATCH_BYTES = 512 * 1024
+
+# Puts the baseline priors into a migrated store whose baselines table is empty, in a thread of
+# its own while the worker starts, asking the store through the executor it is given (the
+# store's one thread); returns the version it wrote, if it wrote one.
+BootstrapBaselines = Callable[[Client, Executor], Baselines | None]
 
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
@@ -110,17 +121,37 @@ def consumed_topics(
     ]
 
 
+def _prepare_store(
+    client: Client,
+    database: str,
+    store_thread: Executor,
+    migrated: Future[Any],
+    bootstrap: BootstrapBaselines | None,
+) -> StoredVersions:
+    """The baselines as the streams will find them: once the schema is made, the priors put
+    into an empty store, then the versions read. Runs in a thread of its own while the worker
+    starts: computing the priors holds no store call, and the state's load at the first
+    assignment comes between its calls."""
+    migrated.result()
+    written = None if bootstrap is None else bootstrap(client, store_thread)
+    return StoredVersions(store_thread.submit(read_versions, client, database).result(), written)
+
+
 def create_app(
     kafka: KafkaSettings,
     storage: StorageSettings,
     stream_settings: StreamSettings,
     profile: CityProfile,
-    prepare_store: Callable[[Client], object] | None = None,
+    bootstrap_baselines: BootstrapBaselines | None = None,
     metrics: MetricsListener | None = None,
 ) -> tuple[faust.App, StreamEngine]:
-    """The worker's app and engine. `prepare_store` runs on the migrated store before the
-    streams load what they read from it (the CLI puts the baseline priors there); `metrics`
-    is where the health and metrics pages are served, if anywhere."""
+    """The worker's app and engine; `bootstrap_baselines` puts the priors into a fresh store,
+    `metrics` is where the health and metrics pages are served, if anywhere.
+
+    The store is migrated and its baselines prepared while the worker starts and folds its
+    first events (issue 20, P7): the engine's state store waits for the migrations, so nothing
+    is read or written before the tables exist, and the anomaly watch for the baselines
+    (streams/traffic/anomaly/baselines.py), so no minute is judged without them."""
     client_config = aiokafka_config(kafka)
     app = faust.App(
         kafka.app_id,
@@ -140,16 +171,23 @@ def create_app(
     # assignor; the engine is the only consumer, Faust brings the producer (and web server).
     app.producer_only = True
     client = connect(storage)
-    migrate(client, storage.clickhouse_database, timezone=profile.timezone)
-    if prepare_store is not None:
-        prepare_store(client)
+    database = storage.clickhouse_database
+    # A store this release must not migrate is refused now, in one line (vtops/cli/worker.py).
+    checked_version(client, database, timezone=profile.timezone)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    # The first call in the store's thread: every later one (the state's load, the sinks'
+    # writes) runs after it.
+    migrated = executor.submit(migrate, client, database, timezone=profile.timezone)
+    preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-preparation")
+    stored = preparing.submit(
+        _prepare_store, client, database, executor, migrated, bootstrap_baselines
+    )
+    preparing.shutdown(wait=False)
     tables: dict[str, BatchSink] = {
-        name: ClickHouseTable(client, storage.clickhouse_database, name, executor)
-        for name in TABLES
+        name: ClickHouseTable(client, database, name, executor) for name in TABLES
     }
     embedded_at = storage.clickhouse_path.resolve() if storage.embedded else None
-    store = StateStore(client, storage.clickhouse_database, executor, embedded_at)
+    store = StateStore(client, database, executor, embedded_at, migrated)
     stages: list[Stage] = []
     sinks = list(tables.values())  # every sink, for the retries /metrics reports
     engine = StreamEngine(
@@ -162,10 +200,7 @@ def create_app(
         exclusive=storage.embedded,
     )
     producer = app.producer
-    # The versions' slots are read in the store's thread: the start does not wait for them.
-    baselines = load_baselines(client, storage.clickhouse_database, executor)
-    prefetch_current(baselines, int(time.time() * 1000))
-    log.info("traffic baselines versions=%s", [v.version for v in baselines.versions])
+    baselines = load_baselines(client, database, executor, stored)
     for stream in domain_streams(stream_settings, profile, baselines):
         source = kafka.topic(stream.source_topic)
         dead_letters = DeadLetterTopic(
@@ -202,7 +237,7 @@ def create_app(
         BaselineReader(  # type: ignore[arg-type]
             baselines,
             client,
-            storage.clickhouse_database,
+            database,
             executor,
             stream_settings.baselines_refresh_minutes * 60,
         )

@@ -25,6 +25,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,13 +35,14 @@ from clickhouse_connect.driver.client import Client
 from city.calendar import DAY_TYPES, DayType, day_type
 from city.profile import CityProfile
 from schemas.camera import VEHICLE_CLASSES
-from simulator.baseline_priors import baseline_row, prior_baselines, prior_rows
+from simulator.baseline_priors import baseline_row, prior_baselines, prior_columns
 from sinks.clickhouse.placeholders import fill
 from streams.traffic.anomaly.alerts import PARTITION_WIDE
 from streams.traffic.anomaly.baselines import (
     BASELINES_TABLE,
     COLUMNS,
     PRIOR_SOURCE,
+    Baselines,
     SlotBaseline,
     SlotKey,
 )
@@ -236,16 +238,29 @@ def _next_whole_minute(at: datetime) -> datetime:
     return whole if whole == at else whole + timedelta(minutes=1)
 
 
-def ensure_baselines(client: Client, database: str, profile: CityProfile) -> int:
-    """Put the priors into an empty baselines table, effective since always (the worker calls
-    this before it starts); return the rows inserted, 0 when the table already had some."""
-    count = client.query(f"SELECT count() FROM {database}.{BASELINES_TABLE}")
-    if count.result_rows[0][0]:
-        return 0
-    rows = prior_rows(profile, PRIOR_VERSION)
-    _insert(client, database, rows)
-    log.info("baselines bootstrapped from priors rows=%d", len(rows))
-    return len(rows)
+def ensure_baselines(
+    client: Client, database: str, profile: CityProfile, store: Executor
+) -> Baselines | None:
+    """Put the priors into an empty baselines table, effective since always; return them, or
+    None when the table already had rows.
+
+    A worker calls this in a thread of its own while it folds its first events (issue 20, P7):
+    the priors are computed in the caller's thread, and the store is asked in `store`'s (its
+    one thread), between the worker's own calls."""
+    count = store.submit(client.query, f"SELECT count() FROM {database}.{BASELINES_TABLE}")
+    if count.result().result_rows[0][0]:
+        return None
+    priors = prior_baselines(profile)
+    columns = prior_columns(priors, PRIOR_VERSION)
+    store.submit(
+        client.insert,
+        f"{database}.{BASELINES_TABLE}",
+        columns,
+        column_names=list(COLUMNS),
+        column_oriented=True,
+    ).result()
+    log.info("baselines bootstrapped from priors rows=%d", len(priors))
+    return Baselines(priors, PRIOR_VERSION)
 
 
 def camera_baselines(client: Client, database: str, camera_id: str) -> list[dict[str, Any]]:

@@ -374,12 +374,10 @@ def store_timezone(client: Client, database: str) -> str | None:
     return zone.group(1) if zone else ""
 
 
-def migrate(
-    client: Client, database: str, *, timezone: str, target: int = LATEST
-) -> list[Migration]:
-    """Apply, in order, every migration past the store's version up to `target`; return
-    those applied (none when the store is up to date, so it is safe on every start).
-    `timezone` is the city profile's; a store made for another zone is refused."""
+def checked_version(client: Client, database: str, *, timezone: str) -> int:
+    """The store's schema version, once the store is known to be one this release may migrate
+    for a city in `timezone`: StoreZoneError or SchemaVersionError otherwise. Two quick queries:
+    a worker asks them before it starts, and migrates while it does (streams/app.py)."""
     check_database(database)
     current = schema_version(client, database)
     kept_in = store_timezone(client, database)
@@ -395,6 +393,16 @@ def migrate(
             f"the ClickHouse database {database} is at schema version {current}, newer than "
             f"this vtops knows ({LATEST}): upgrade vtops"
         )
+    return current
+
+
+def migrate(
+    client: Client, database: str, *, timezone: str, target: int = LATEST
+) -> list[Migration]:
+    """Apply, in order, every migration past the store's version up to `target`; return
+    those applied (none when the store is up to date, so it is safe on every start).
+    `timezone` is the city profile's; a store made for another zone is refused."""
+    current = checked_version(client, database, timezone=timezone)
     if current >= target:
         return []  # every worker start, without taking the lock
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")

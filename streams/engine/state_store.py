@@ -14,10 +14,10 @@ writes late can never replace a newer state: its rows carry smaller offsets and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -27,6 +27,8 @@ from sinks.exceptions import SinkError
 
 META_KEY = "meta"
 TABLE = "stream_state"
+
+T = TypeVar("T")
 
 
 class StateRow(NamedTuple):
@@ -53,7 +55,12 @@ def tombstone(topic: str, partition: int, key: str, offset: int) -> StateRow:
 
 class StateStore:
     def __init__(
-        self, client: Client, database: str, executor: Executor, embedded_at: Path | None = None
+        self,
+        client: Client,
+        database: str,
+        executor: Executor,
+        embedded_at: Path | None = None,
+        migrated: Future[Any] | None = None,
     ) -> None:
         self._client = client
         self._table = f"{database}.{TABLE}"
@@ -63,6 +70,17 @@ class StateStore:
         self._embedded_at = embedded_at
         # Entries read ahead for one assignment (`preload`), until `load` takes them.
         self._preloaded: dict[tuple[str, int], dict[str, Any]] = {}
+        # The schema being made while the worker starts (streams/app.py). It runs first in the
+        # store's thread, so every call comes after it; waited for here so that a failed
+        # migration stops the engine with its own error. The sinks write only in checkpoints,
+        # after an assignment has loaded its state through this store.
+        self._migrated = migrated
+
+    async def _in_store_thread(self, call: Callable[..., T], *args: Any) -> T:
+        if self._migrated is not None:
+            await asyncio.wrap_future(self._migrated)
+            self._migrated = None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     def ensure_present(self) -> None:
         """SinkError when the embedded store's directory has been removed: every write would
@@ -83,7 +101,7 @@ class StateStore:
 
     async def save(self, rows: list[StateRow]) -> None:
         if rows:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._save, rows)
+            await self._in_store_thread(self._save, rows)
 
     def _load(self, topic: str, partition: int) -> dict[str, Any]:
         result = self._client.query(
@@ -98,9 +116,7 @@ class StateStore:
         preloaded = self._preloaded.pop((topic, partition), None)
         if preloaded is not None:
             return preloaded
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._load, topic, partition
-        )
+        return await self._in_store_thread(self._load, topic, partition)
 
     def _load_many(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
         result = self._client.query(
@@ -121,9 +137,7 @@ class StateStore:
         of its start (issue 20). The caller `forget`s what `load` did not take."""
         wanted = set(partitions)
         if wanted:
-            self._preloaded = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._load_many, wanted
-            )
+            self._preloaded = await self._in_store_thread(self._load_many, wanted)
 
     def forget(self) -> None:
         """Drop what `preload` read: the next assignment reads the store again."""

@@ -14,7 +14,7 @@ from city.calendar import DAY_TYPES, DayType
 from city.clock import local_time
 from city.profile import CityProfile, load_city_profile
 from schemas.camera import VEHICLE_CLASSES
-from simulator.baseline_priors import MAD_PER_SD, prior_baselines, prior_rows, slot_moments
+from simulator.baseline_priors import MAD_PER_SD, prior_baselines, prior_columns, slot_moments
 from simulator.demand import (
     CameraDemand,
     Moment,
@@ -145,12 +145,12 @@ def test_priors_cover_every_camera_kind_of_day_and_slot(
     city: CityProfile, priors: dict[SlotKey, SlotBaseline]
 ) -> None:
     assert len(priors) == len(CAMERAS) * len(DAY_TYPES) * SLOTS_PER_DAY
-    rows = prior_rows(city, version=7)
-    assert [tuple(row) for row in rows[:1]] == [COLUMNS]
-    assert {(row["source"], row["samples"], row["version"]) for row in rows} == {("prior", 0, 7)}
-    for row in rows:
-        shares = [float(str(row[f"{c}_share"])) for c in VEHICLE_CLASSES]
-        assert math.isclose(sum(shares), 1.0)
+    columns = dict(zip(COLUMNS, prior_columns(priors, version=7), strict=True))
+    assert {len(values) for values in columns.values()} == {len(priors)}
+    stamps = zip(columns["source"], columns["samples"], columns["version"], strict=True)
+    assert set(stamps) == {("prior", 0, 7)}
+    for shares in zip(*(columns[f"{c}_share"] for c in VEHICLE_CLASSES), strict=True):
+        assert math.isclose(sum(float(str(share)) for share in shares), 1.0)
     # The urban-management camera is not speed-calibrated: no speed to expect.
     assert priors[("VT-CAM-004", "weekday", 30)].speed_kmh is None
     # Weekday peaks are far busier than 3 am; Sunday midday on a beach road beats a weekday's.

@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -542,3 +542,24 @@ def test_a_forged_time_on_a_rekey_topic_is_a_dead_letter_and_closes_nothing() ->
     state = stage.partition_state(0)
     assert state.inputs is not None and state.inputs.clocks[0].stream_time_ms == T0
     assert state.windows[(("phuong-1", "grocery"), T0)].acc.reports == 2
+
+
+def test_the_state_is_read_only_once_the_store_is_migrated(engine: Engine) -> None:
+    """A worker migrates its store while it starts (issue 20, P7): the first assignment's load
+    waits for the migrations, and one that failed stops it with the migration's own error."""
+    migrating: Future[object] = Future()
+    store = StateStore(engine.client, DATABASE, ThreadPoolExecutor(1), migrated=migrating)
+    failed: Future[object] = Future()
+    unmigrated = StateStore(engine.client, DATABASE, ThreadPoolExecutor(1), migrated=failed)
+
+    async def assign() -> None:
+        load = asyncio.ensure_future(store.preload([("camera.events", 0)]))
+        await asyncio.sleep(0.05)
+        assert not load.done()
+        migrating.set_result([])
+        await load
+        failed.set_exception(SinkError("migration 3 failed"))
+        with pytest.raises(SinkError, match="migration 3 failed"):
+            await unmigrated.preload([("camera.events", 0)])
+
+    asyncio.run(assign())

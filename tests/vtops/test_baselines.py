@@ -30,7 +30,9 @@ from streams.traffic.anomaly.baselines import (
     BaselineTimeline,
     BaselineVersion,
     SlotKey,
+    StoredVersions,
     load_baselines,
+    read_version,
 )
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
@@ -64,6 +66,13 @@ def database(store: Client) -> str:
     name = f"baselines_{next(_databases)}"
     migrate(store, name, timezone=CITY_TZ.key)  # traffic_baseline_versions among the rest
     return name
+
+
+@pytest.fixture(scope="module")
+def store_thread() -> Iterator[ThreadPoolExecutor]:
+    """The store's one thread, as a worker asks the store through it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse") as thread:
+        yield thread
 
 
 @pytest.fixture(scope="module")
@@ -302,9 +311,12 @@ def test_a_slot_without_vehicles_keeps_the_priors_rates_and_speeds(
 
 
 def test_each_refresh_is_a_version_judging_from_its_effective_time(
-    store: Client, database: str, city: CityProfile
+    store: Client, database: str, city: CityProfile, store_thread: ThreadPoolExecutor
 ) -> None:
-    assert ensure_baselines(store, database, city) == len(CAMERAS) * 3 * SLOTS_PER_DAY
+    written = ensure_baselines(store, database, city, store_thread)
+    assert written is not None and len(written.slots) == len(CAMERAS) * 3 * SLOTS_PER_DAY
+    # What a fresh worker judges by without reading it back is what a restart reads.
+    assert written == read_version(store, database, PRIOR_VERSION)
     insert_minutes(store, database, B, WEDNESDAY, [7] * 15)
     first = refresh_baselines(
         store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=LATER
@@ -334,15 +346,15 @@ def test_each_refresh_is_a_version_judging_from_its_effective_time(
         assert timeline.version_at(int(LATER.timestamp() * 1000) - 1) == PRIOR_VERSION
         assert timeline.version_at(int(LATER.timestamp() * 1000)) == first
     # Baselines exist now: ensure leaves them alone.
-    assert ensure_baselines(store, database, city) == 0
+    assert ensure_baselines(store, database, city, store_thread) is None
 
 
 def test_a_refresh_takes_effect_at_a_whole_minute(
-    store: Client, database: str, city: CityProfile
+    store: Client, database: str, city: CityProfile, store_thread: ThreadPoolExecutor
 ) -> None:
     """Alerts are stamped with the version of their minute: a version starting mid-minute
     would judge that minute by the old slots and stamp it with the new version."""
-    ensure_baselines(store, database, city)
+    ensure_baselines(store, database, city, store_thread)
     asked = LATER + timedelta(seconds=30)
     summary = refresh_baselines(
         store, database, city, min_samples=DEFAULT_MIN_SAMPLES, effective_from=asked
@@ -362,7 +374,7 @@ def test_a_failed_read_of_a_version_is_tried_again() -> None:
         return Baselines({}, version)
 
     with ThreadPoolExecutor(max_workers=1) as reads:
-        timeline = BaselineTimeline([BaselineVersion(0, 7)], read, reads)
+        timeline = BaselineTimeline(StoredVersions([BaselineVersion(0, 7)]), read, reads)
         timeline.prefetch(7).exception()  # the background read fails
         assert timeline.baselines_at(1_000).version == 7
 

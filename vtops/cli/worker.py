@@ -55,13 +55,15 @@ def worker(
             settings.stream,
             profile,
             # Alerts need baselines from the first minute: the priors until history is learned.
-            prepare_store=lambda client: ensure_baselines(client, database, profile),
+            bootstrap_baselines=lambda client, store: ensure_baselines(
+                client, database, profile, store
+            ),
             metrics=metrics,
         )
     except VtopsError as error:
         exit_with_error(str(error))
     except ClickHouseError as error:
-        # The schema, the baselines and their load run before the worker is up.
+        # The store's checks run before the worker is up (its migrations while it starts).
         exit_with_error(f"preparing the ClickHouse store failed: {str(error).splitlines()[0]}")
     freeze_what_started()
     # Faust's worker owns the signals: SIGINT/SIGTERM stop the app, whose shutdown hook

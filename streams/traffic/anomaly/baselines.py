@@ -14,6 +14,7 @@ did, whenever the worker read them; the worker re-reads the versions on a schedu
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from bisect import bisect_right
 from collections import OrderedDict
@@ -101,6 +102,15 @@ class BaselineVersion:
     version: int
 
 
+@dataclass(frozen=True)
+class StoredVersions:
+    """The store's versions as a worker finds them, and the slots of one it has just written
+    itself (a fresh store's priors), which it need not read back."""
+
+    versions: Sequence[BaselineVersion]
+    written: Baselines | None = None
+
+
 # Versions whose slots a worker holds at once (a version's slots are ~11 MB for Vũng Tàu);
 # partitions at different times (a backlog drained in any order) read an evicted one again.
 KEPT_VERSIONS = 3
@@ -112,11 +122,15 @@ class BaselineTimeline:
 
     A version's slots are read through `read` on `executor` (the store's own thread): ahead of
     need by `prefetch`, or when a minute first needs them, which then waits for the read.
+
+    The versions themselves may still be on their way (`stored` a future): a worker on a fresh
+    store folds its first events while the priors are computed and written (issue 20, P7).
+    Every question then waits for them: no minute is judged without its baselines.
     """
 
     def __init__(
         self,
-        versions: Iterable[BaselineVersion],
+        stored: StoredVersions | Future[StoredVersions],
         read: Callable[[int], Baselines],
         executor: Executor,
     ) -> None:
@@ -127,14 +141,42 @@ class BaselineTimeline:
         self._slots: OrderedDict[int, Future[Baselines]] = OrderedDict()
         # The last version looked up and the event times it covers: most calls fall inside.
         self._cached = (0, 0, NO_BASELINES)
-        self.update(versions)
+        self._stored: Future[StoredVersions] | None = None
+        if isinstance(stored, Future):
+            self._stored = stored
+        else:
+            self._take(stored)
+
+    async def known(self) -> None:
+        """Wait, without holding the event loop, until the versions are known; raises what
+        preparing or reading the store raised."""
+        if self._stored is not None:
+            await asyncio.wrap_future(self._stored)
+            self._settle()
+
+    def _settle(self) -> None:
+        """Take the versions on their way, waiting for them (again, after a failure: the
+        error is raised to every question, and nothing is answered without them)."""
+        if self._stored is not None:
+            stored = self._stored.result()
+            self._stored = None
+            self._take(stored)
+
+    def _take(self, stored: StoredVersions) -> None:
+        if stored.written is not None:
+            written: Future[Baselines] = Future()
+            written.set_result(stored.written)
+            self._slots[stored.written.version] = written
+        self.update(stored.versions)
 
     @property
     def versions(self) -> Sequence[BaselineVersion]:
+        self._settle()
         return self._versions
 
     def update(self, versions: Iterable[BaselineVersion]) -> list[BaselineVersion]:
         """Add the versions not known yet (a refresh since the last read); return them."""
+        self._settle()
         known = set(self._versions)
         added = sorted(v for v in set(versions) if v not in known)
         if added:
@@ -144,6 +186,7 @@ class BaselineTimeline:
         return added
 
     def version_at(self, ts_ms: int) -> int:
+        self._settle()
         index = bisect_right(self._starts, ts_ms) - 1
         return self._versions[index].version if index >= 0 else 0
 
@@ -155,6 +198,7 @@ class BaselineTimeline:
         start, end, baselines = self._cached
         if start <= ts_ms < end:
             return baselines
+        self._settle()
         index = bisect_right(self._starts, ts_ms) - 1
         if index < 0:
             return NO_BASELINES
@@ -243,10 +287,16 @@ def read_version(client: Client, database: str, version: int) -> Baselines:
     return baselines_from_rows(result.result_rows)
 
 
-def load_baselines(client: Client, database: str, executor: Executor) -> BaselineTimeline:
-    """The store's versions, each read on `executor` when first needed."""
+def load_baselines(
+    client: Client,
+    database: str,
+    executor: Executor,
+    stored: StoredVersions | Future[StoredVersions] | None = None,
+) -> BaselineTimeline:
+    """The store's versions, each read on `executor` when first needed: those `stored` says
+    (or will say), else those read now."""
     return BaselineTimeline(
-        read_versions(client, database),
+        StoredVersions(read_versions(client, database)) if stored is None else stored,
         lambda version: read_version(client, database, version),
         executor,
     )

@@ -1,9 +1,10 @@
 """A running worker's view of the baselines' versions, read again on the operator's schedule.
 
 `vtops baselines refresh` writes a version effective from an event time ahead of now
-(baselines.py). Every `VTOPS_BASELINES_REFRESH_MINUTES` the worker reads the list of versions,
-adds the new ones to its timeline and reads their slots in the store's thread, before the
-first minute they judge: no restart, and the folds do not wait for the store.
+(baselines.py). Once the versions are known at start, the current one's slots are read ahead;
+every `VTOPS_BASELINES_REFRESH_MINUTES` the worker reads the list of versions, adds the new
+ones to its timeline and reads their slots in the store's thread, before the first minute they
+judge: no restart, and the folds do not wait for the store.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class BaselineReader(Service):
 
     @Service.task
     async def _read_on_schedule(self) -> None:
+        # A fresh store's priors are being written while the worker starts (streams/app.py).
+        await self._timeline.known()
+        log.info("traffic baselines versions=%s", [v.version for v in self._timeline.versions])
+        prefetch_current(self._timeline, int(self._clock() * 1000))
         while not self.should_stop:
             await self.sleep(self._interval_s)
             if not self.should_stop:
