@@ -37,18 +37,8 @@ def worker(
         profile = load_city_profile(settings.stream.city_profile)
         # First, so that two workers starting together cannot pick the same port.
         metrics = claim_metrics_port(settings.stream)
-        if settings.storage.embedded and group_stays_busy(
-            settings.kafka, within_s=SESSION_TIMEOUT_S + 2
-        ):
-            # Each embedded store would hold part of the state, and a survivor would take
-            # over partitions without theirs.
-            raise VtopsError(
-                f"another worker of group {settings.kafka.app_id!r} is running with its own "
-                "embedded ClickHouse store: several workers need a ClickHouse server "
-                "(VTOPS_CLICKHOUSE_URL)"
-            )
-        ensure_topics(settings.kafka, consumed_topics(settings.kafka, settings.stream, profile))
         database = settings.storage.clickhouse_database
+        # Before the broker's checks: the store is migrated meanwhile, in its own thread.
         app, _ = create_app(
             settings.kafka,
             settings.storage,
@@ -60,6 +50,17 @@ def worker(
             ),
             metrics=metrics,
         )
+        if settings.storage.embedded and group_stays_busy(
+            settings.kafka, within_s=SESSION_TIMEOUT_S + 2
+        ):
+            # Each embedded store would hold part of the state, and a survivor would take
+            # over partitions without theirs.
+            raise VtopsError(
+                f"another worker of group {settings.kafka.app_id!r} is running with its own "
+                "embedded ClickHouse store: several workers need a ClickHouse server "
+                "(VTOPS_CLICKHOUSE_URL)"
+            )
+        ensure_topics(settings.kafka, consumed_topics(settings.kafka, settings.stream, profile))
     except VtopsError as error:
         exit_with_error(str(error))
     except ClickHouseError as error:
