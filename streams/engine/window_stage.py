@@ -34,6 +34,7 @@ from streams.engine.checkpoint import (
 )
 from streams.engine.dead_letters import DeadLetters
 from streams.engine.definition import DomainStream, Records
+from streams.engine.exceptions import WorkerFault
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
 from streams.engine.records import (
@@ -280,6 +281,8 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             state.offset = offset
             try:
                 self._fold_record(state, record, latest_ms)
+            except WorkerFault:
+                raise
             except Exception as error:
                 state.counters.invalid += 1
                 self._dead_letters.add(partition, record, error)
@@ -369,6 +372,8 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                     source_time_ms=stream_time_ms,
                     latest_ms=latest_ms,
                 )
+            except WorkerFault:
+                raise
             except Exception as error:
                 counters.invalid += 1
                 forward = ConsumerRecord(

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+from aiokafka import ConsumerRecord
 
+from city.profile import load_city_profile
 from schemas.camera import VEHICLE_CLASSES
+from streams.engine.checkpoint import Cut, Step
+from streams.engine.exceptions import WorkerFault
+from streams.engine.offline import NothingSaved, discarding_sinks
+from streams.engine.window_stage import WindowStage
 from streams.traffic.anomaly.baselines import (
     ALWAYS,
     COLUMNS,
@@ -20,6 +29,8 @@ from streams.traffic.anomaly.baselines import (
     StoredVersions,
     baselines_from_rows,
 )
+from streams.traffic.flow import TrafficFlow
+from tests.anomaly_city import CAMERAS, MINUTE, T0, camera_event
 
 LISBON = ZoneInfo("Europe/Lisbon")
 VUNG_TAU = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -104,7 +115,38 @@ def test_a_preparation_that_failed_is_raised_to_every_question() -> None:
     with ThreadPoolExecutor(max_workers=1) as preparing, ThreadPoolExecutor(1) as store:
         timeline = BaselineTimeline(preparing.submit(prepare), _never_read, store)
         for _ in range(2):  # not answered without baselines the second time either
-            with pytest.raises(ConnectionError, match="priors"):
+            with pytest.raises(WorkerFault, match="priors"):
                 timeline.at("VT-CAM-001", FRIDAY_EVENING_MS, LISBON)
-        with pytest.raises(ConnectionError, match="priors"):
+        with pytest.raises(WorkerFault, match="priors"):
             timeline.version_at(FRIDAY_EVENING_MS)
+
+
+def test_a_failed_preparation_stops_the_fold_and_dead_letters_no_event() -> None:
+    """The fault is the worker's, not the event's: the minute the watch cannot judge must
+    stop the worker (the engine exits 1 and resumes from its last saved state), where a
+    dead letter would drop the event from its window, its id already taken, and commit."""
+    failed: Future[StoredVersions] = Future()
+    failed.set_exception(ConnectionError("the store went away while the priors were written"))
+    with ThreadPoolExecutor(max_workers=1) as store:
+        flow = TrafficFlow(load_city_profile(), 120, BaselineTimeline(failed, _never_read, store))
+        stage: WindowStage[Any, Any] = WindowStage(
+            flow, "camera.events", discarding_sinks(), NothingSaved(), {},
+            max_clock_skew_s=3600, highwater=lambda _t, _p: None,
+        )  # fmt: skip
+        asyncio.run(stage.assign(0))
+        # Six minutes of a camera's cars: its first minutes settle, and the watch judges them.
+        cars = [
+            camera_event(CAMERAS[0], T0 + n * MINUTE // 4, "passage", vehicle_class="car")
+            for n in range(24)
+        ]
+        records = [
+            ConsumerRecord("camera.events", 0, n, 0, 0, CAMERAS[0].encode(), orjson.dumps(car),
+                           None, 0, 0, ())
+            for n, car in enumerate(cars)
+        ]  # fmt: skip
+        with pytest.raises(WorkerFault, match="baselines"):
+            stage.fold(0, records)
+        cut = Cut()
+        stage.cut(cut, 0.0)
+    assert [rows for (step, _), rows in cut.writes.items() if step is Step.DEAD_LETTERS] == []
+    assert stage.partition_state(0).counters.invalid == 0

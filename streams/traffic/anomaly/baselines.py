@@ -22,13 +22,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from clickhouse_connect.driver.client import Client
 
 from city.calendar import DAY_TYPES, DayType, day_type
 from city.clock import local_time
 from schemas.camera import VEHICLE_CLASSES
+from streams.engine.exceptions import WorkerFault
+
+T = TypeVar("T")
 
 BASELINES_TABLE = "traffic_baseline_versions"
 SLOT_MINUTES = 15
@@ -148,17 +151,17 @@ class BaselineTimeline:
             self._take(stored)
 
     async def known(self) -> None:
-        """Wait, without holding the event loop, until the versions are known; raises what
-        preparing or reading the store raised."""
+        """Wait, without holding the event loop, until the versions are known; WorkerFault
+        if preparing or reading the store failed."""
         if self._stored is not None:
-            await asyncio.wrap_future(self._stored)
+            await asyncio.wait([asyncio.wrap_future(self._stored)])
             self._settle()
 
     def _settle(self) -> None:
         """Take the versions on their way, waiting for them (again, after a failure: the
         error is raised to every question, and nothing is answered without them)."""
         if self._stored is not None:
-            stored = self._stored.result()
+            stored = _store_answer(self._stored, "the store could not be prepared")
             self._stored = None
             self._take(stored)
 
@@ -202,7 +205,8 @@ class BaselineTimeline:
         index = bisect_right(self._starts, ts_ms) - 1
         if index < 0:
             return NO_BASELINES
-        baselines = self.prefetch(self._versions[index].version).result()
+        version = self._versions[index].version
+        baselines = _store_answer(self.prefetch(version), f"version {version} could not be read")
         end = self._starts[index + 1] if index + 1 < len(self._starts) else 2**63
         self._cached = (self._starts[index], end, baselines)
         return baselines
@@ -217,6 +221,16 @@ class BaselineTimeline:
                 self._slots.popitem(last=False)
         self._slots.move_to_end(version)
         return future
+
+
+def _store_answer(asked: Future[T], failure: str) -> T:
+    """What the store answered. Its failure is the worker's, not the camera event's being
+    folded when a minute asks for baselines: WorkerFault stops the worker (exit 1), where a
+    dead letter of that event would lose it (streams/engine/exceptions.py)."""
+    try:
+        return asked.result()
+    except Exception as error:
+        raise WorkerFault(f"traffic baselines: {failure}: {error!r}") from error
 
 
 COLUMNS = (
