@@ -18,8 +18,11 @@ windows fed by several input partitions can close when all of them have passed.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -97,15 +100,14 @@ _AT = re.compile(r"(.*) - at `\$\[(\d+)\]\[(\d)\]`$")
 
 
 def forward_records(forwards: Sequence[Forward]) -> Iterator[bytes]:
-    """The values of the records that carry `forwards`, in order."""
-    start, size = 0, 0
-    for n, (_, _, value) in enumerate(forwards):
-        if size and size + len(value) > FORWARDS_MAX_BYTES:
-            yield encode_forwards(forwards[start:n])
-            start, size = n, 0
-        size += len(value)
-    if start < len(forwards):
-        yield encode_forwards(forwards[start:])
+    """The values of the records that carry `forwards`, in order: as many forwards a record
+    as fit in FORWARDS_MAX_BYTES of values, at least one."""
+    ends = list(accumulate(map(len, map(itemgetter(2), forwards))))  # of the values, in bytes
+    start, before = 0, 0
+    while start < len(forwards):
+        stop = max(start + 1, bisect_right(ends, before + FORWARDS_MAX_BYTES, start))
+        yield encode_forwards(forwards[start:stop])
+        start, before = stop, ends[stop - 1]
 
 
 def forwards_header(partition: int) -> list[tuple[str, bytes]]:

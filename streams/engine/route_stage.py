@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -42,7 +43,7 @@ from streams.engine.checkpoint import (
     lag_of,
 )
 from streams.engine.dead_letters import DeadLetters
-from streams.engine.definition import DomainStream
+from streams.engine.definition import DomainStream, route_key
 from streams.engine.lead import Leaders, lead_of
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
@@ -56,6 +57,7 @@ from streams.engine.records import (
 )
 from streams.engine.skew import reject_far_future
 from streams.engine.state_store import META_KEY, StateStore, entry
+from streams.engine.windows import Group
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +124,10 @@ class RouteStage(PartitionStage[_Input]):
         self._partitions_of = partitions_of
         # Half the grace of the windows this router feeds (streams/engine/lead.py).
         self._lead_ms = lead_of(stream.new_state().grace_ms)
-        # Per input partition, since the last checkpoint: (route key, offset, stream time, value).
-        self._forwards: dict[int, list[tuple[str, int, int, bytes]]] = {}
-        self._key_partitions: dict[str, int] = {}  # route key -> its re-key partition
-        self._key_partition_count = 0
+        # Per input partition and window group, since the last checkpoint, in input order.
+        self._forwards: dict[int, dict[Group, list[Forward]]] = {}
+        self._group_partitions: dict[Group, int] = {}  # window group -> its re-key partition
+        self._group_partition_count = 0
         self._dead_letters = DeadLetters(topic, sinks.tables["dlq_events"], sinks.dead_letter_topic)
 
     async def assign(self, partition: int) -> int | None:
@@ -143,7 +145,7 @@ class RouteStage(PartitionStage[_Input]):
         held.touched = True
         latest_ms = int(time.time() * 1000) + self._max_skew_ms
         stream = self.stream
-        forwards = self._forwards.setdefault(partition, [])
+        by_group = self._forwards.setdefault(partition, {})
         for record in records:
             offset = record.offset
             if offset <= held.offset:
@@ -170,7 +172,10 @@ class RouteStage(PartitionStage[_Input]):
             if held.stream_time_ms is None or moved_to > held.stream_time_ms:
                 held.stream_time_ms = moved_to
             held.forwarded += 1
-            forwards.append((assignment.route_key, offset, held.stream_time_ms, record.value))
+            forwards = by_group.get(assignment.group)
+            if forwards is None:
+                forwards = by_group[assignment.group] = []
+            forwards.append((offset, held.stream_time_ms, record.value))
 
     def _forward_rows(self) -> list[Row]:
         """The forwards since the last checkpoint: a record of them per input partition and
@@ -180,35 +185,37 @@ class RouteStage(PartitionStage[_Input]):
         pending, self._forwards = self._forwards, {}
         outputs = self._partitions_of(self.by_group_topic)
         rows: list[Row] = []
-        for partition, forwards in pending.items():
+        for partition, by_group in pending.items():
             if outputs is None:
+                keyed = [(f, route_key(g).encode()) for g, fs in by_group.items() for f in fs]
                 rows += [
-                    {"key": k.encode(), "value": v, "headers": origin_header(partition, o, t)}
-                    for k, o, t, v in forwards
+                    {"key": key, "value": v, "headers": origin_header(partition, o, t)}
+                    for (o, t, v), key in sorted(keyed)
                 ]
                 continue
-            by_output: dict[int, list[Forward]] = {}
-            for key, offset, stream_time_ms, value in forwards:
-                to = self._partition_of(key, outputs)
-                by_output.setdefault(to, []).append((offset, stream_time_ms, value))
+            by_output: dict[int, list[list[Forward]]] = {}
+            for group, forwards in by_group.items():
+                by_output.setdefault(self._partition_of(group, outputs), []).append(forwards)
             headers = forwards_header(partition)
-            for to, group in sorted(by_output.items()):
+            for to, lists in sorted(by_output.items()):
+                # Each group's forwards are in input order, and so must the record's be.
+                merged = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
                 rows += [
                     {"key": None, "value": value, "partition": to, "headers": headers}
-                    for value in forward_records(group)
+                    for value in forward_records(merged)
                 ]
         return rows
 
-    def _partition_of(self, route_key: str, partitions: int) -> int:
+    def _partition_of(self, group: Group, partitions: int) -> int:
         """Where the producer's partitioner (aiokafka's default, murmur2 as the Java client)
-        puts `route_key`: records of the one-per-forward format, still in retained topics,
+        puts the group's key: records of the one-per-forward format, still in retained topics,
         sit there, and a window group's forwards must all reach one window stage partition."""
-        if partitions != self._key_partition_count:
-            self._key_partitions, self._key_partition_count = {}, partitions
-        found = self._key_partitions.get(route_key)
+        if partitions != self._group_partition_count:
+            self._group_partitions, self._group_partition_count = {}, partitions
+        found = self._group_partitions.get(group)
         if found is None:
-            found = (murmur2(route_key.encode()) & 0x7FFFFFFF) % partitions
-            self._key_partitions[route_key] = found
+            found = (murmur2(route_key(group).encode()) & 0x7FFFFFFF) % partitions
+            self._group_partitions[group] = found
         return found
 
     def _idle(self, partition: int, held: _Input) -> bool:

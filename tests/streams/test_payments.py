@@ -9,7 +9,7 @@ import pytest
 
 from city.profile import load_city_profile
 from schemas.exceptions import InvalidEvent
-from streams.engine.definition import Records
+from streams.engine.definition import Records, route_key
 from streams.engine.window_stage import fold_event
 from streams.engine.windows import PartitionWindows
 from streams.payments import CashlessPayments, CashlessTally, max_terminals
@@ -124,7 +124,7 @@ def test_unknown_ward_is_invalid_and_names_the_ward(stream: CashlessPayments) ->
         stream.decode(orjson.dumps(tally("a", "T1", T0, ward="Phuong-1")))
     assert not state.windows
     routed = stream.assign(stream.decode(orjson.dumps(tally("a", "T1", T0))))
-    assert routed.route_key == "phuong-1|grocery"
+    assert route_key(routed.group) == "phuong-1|grocery"
 
 
 def test_a_window_remembers_a_bounded_number_of_terminals_and_counts_every_tally(
