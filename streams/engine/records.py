@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import itemgetter
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -56,13 +56,33 @@ def origin_header(partition: int, offset: int, stream_time_ms: int) -> list[tupl
     return [(ORIGIN, f"{partition},{offset},{stream_time_ms}".encode())]
 
 
+# What Kafka can number: partitions are int32, offsets int64. A forged header past them would
+# sit in an input clock that no saved state can hold (orjson refuses ints past 64 bits, and
+# every checkpoint after it would fail) or that no real offset ever passes again.
+_PARTITIONS, _OFFSETS = 2**31, 2**63
+
+
+def _number(text: bytes, below: int) -> int:
+    """A non-negative decimal below `below`; ValueError otherwise (no sign, no spaces, no
+    `_`, which int() would read)."""
+    if not text.isdigit() or len(text) > 19 or int(text) >= below:
+        raise ValueError(text)
+    return int(text)
+
+
 def origin_of(headers: Headers) -> Origin | None:
     """The origin of a forwarded record; None for any other record."""
     for name, value in headers:
         if name == ORIGIN:
             try:
                 partition, offset, stream_time = (value or b"").split(b",")
-                return Origin(int(partition), int(offset), int(stream_time))
+                negative = stream_time.startswith(b"-")
+                time = _number(stream_time[negative:], _OFFSETS)
+                return Origin(
+                    _number(partition, _PARTITIONS),
+                    _number(offset, _OFFSETS),
+                    -time if negative else time,
+                )
             except ValueError:
                 raise InvalidEvent(f"headers: malformed {ORIGIN} header") from None
     return None
@@ -95,7 +115,9 @@ def read_watermark(value: bytes | None) -> tuple[int, dict[int, tuple[int | None
 Forward = tuple[int, int, bytes]
 _FORWARD_FIELDS = ("input offset", "stream time", "value")
 encode_forwards = msgspec.msgpack.Encoder().encode
-_decode_forwards = msgspec.msgpack.Decoder(list[tuple[int, int, bytes]]).decode
+_Offset = Annotated[int, msgspec.Meta(ge=0, le=_OFFSETS - 1)]
+_Time = Annotated[int, msgspec.Meta(ge=-_OFFSETS, le=_OFFSETS - 1)]
+_decode_forwards = msgspec.msgpack.Decoder(list[tuple[_Offset, _Time, bytes]]).decode
 _AT = re.compile(r"(.*) - at `\$\[(\d+)\]\[(\d)\]`$")
 
 
@@ -121,11 +143,9 @@ def forwards_of(headers: Headers, value: bytes | None) -> tuple[int, list[Forwar
     if not found:
         return None
     try:
-        partition = int(found[0] or b"")
+        partition = _number(found[0] or b"", _PARTITIONS)
     except ValueError:
         raise InvalidEvent(f"headers: {FORWARDS} must be an input partition") from None
-    if partition < 0:
-        raise InvalidEvent(f"headers: {FORWARDS} must be an input partition")
     try:
         return partition, _decode_forwards(value or b"")
     except msgspec.ValidationError as error:
