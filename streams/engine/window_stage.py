@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum, auto
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -280,7 +281,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 continue  # folded before the last restart
             state.offset = offset
             try:
-                self._fold_record(state, record, latest_ms)
+                self._fold_record(partition, state, record, latest_ms)
             except WorkerFault:
                 raise
             except Exception as error:
@@ -288,7 +289,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 self._dead_letters.add(partition, record, error)
 
     def _fold_record(
-        self, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
+        self, partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
     ) -> None:
         inputs = state.inputs
         if inputs is None:
@@ -314,7 +315,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             return
         forwards = forwards_of(record.headers, record.value)
         if forwards is not None:
-            self._fold_forwards(state, inputs, record, *forwards, latest_ms)
+            self._fold_forwards(partition, state, inputs, record, *forwards, latest_ms)
             return
         origin = origin_of(record.headers)
         if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
@@ -340,6 +341,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
 
     def _fold_forwards(
         self,
+        at: int,
         state: PartitionWindows[A],
         inputs: InputClocks,
         record: ConsumerRecord,
@@ -347,9 +349,10 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         forwards: list[Forward],
         latest_ms: int,
     ) -> None:
-        """Fold a record of forwards (streams/engine/records.py) of input `partition`. A forged
-        stream time refuses the record whole, before any of it is folded; an invalid event in
-        it is a dead letter of its own, as a record of the one-per-forward format was."""
+        """Fold a record of forwards (streams/engine/records.py) of input `partition`, read from
+        this stage's partition `at`. A forged stream time refuses the record whole, before any
+        of it is folded; an invalid event in it is a dead letter of its own, as a record of the
+        one-per-forward format was."""
         if any(stream_time_ms > latest_ms for _, stream_time_ms, _ in forwards):
             state.counters.events += 1
             raise InvalidEvent(f"payload: a forward's stream time {_FORGED}")
@@ -376,12 +379,15 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 raise
             except Exception as error:
                 counters.invalid += 1
-                forward = ConsumerRecord(
-                    record.topic, record.partition, record.offset, record.timestamp,
-                    record.timestamp_type, None, value, None, -1, len(value),
-                    origin_header(partition, offset, stream_time_ms),
-                )  # fmt: skip
-                self._dead_letters.add(record.partition, forward, error)
+                # The record as the forward's own, in the older format: `vtops reprocess`
+                # routes in memory, where a record has no topic or partition of its own.
+                forward = replace(
+                    record,
+                    key=None,
+                    value=value,
+                    headers=origin_header(partition, offset, stream_time_ms),
+                )
+                self._dead_letters.add(at, forward, error)
 
     # -- the checkpoint -------------------------------------------------------------------
 

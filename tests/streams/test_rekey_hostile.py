@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.exceptions import InvalidEvent
+from streams.engine.offline import _Forward
 from streams.engine.records import (
     FORWARDS,
     ORIGIN,
@@ -125,3 +126,16 @@ def test_an_input_offset_past_int64_in_a_record_of_forwards_is_refused_naming_it
     with pytest.raises(InvalidEvent) as refused:
         forwards_of(forwards_header(0), encode_forwards([(0, T0, GOOD[0]), (2**63, T0, b"")]))
     assert refused.value.reason.startswith("payload: forward 1: input offset: ")
+
+
+def test_an_invalid_event_routed_in_memory_is_a_letter_of_its_own() -> None:
+    """`vtops reprocess` hands the window stage a router's rows in memory, not Kafka's records
+    (streams/engine/offline.py): an invalid event among them is its own letter there too, and
+    the forwards after it in its record fold."""
+    unknown_ward = orjson.dumps(tally("bad", "VT-T-09999", T0, ward="atlantis"))
+    forwards = [(0, T0, GOOD[0]), (1, T0, unknown_ward), (2, T0, GOOD[2])]
+    stage, letters = window_stage()
+    routed = _Forward(0, None, encode_forwards(forwards), forwards_header(0))
+    fold_and_cut(stage, {0: [routed]})
+    assert [letter["error"][:5] for letter in letters.rows] == ["ward:"]
+    assert stage.partition_state(0).counters.accepted == 2
