@@ -43,8 +43,9 @@ FORWARDS_MAX_BYTES = 256 * 1024
 Headers = Sequence[tuple[str, bytes | None]]
 
 
-# Not frozen: one is made per routed message, and a frozen dataclass's `__init__`
-# (object.__setattr__ per field) costs about three times a plain one's (issue 20).
+# A record of the older format's `vtops.origin`. Not frozen: one is made per such record read
+# (a retained topic holds millions), and a frozen dataclass's `__init__` (object.__setattr__
+# per field) costs about three times a plain one's (issue 20).
 @dataclass(slots=True)
 class Origin:
     partition: int
