@@ -21,8 +21,8 @@ from city.kafka_client import kafka_python_config
 from city.profile import CityProfile
 from city.settings import KafkaSettings
 from sinks.base import BatchSink
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import TABLES, checked_version, migrate
+from sinks.clickhouse.migrations import TABLES
+from sinks.clickhouse.opening import OpenedStore
 from sinks.clickhouse.table import ClickHouseTable
 from sinks.kafka_topic import DeadLetterTopic, KafkaRecords, KafkaTopic
 from sinks.settings import StorageSettings
@@ -152,11 +152,13 @@ def create_app(
     storage: StorageSettings,
     stream_settings: StreamSettings,
     profile: CityProfile,
+    opened: OpenedStore,
     bootstrap_baselines: BootstrapBaselines | None = None,
     metrics: MetricsListener | None = None,
 ) -> tuple[faust.App, StreamEngine]:
-    """The worker's app and engine; `bootstrap_baselines` puts the priors into a fresh store,
-    `metrics` is where the health and metrics pages are served, if anywhere.
+    """The worker's app and engine, on the store `opened` (sinks/clickhouse/opening.py);
+    `bootstrap_baselines` puts the priors into a fresh store, `metrics` is where the health and
+    metrics pages are served, if anywhere.
 
     The store is migrated and its baselines prepared while the worker starts and folds its
     first events (issue 20, P7): the engine's state store waits for the migrations, so nothing
@@ -180,14 +182,8 @@ def create_app(
     # Faust's own consumer would join the app's group beside the engine's, with another
     # assignor; the engine is the only consumer, Faust brings the producer (and web server).
     app.producer_only = True
-    client = connect(storage)
+    client, executor, migrated = opened.client, opened.thread, opened.migrated
     database = storage.clickhouse_database
-    # A store this release must not migrate is refused now, in one line (vtops/cli/worker.py).
-    checked_version(client, database, timezone=profile.timezone)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
-    # The first call in the store's thread: every later one (the state's load, the sinks'
-    # writes) runs after it.
-    migrated = executor.submit(migrate, client, database, timezone=profile.timezone)
     preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-preparation")
     stored = preparing.submit(
         _prepare_store, client, database, executor, migrated, bootstrap_baselines

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import gc
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from city.exceptions import VtopsError
 from vtops.cli.output import exit_with_error
 from vtops.log_format import LogFormat, logging_config
+
+if TYPE_CHECKING:  # imported where used, as every command does: `vtops --help` stays fast
+    from concurrent.futures import Executor
+
+    from clickhouse_connect.driver.client import Client
+
+    from city.profile import CityProfile
+    from streams.traffic.anomaly.baselines import Baselines
 
 
 def worker(
@@ -20,16 +28,11 @@ def worker(
     ] = LogFormat.text,
 ) -> None:
     """Run the pipeline: consume the input topics, write windows to ClickHouse and Kafka."""
-    import faust
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from city.profile import load_city_profile
-    from streams.app import consumed_topics, create_app
-    from streams.engine.service import SESSION_TIMEOUT_S
+    from sinks.clickhouse.opening import open_store
     from streams.health.port import claim_metrics_port
-    from vtops.baselines import ensure_baselines
-    from vtops.kafka.offsets import group_stays_busy
-    from vtops.kafka.topics import ensure_topics
     from vtops.settings import get_settings
 
     settings = get_settings()
@@ -37,15 +40,25 @@ def worker(
         profile = load_city_profile(settings.stream.city_profile)
         # First, so that two workers starting together cannot pick the same port.
         metrics = claim_metrics_port(settings.stream)
+        # Before the rest of the worker is imported and the broker asked: the store's
+        # migrations run meanwhile, in its own thread (issue 20, P7).
+        opened = open_store(settings.storage, profile.timezone)
+        import faust
+
+        from streams.app import consumed_topics, create_app
+        from streams.engine.service import SESSION_TIMEOUT_S
+        from vtops.kafka.offsets import group_stays_busy
+        from vtops.kafka.topics import ensure_topics
+
         database = settings.storage.clickhouse_database
-        # Before the broker's checks: the store is migrated meanwhile, in its own thread.
         app, _ = create_app(
             settings.kafka,
             settings.storage,
             settings.stream,
             profile,
+            opened,
             # Alerts need baselines from the first minute: the priors until history is learned.
-            bootstrap_baselines=lambda client, store: ensure_baselines(
+            bootstrap_baselines=lambda client, store: bootstrap_priors(
                 client, database, profile, store
             ),
             metrics=metrics,
@@ -72,6 +85,17 @@ def worker(
     faust.Worker(
         app, loglevel=loglevel, quiet=True, logging_config=logging_config(log_format)
     ).execute_from_commandline()
+
+
+def bootstrap_priors(
+    client: Client, database: str, profile: CityProfile, store: Executor
+) -> Baselines | None:
+    """The priors into a fresh store, in the thread that prepares it while the worker starts:
+    imported there, so that the simulator's model (and numpy, for a worker on a server) load
+    beside the start, not before it (issue 20, P7)."""
+    from vtops.baselines import ensure_baselines
+
+    return ensure_baselines(client, database, profile, store)
 
 
 def freeze_what_started() -> None:
