@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,30 +86,42 @@ def test_a_re_key_record_decodes_to_sound_numbers_or_is_refused_naming_its_field
 
 GOOD = [orjson.dumps(tally(f"e{n}", f"VT-T-{n:05d}", T0)) for n in range(4)]
 
-# (the hostile record, the field its dead letter names)
-HOSTILE: list[tuple[str, Any, str]] = [
-    ("an input offset past 64 bits", [(ORIGIN, f"0,{HUGE},{T0}".encode())], "headers: "),
-    ("an input partition past 64 bits", [(ORIGIN, f"{HUGE},9,{T0}".encode())], "headers: "),
-    ("a stream time below 64 bits", [(ORIGIN, f"0,9,-{HUGE}".encode())], "headers: "),
-    ("a negative input partition", [(ORIGIN, f"-1,9,{T0}".encode())], "headers: "),
-    ("a null origin", [(ORIGIN, None)], "headers: "),
-    ("a forwards partition past int32", forwards_header(KAFKA_PARTITIONS), "headers: "),
-    ("a forwards partition with a sign", [(FORWARDS, b"+0")], "headers: "),
-    ("a forwards partition with spaces", [(FORWARDS, b" 0 ")], "headers: "),
-]
+SOUND = encode_forwards([(1, T0, GOOD[1])])
+# (what it is, its headers, its value, the start of its dead letter's reason)
+HOSTILE: list[tuple[str, Any, bytes | None, str]] = [
+    ("an input offset past 64 bits", [(ORIGIN, f"0,{HUGE},{T0}".encode())], GOOD[1], "headers: "),
+    ("a partition past 64 bits", [(ORIGIN, f"{HUGE},9,{T0}".encode())], GOOD[1], "headers: "),
+    ("a stream time below 64 bits", [(ORIGIN, f"0,9,-{HUGE}".encode())], GOOD[1], "headers: "),
+    ("a negative input partition", [(ORIGIN, f"-1,9,{T0}".encode())], GOOD[1], "headers: "),
+    ("a null origin", [(ORIGIN, None)], GOOD[1], "headers: "),
+    ("a forwards partition past int32", forwards_header(KAFKA_PARTITIONS), SOUND, "headers: "),
+    ("a forwards partition with a sign", [(FORWARDS, b"+0")], SOUND, "headers: "),
+    ("a forwards partition with spaces", [(FORWARDS, b" 0 ")], SOUND, "headers: "),
+    ("a null forwards partition", [(FORWARDS, None)], SOUND, "headers: "),
+    ("truncated forwards", forwards_header(0), SOUND[:-3], "payload: forwards are not"),
+    ("forwards and a byte more", forwards_header(0), SOUND + b"\x00", "payload: forwards are not"),
+    ("an array said to hold 2^32 - 1", forwards_header(0), b"\xdd\xff\xff\xff\xff", "payload: "),
+    ("a forward of two fields", forwards_header(0), msgspec.msgpack.encode([[1, T0]]), "payload: "),
+    (
+        "a forward's value as text",
+        forwards_header(0),
+        msgspec.msgpack.encode([[1, T0, GOOD[1].decode()]]),
+        "payload: forward 0: value: ",
+    ),
+    ("a null value", forwards_header(0), None, "payload: forwards are not"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("headers", "names"), [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE]
+    ("headers", "value", "names"), [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE]
 )
 def test_a_hostile_record_between_good_ones_is_one_letter_and_the_state_still_saves(
-    headers: Any, names: str
+    headers: Any, value: bytes | None, names: str
 ) -> None:
     stage, letters = window_stage()
-    value = GOOD[1] if headers[0][0] == ORIGIN else encode_forwards([(1, T0, GOOD[1])])
     records = [
         batch(0, 0, [(0, T0, GOOD[0])]),
-        record(1, value, headers),
+        ConsumerRecord("by-group", 0, 1, 0, 0, None, value, None, -1, -1, headers),
         record(2, GOOD[2], origin_header(0, 2, T0)),
         batch(3, 0, [(3, T0, GOOD[3])]),
     ]
