@@ -43,22 +43,24 @@ def _common_time_ms(value: str) -> int | None:
     """
     if len(value) < 24 or value[19] != "." or not value.isascii():
         return None
-    seconds, fraction = value[17:19], value[20:23]
-    if not (seconds.isdigit() and fraction.isdigit()) or seconds >= "60":  # 60: a leap second
+    # Seconds and milliseconds as one number, SSmmm: fewer strings made per event (issue 20).
+    second_ms = value[17:19] + value[20:23]
+    if not second_ms.isdigit() or second_ms >= "60000":  # second 60: a leap second
         return None
     # A fourth fraction digit, or no offset, makes the minute's time one it refuses.
-    minute_ms = _minute_ms(value[:17], value[23:])
+    minute_ms = _minute_ms(value[:17] + value[23:])
     if minute_ms is None:
         return None
-    return minute_ms + int(seconds) * 1000 + int(fraction)
+    return minute_ms + int(second_ms)
 
 
 @lru_cache(maxsize=4096)
-def _minute_ms(minute: str, offset: str) -> int | None:
-    """The full parser's epoch ms of `minute` (up to `HH:MM:`) at second 0 with `offset`;
-    None where it refuses them (the full parser then says why, for the whole value)."""
+def _minute_ms(minute: str) -> int | None:
+    """The full parser's epoch ms of `minute` (`YYYY-MM-DDTHH:MM:` and what followed the
+    milliseconds: an offset) at second 0; None where it refuses it (the full parser then says
+    why, for the whole value). One argument: the cache's key is the string itself."""
     try:
-        return _parsed_epoch_ms(f"{minute}00{offset}")
+        return _parsed_epoch_ms(f"{minute[:17]}00{minute[17:]}")
     except ValueError:
         return None
 

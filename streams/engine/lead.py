@@ -40,10 +40,13 @@ class Leaders:
     runner_up_ms: int | None = None  # the latest time of any producer but the leader
     alone: int = 0  # the leader's events since another producer last spoke
 
+    # Once per event: comparisons rather than calls to min() and max() (issue 20).
+
     def see(self, producer: str, ts_ms: int) -> None:
         if self.leader is None or self.leader_ms is None or producer == self.leader:
             self.leader = producer
-            self.leader_ms = ts_ms if self.leader_ms is None else max(self.leader_ms, ts_ms)
+            if self.leader_ms is None or ts_ms > self.leader_ms:
+                self.leader_ms = ts_ms
             self.alone += 1
             return
         self.alone = 0
@@ -66,7 +69,8 @@ class Leaders:
         the runner-up's while the others speak; None before any event."""
         if self.leader_ms is None or self.runner_up_ms is None or self.alone > SILENT_AFTER:
             return self.leader_ms
-        return min(self.leader_ms, self.runner_up_ms + lead_ms)
+        held_ms = self.runner_up_ms + lead_ms
+        return held_ms if held_ms < self.leader_ms else self.leader_ms
 
     def to_state(self) -> list[Any]:
         return [self.leader, self.leader_ms, self.runner_up_ms, self.alone]

@@ -108,7 +108,6 @@ def fold_event(
     offset: int,
     raw: bytes | None,
     records: Records,
-    *,
     key: bytes | _Unkeyed | None = UNKEYED,
     source_time_ms: int | None = None,
     latest_ms: int | None = None,
@@ -275,36 +274,37 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             return
         self._touched.add(partition)
         latest_ms = int(time.time() * 1000) + self._max_skew_ms
+        fold_record = self._fold_own if state.inputs is None else self._fold_routed
         for record in records:
             offset = record.offset
             if offset <= state.offset:
                 continue  # folded before the last restart
             state.offset = offset
             try:
-                self._fold_record(partition, state, record, latest_ms)
+                fold_record(partition, state, record, latest_ms)
             except WorkerFault:
                 raise
             except Exception as error:
                 state.counters.invalid += 1
                 self._dead_letters.add(partition, record, error)
 
-    def _fold_record(
+    def _fold_own(
+        self, _partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
+    ) -> None:
+        """A record of the stream's contract topic (camera events)."""
+        state.counters.events += 1
+        refuse_unreadable(record)
+        fold_event(
+            self.stream, state, record.offset, record.value, self._records, record.key, None,
+            latest_ms,
+        )  # fmt: skip
+
+    def _fold_routed(
         self, partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
     ) -> None:
+        """A record of the re-key topic: a forwarded event, or a router's watermark."""
         inputs = state.inputs
-        if inputs is None:
-            state.counters.events += 1
-            refuse_unreadable(record)
-            fold_event(
-                self.stream,
-                state,
-                record.offset,
-                record.value,
-                self._records,
-                key=record.key,
-                latest_ms=latest_ms,
-            )
-            return
+        assert inputs is not None  # the stage reads a re-key topic
         refuse_unreadable(record)  # a forged record on a re-key topic
         # Only routers write here, and they refuse what is further ahead than the skew; a
         # forged time could close every window for good. Twice the skew: routers may run on

@@ -214,6 +214,11 @@ class PartitionWindows(Generic[A]):
     # The stream-time day a stream last swept its keyed state in; not persisted (a sweep only
     # collects what readers already treat as expired).
     swept_day: int | None = None
+    # How far one producer may lead the others (streams/engine/lead.py), from `grace_ms`.
+    lead_ms: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lead_ms = lead_of(self.grace_ms)
 
     def to_state(self) -> dict[str, Any]:
         """The partition's meta entry: its offset, clocks and counters. Its windows and keyed
@@ -275,7 +280,7 @@ class PartitionWindows(Generic[A]):
     def advance(self, ts_ms: int, producer: str | None = None) -> None:
         """Stream time by an event of `producer`, or by a stream time carried along (None)."""
         if producer is not None:
-            allowed = self.leaders.allow(producer, ts_ms, lead_of(self.grace_ms))
+            allowed = self.leaders.allow(producer, ts_ms, self.lead_ms)
             if allowed < ts_ms:
                 self.counters.ahead += 1
             ts_ms = allowed

@@ -148,7 +148,7 @@ class AnomalyWatch:
         if camera is None:
             camera = watch.cameras[event.camera_id] = CameraWatch(event.camera_id, alive_ms=ts)
         alive = True
-        if isinstance(event, StatusReport):
+        if type(event) is StatusReport:  # not isinstance: see TrafficFlow.fold
             camera.status = event.status
             alive = event.status in ALIVE_STATUSES
             if alive:
@@ -162,7 +162,7 @@ class AnomalyWatch:
                 about = About(camera.camera_id, camera.incidents, records)
                 self._alerts.clear(about, "camera_offline", resolved)
         judged = camera.minutes and ts < camera.minutes[-1].start_ms + MINUTE_MS
-        if judged and not isinstance(event, StatusReport):
+        if judged and type(event) is not StatusReport:
             self._revise(camera, event)
 
     def due(self, watch: WatchState, now_ms: int) -> bool:
