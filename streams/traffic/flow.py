@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -163,7 +162,7 @@ class TrafficFlow:
         }
 
     def acc_to_state(self, acc: FlowCounts) -> dict[str, Any]:
-        return asdict(acc)
+        return acc.to_state()
 
     def acc_from_state(self, group: Group, state: dict[str, Any]) -> FlowCounts:
         if "ward" not in state:

@@ -10,7 +10,7 @@ from streams.engine.definition import Records
 from streams.engine.windows import Window
 from streams.traffic.anomaly.baselines import NO_BASELINES
 from streams.traffic.flow import TrafficFlow
-from tests.factories import T0, passage
+from tests.factories import T0, passage, violation
 
 RETIRED = "VT-CAM-005"
 
@@ -54,3 +54,26 @@ def test_a_window_of_a_camera_retired_from_the_profile_is_still_finalised(
     row = restarted.window_row(window, final=True)
     assert (row["camera_id"], row["vehicles"], row["final"]) == (RETIRED, 2, 1)
     assert row["ward"] == ("" if saved_before_wards_were_kept else ward)
+
+
+def test_a_flow_windows_saved_counts_read_back_whole_and_apart_from_the_live_ones() -> None:
+    """Every field of a camera-minute survives its checkpoint entry (a field the entry left
+    out would read back as its default), and the entry does not change as the window goes on
+    counting while the checkpoint's writes are under way."""
+    stream = TrafficFlow(load_city_profile(), 120, NO_BASELINES)
+    state, records = stream.new_state(), Records()
+    events = [passage("p1", RETIRED, T0, "car", 41.5), violation("v1", RETIRED, T0 + 1)]
+    for offset, raw in enumerate(events):
+        event = stream.decode(orjson.dumps(raw))
+        assignment = stream.assign(event)
+        assert assignment is not None
+        window = state.admit(
+            assignment.event_id, assignment.group, assignment.start_ms, assignment.end_ms, offset
+        )
+        stream.fold(state, event, window, records)
+    (window,) = state.open_windows()
+    saved = orjson.loads(orjson.dumps(stream.acc_to_state(window.acc)))
+    assert stream.acc_from_state(window.group, saved) == window.acc
+    kept = stream.acc_to_state(window.acc)
+    window.acc.by_class["car"] += 1
+    assert kept["by_class"]["car"] == 1
