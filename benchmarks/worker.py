@@ -9,6 +9,7 @@ its embedded ClickHouse read once it has exited.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,8 +167,9 @@ def first_fold_s(log_path: Path) -> float | None:
     """Seconds from the worker's process start to its first events folded, as it logged them."""
     for line in log_path.read_text(errors="replace").splitlines():
         if FIRST_FOLD_MARK in line:
-            uptime = line.split("uptime_s=", 1)[1].split()[0]
-            return None if uptime == "None" else float(uptime)
+            # A number, or None where the process's start is not known (not Linux).
+            uptime = re.search(r"uptime_s=([0-9.]+)", line)
+            return None if uptime is None else float(uptime.group(1))
     return None
 
 
