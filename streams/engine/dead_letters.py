@@ -21,23 +21,27 @@ class DeadLetters:
         self._sinks = (table, dead_letter_topic)
         self._rows: list[Row] = []
 
-    def add(self, partition: int, record: ConsumerRecord, error: Exception) -> None:
-        """Keep the record with the reason `error` gives. Anything but InvalidEvent is a bug the
-        record tripped: it is logged with its traceback (call this in the `except` block), and
-        the partition behind it goes on."""
+    def add(
+        self, partition: int, record: ConsumerRecord, error: Exception, topic: str | None = None
+    ) -> None:
+        """Keep the record with the reason `error` gives, as a message of `topic`'s `partition`
+        at the record's offset (`topic`: the stage's own by default). Anything but InvalidEvent
+        is a bug the record tripped: it is logged with its traceback (call this in the `except`
+        block), and the partition behind it goes on."""
+        topic = self._topic if topic is None else topic
         if isinstance(error, InvalidEvent):
             reason = error.reason
         else:
             log.exception(
                 "unprocessable topic=%s partition=%d offset=%d",
-                self._topic,
+                topic,
                 partition,
                 record.offset,
             )
             reason = f"payload: unprocessable ({type(error).__name__})"
         self._rows.append(
             dead_letter(
-                self._topic,
+                topic,
                 partition,
                 record.offset,
                 record.value,

@@ -78,5 +78,6 @@ def stream_stages(
         client_config,
         settings.max_clock_skew_s,
         highwater,
+        input_topic=source,
     )
     return StreamStages(router, windows, forwards if router is not None else None)

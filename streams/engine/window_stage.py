@@ -42,7 +42,6 @@ from streams.engine.records import (
     Forward,
     forwards_of,
     is_watermark,
-    origin_header,
     origin_of,
     read_watermark,
 )
@@ -169,9 +168,13 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         client_config: dict[str, Any],
         max_clock_skew_s: int,
         highwater: HighWater,
+        input_topic: str | None = None,
     ) -> None:
+        """`topic`: what the stage reads; `input_topic`: the stream's input topic when that is
+        its re-key topic, which the dead letters of forwarded events name."""
         super().__init__(topic, highwater)
         self.stream = stream
+        self._input_topic = topic if input_topic is None else input_topic
         self._sinks = sinks
         self._store = store
         self._client_config = client_config
@@ -300,7 +303,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         )  # fmt: skip
 
     def _fold_routed(
-        self, partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
+        self, _partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
     ) -> None:
         """A record of the re-key topic: a forwarded event, or a router's watermark."""
         inputs = state.inputs
@@ -315,7 +318,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             return
         forwards = forwards_of(record.headers, record.value)
         if forwards is not None:
-            self._fold_forwards(partition, state, inputs, record, *forwards, latest_ms)
+            self._fold_forwards(state, inputs, record, *forwards, latest_ms)
             return
         origin = origin_of(record.headers)
         if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
@@ -329,19 +332,13 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         clock.offset = origin.offset
         clock.idle = False
         clock.advance(origin.stream_time_ms)
-        fold_event(
-            self.stream,
-            state,
-            record.offset,
-            record.value,
-            self._records,
-            source_time_ms=origin.stream_time_ms,
-            latest_ms=latest_ms,
-        )
+        self._fold_forward(
+            state, record, origin.partition, origin.offset, origin.stream_time_ms, record.value,
+            latest_ms,
+        )  # fmt: skip
 
     def _fold_forwards(
         self,
-        at: int,
         state: PartitionWindows[A],
         inputs: InputClocks,
         record: ConsumerRecord,
@@ -349,10 +346,9 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         forwards: list[Forward],
         latest_ms: int,
     ) -> None:
-        """Fold a record of forwards (streams/engine/records.py) of input `partition`, read from
-        this stage's partition `at`. A forged stream time refuses the record whole, before any
-        of it is folded; an invalid event in it is a dead letter of its own, as a record of the
-        one-per-forward format was."""
+        """Fold a record of forwards (streams/engine/records.py) of input `partition`. A forged
+        stream time refuses the record whole, before any of it is folded; an invalid event in
+        it is a dead letter of its own, as a record of the one-per-forward format was."""
         if any(stream_time_ms > latest_ms for _, stream_time_ms, _ in forwards):
             state.counters.events += 1
             raise InvalidEvent(f"payload: a forward's stream time {_FORGED}")
@@ -365,29 +361,44 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             clock.offset = offset
             clock.idle = False
             clock.advance(stream_time_ms)
-            try:
-                fold_event(
-                    self.stream,
-                    state,
-                    record.offset,
-                    value,
-                    self._records,
-                    source_time_ms=stream_time_ms,
-                    latest_ms=latest_ms,
-                )
-            except WorkerFault:
-                raise
-            except Exception as error:
-                counters.invalid += 1
-                # The record as the forward's own, in the older format: `vtops reprocess`
-                # routes in memory, where a record has no topic or partition of its own.
-                forward = replace(
-                    record,
-                    key=None,
-                    value=value,
-                    headers=origin_header(partition, offset, stream_time_ms),
-                )
-                self._dead_letters.add(at, forward, error)
+            self._fold_forward(state, record, partition, offset, stream_time_ms, value, latest_ms)
+
+    def _fold_forward(
+        self,
+        state: PartitionWindows[A],
+        record: ConsumerRecord,
+        partition: int,
+        offset: int,
+        stream_time_ms: int,
+        value: bytes | None,
+        latest_ms: int,
+    ) -> None:
+        """Fold the event input `partition` had at `offset`, carried by `record` of the re-key
+        topic. An invalid one is a dead letter naming that input message (contract section 6),
+        not the record: a record of forwards carries many, and `dlq_events` keeps one row per
+        (source_topic, partition, offset). A router's re-sent record after a crash so gives
+        the same letter, and `vtops dlq redrive` sends it back to the input topic. A forward
+        keeps neither the input's key, headers nor timestamp: the letter has none."""
+        try:
+            fold_event(
+                self.stream,
+                state,
+                record.offset,
+                value,
+                self._records,
+                source_time_ms=stream_time_ms,
+                latest_ms=latest_ms,
+            )
+        except WorkerFault:
+            raise
+        except Exception as error:
+            state.counters.invalid += 1
+            # `replace`: `vtops reprocess` routes in memory, where a record is no
+            # ConsumerRecord (streams/engine/offline.py).
+            forward = replace(
+                record, offset=offset, key=None, value=value, headers=[], timestamp=-1
+            )
+            self._dead_letters.add(partition, forward, error, self._input_topic)
 
     # -- the checkpoint -------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ no broker, nothing saved."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +68,7 @@ def window_stage(partitions: int = 1) -> tuple[WindowStage[Any, Any], Recording]
     }
     stage: WindowStage[Any, Any] = WindowStage(
         payments(), "by-group", StageSinks(tables, Unwritten(), letters), NothingSaved(), {},
-        max_clock_skew_s=3600, highwater=lambda _t, _p: None,
+        max_clock_skew_s=3600, highwater=lambda _t, _p: None, input_topic="input",
     )  # fmt: skip
     for partition in range(partitions):
         asyncio.run(stage.assign(partition))
@@ -216,18 +215,45 @@ def test_a_bad_record_of_forwards_is_one_dead_letter_naming_its_fault() -> None:
         (3, "payload: forwards are not MessagePack"),
         (4, "payload: forward 0: stream time: Expected `int`, got `str`"),
         (5, "payload: forwards must be a list of forwards (Expected `array`, got `object`)"),
-        (6, letters.rows[5]["error"]),
+        (3, letters.rows[5]["error"]),
     ]  # fmt: skip
-    # The invalid event's letter is the one a record of its own would have had.
+    # A bad record's letters name it; the invalid event's names its input message, whose
+    # value it keeps (a forward has no key or headers to keep).
+    assert {letter["source_topic"] for letter in letters.rows[:5]} == {"by-group"}
     invalid = letters.rows[5]
+    assert (invalid["source_topic"], invalid["partition"]) == ("input", 0)
     assert invalid["error"].startswith("ward:")
     assert orjson.loads(invalid["payload"]) == orjson.loads(unknown_ward)
-    origin = base64.b64encode(f"0,3,{T0}".encode()).decode()
-    assert [tuple(header) for header in invalid["headers"]] == [("vtops.origin", origin)]
+    assert (invalid["key"], invalid["headers"], invalid["timestamp"]) == (None, [], None)
     state = stage.partition_state(0)
     assert state.inputs is not None
     assert (state.counters.accepted, state.counters.invalid) == (2, 6)
     assert state.inputs.clocks[0].offset == 4 and state.inputs.clocks[0].stream_time_ms == T0
+
+
+def test_invalid_events_of_one_record_are_letters_naming_their_input_messages() -> None:
+    """`dlq_events` keeps one row per (source_topic, partition, offset): two invalid events of
+    one record of forwards are two letters, each naming its input message (not the record),
+    so a letter depends on the message alone: the record a router re-sends after a crash,
+    at another offset, gives the same letters. A record of the older format names its input
+    message the same way."""
+    bad = [orjson.dumps(tally(f"bad{n}", f"VT-T-0999{n}", T0, ward="atlantis")) for n in range(3)]
+    good = orjson.dumps(tally("e0", "VT-T-00000", T0))
+    stage, letters = window_stage()
+    records = [
+        batch(0, 1, [(7, T0, bad[0]), (8, T0, good), (9, T0, bad[1])]),
+        record(1, bad[2], origin_header(1, 10, T0)),
+    ]
+    fold_and_cut(stage, {0: records})
+    named = [(row["source_topic"], row["partition"], row["offset"]) for row in letters.rows]
+    assert named == [("input", 1, 7), ("input", 1, 9), ("input", 1, 10)]
+    assert [orjson.loads(row["payload"]) for row in letters.rows] == [orjson.loads(b) for b in bad]
+    resent, resent_letters = window_stage()
+    fold_and_cut(resent, {0: [batch(5, 1, [(7, T0, bad[0]), (8, T0, good), (9, T0, bad[1])])]})
+    assert [(r["source_topic"], r["partition"], r["offset"]) for r in resent_letters.rows] == [
+        named[0],
+        named[1],
+    ]
 
 
 def test_a_checkpoints_forwards_are_split_below_kafkas_message_size() -> None:
