@@ -38,12 +38,12 @@ from streams.engine.definition import DomainStream, Records
 from streams.engine.exceptions import WorkerFault
 from streams.engine.partition_stage import PartitionStage
 from streams.engine.record_batches import refuse_unreadable
-from streams.engine.records import (
-    Forward,
-    forwards_of,
-    is_watermark,
-    origin_of,
-    read_watermark,
+from streams.engine.records import Forward, forwards_of, is_watermark, origin_of
+from streams.engine.rekey_reading import (
+    apply_watermark,
+    checked_origin,
+    folded_values,
+    refuse_forged_forwards,
 )
 from streams.engine.restore import relearn_ids
 from streams.engine.skew import reject_far_future
@@ -141,23 +141,6 @@ def fold_event(
     stream.fold(state, event, window, records)
 
 
-_FORGED = "further ahead of the wall clock than twice VTOPS_MAX_CLOCK_SKEW_S"
-
-
-def _mark(inputs: InputClocks, value: bytes | None, latest_ms: int) -> None:
-    """Apply a router's watermark: its input partitions' stream times and idleness. A stream
-    time past `latest_ms` is no router's (they refuse such events) and refused whole."""
-    partitions, clocks = read_watermark(value)
-    if any(t is not None and t > latest_ms for t, _ in clocks.values()):
-        raise InvalidEvent(f"payload: a watermark's stream time {_FORGED}")
-    inputs.partitions = partitions
-    for input_partition, (stream_time_ms, idle) in clocks.items():
-        clock = inputs.clock(input_partition)
-        clock.idle = idle
-        if stream_time_ms is not None:
-            clock.advance(stream_time_ms)
-
-
 class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
     def __init__(
         self,
@@ -225,26 +208,12 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         self, inputs: InputClocks | None, record: ConsumerRecord
     ) -> list[tuple[DedupKey, WindowKey]]:
         """(`dedup_key` of its id, window key) of each event of a record that may sit in an
-        open window; for restore.
-
-        A forward past its input partition's clock was never folded into this state: a reset
-        (vtops/replay/rebuild.py) left it out, and the router sends it again."""
+        open window; for restore."""
         try:
             refuse_unreadable(record)
             if inputs is None:
                 return self._assigned([record.value], record.key)
-            forwards = forwards_of(record.headers, record.value)
-            if forwards is not None:
-                partition, entries = forwards
-                clock = inputs.clocks.get(partition)
-                if clock is None:
-                    return []
-                return self._assigned([v for o, _, v in entries if o <= clock.offset], UNKEYED)
-            origin = origin_of(record.headers)
-            clock = None if origin is None else inputs.clocks.get(origin.partition)
-            if origin is None or clock is None or origin.offset > clock.offset:
-                return []
-            return self._assigned([record.value], UNKEYED)
+            return self._assigned(folded_values(inputs, record), UNKEYED)
         except InvalidEvent:
             return []
 
@@ -314,7 +283,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         # hosts whose clocks differ a little.
         latest_ms += self._max_skew_ms
         if is_watermark(record.headers):
-            _mark(inputs, record.value, latest_ms)
+            apply_watermark(inputs, record.value, latest_ms)
             return
         forwards = forwards_of(record.headers, record.value)
         if forwards is not None:
@@ -324,10 +293,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         if origin is not None and origin.offset <= inputs.clock(origin.partition).offset:
             return  # forwarded again by a router that restarted
         state.counters.events += 1
-        if origin is None:
-            raise InvalidEvent("headers: no vtops.origin header")
-        if origin.stream_time_ms > latest_ms:
-            raise InvalidEvent(f"headers: a vtops.origin stream time {_FORGED}")
+        origin = checked_origin(origin, latest_ms)
         clock = inputs.clock(origin.partition)
         clock.offset = origin.offset
         clock.idle = False
@@ -349,9 +315,11 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         """Fold a record of forwards (streams/engine/records.py) of input `partition`. A forged
         stream time refuses the record whole, before any of it is folded; an invalid event in
         it is a dead letter of its own, as a record of the one-per-forward format was."""
-        if any(stream_time_ms > latest_ms for _, stream_time_ms, _ in forwards):
+        try:
+            refuse_forged_forwards(forwards, latest_ms)
+        except InvalidEvent:
             state.counters.events += 1
-            raise InvalidEvent(f"payload: a forward's stream time {_FORGED}")
+            raise
         clock = inputs.clock(partition)
         counters = state.counters
         for offset, stream_time_ms, value in forwards:
