@@ -36,15 +36,9 @@ from streams.health.web import HealthPages
 from streams.payments import CashlessPayments
 from streams.portal import PortalKpis
 from streams.settings import StreamSettings
-from streams.traffic.anomaly.baselines import (
-    NO_BASELINES,
-    Baselines,
-    BaselineSource,
-    StoredVersions,
-    load_baselines,
-    read_versions,
-)
+from streams.traffic.anomaly.baselines import NO_BASELINES, Baselines, BaselineSource, read_versions
 from streams.traffic.anomaly.reader import BaselineReader
+from streams.traffic.anomaly.timeline import StoredVersions, load_baselines
 from streams.traffic.flow import TrafficFlow
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,11 @@ from streams.traffic.anomaly.baselines import (
     ALWAYS,
     COLUMNS,
     Baselines,
-    BaselineTimeline,
     BaselineVersion,
     SlotBaseline,
-    StoredVersions,
     baselines_from_rows,
 )
+from streams.traffic.anomaly.timeline import BaselineTimeline, StoredVersions
 from streams.traffic.flow import TrafficFlow
 from tests.anomaly_city import CAMERAS, MINUTE, T0, camera_event
 

@@ -37,11 +37,11 @@ from streams.traffic.anomaly.baselines import (
     SLOTS_PER_DAY,
     Baselines,
     SlotBaseline,
-    load_baselines,
 )
 from streams.traffic.anomaly.reader import BaselineReader
 from streams.traffic.anomaly.rules import Judge, Rules, judge_flow
 from streams.traffic.anomaly.state import Basis, CameraWatch, Minute
+from streams.traffic.anomaly.timeline import load_baselines
 from streams.traffic.flow import TrafficFlow
 from tests.anomaly_city import CAMERAS, MINUTE, T0, USUAL, baselines, traffic
 from vtops.baselines import refresh_baselines

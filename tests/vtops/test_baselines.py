@@ -27,13 +27,11 @@ from streams.traffic.anomaly.alerts import PARTITION_WIDE
 from streams.traffic.anomaly.baselines import (
     SLOTS_PER_DAY,
     Baselines,
-    BaselineTimeline,
     BaselineVersion,
     SlotKey,
-    StoredVersions,
-    load_baselines,
     read_version,
 )
+from streams.traffic.anomaly.timeline import BaselineTimeline, StoredVersions, load_baselines
 from tests.pipeline import VTOPS
 from vtops.baselines import PRIOR_VERSION, ensure_baselines, refresh_baselines
 from vtops.cli.baselines import DEFAULT_MIN_SAMPLES

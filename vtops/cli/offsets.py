@@ -212,7 +212,7 @@ def reset(
     from sinks.clickhouse.client import connect
     from sinks.clickhouse.migrations import migrate
     from streams.engine.service import SESSION_TIMEOUT_S
-    from streams.traffic.anomaly.baselines import load_baselines
+    from streams.traffic.anomaly.timeline import load_baselines
     from vtops.cli.progress import events_progress
     from vtops.replay.exceptions import ReplayError
     from vtops.replay.offsets import apply_reset, plan_reset, rebuild_state

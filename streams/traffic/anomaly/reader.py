@@ -20,7 +20,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from mode import Service
 
-from streams.traffic.anomaly.baselines import BaselineTimeline, BaselineVersion, read_versions
+from streams.traffic.anomaly.baselines import BaselineVersion, read_versions
+from streams.traffic.anomaly.timeline import BaselineTimeline
 
 log = logging.getLogger(__name__)
 
