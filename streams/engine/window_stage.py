@@ -253,16 +253,14 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
                 continue  # folded before the last restart
             state.offset = offset
             try:
-                fold_record(partition, state, record, latest_ms)
+                fold_record(state, record, latest_ms)
             except WorkerFault:
                 raise
             except Exception as error:
                 state.counters.invalid += 1
                 self._dead_letters.add(partition, record, error)
 
-    def _fold_own(
-        self, _partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
-    ) -> None:
+    def _fold_own(self, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int) -> None:
         """A record of the stream's contract topic (camera events)."""
         state.counters.events += 1
         refuse_unreadable(record)
@@ -272,7 +270,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
         )  # fmt: skip
 
     def _fold_routed(
-        self, _partition: int, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
+        self, state: PartitionWindows[A], record: ConsumerRecord, latest_ms: int
     ) -> None:
         """A record of the re-key topic: a forwarded event, or a router's watermark."""
         inputs = state.inputs
@@ -294,10 +292,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             return  # forwarded again by a router that restarted
         state.counters.events += 1
         origin = checked_origin(origin, latest_ms)
-        clock = inputs.clock(origin.partition)
-        clock.offset = origin.offset
-        clock.idle = False
-        clock.advance(origin.stream_time_ms)
+        inputs.clock(origin.partition).heard(origin.offset, origin.stream_time_ms)
         self._fold_forward(
             state, record, origin.partition, origin.offset, origin.stream_time_ms, record.value,
             latest_ms,
@@ -326,9 +321,7 @@ class WindowStage(PartitionStage[PartitionWindows[A]], Generic[E, A]):
             if offset <= clock.offset:
                 continue  # forwarded again by a router that restarted
             counters.events += 1
-            clock.offset = offset
-            clock.idle = False
-            clock.advance(stream_time_ms)
+            clock.heard(offset, stream_time_ms)
             self._fold_forward(state, record, partition, offset, stream_time_ms, value, latest_ms)
 
     def _fold_forward(

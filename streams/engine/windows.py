@@ -138,6 +138,13 @@ class InputClock:
         if self.stream_time_ms is None or stream_time_ms > self.stream_time_ms:
             self.stream_time_ms = stream_time_ms
 
+    def heard(self, offset: int, stream_time_ms: int) -> None:
+        """The event the input partition had at `offset` reached this stage, its partition's
+        stream time then `stream_time_ms`."""
+        self.offset = offset
+        self.idle = False
+        self.advance(stream_time_ms)
+
 
 @dataclass
 class InputClocks:
